@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# One-time setup of a machine for development, tests and the demo:
+# Debian packages, the Python project with its test extras, and the local
+# cluster's control plane (built once from Kubernetes' Go modules, then cached).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(etcd-server prometheus prometheus-alertmanager wrk)
+missing=()
+for package in "${APT_PACKAGES[@]}"; do
+  dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+done
+if ((${#missing[@]})); then
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+command -v go >/dev/null || { echo "Go >= 1.24 is required to build the local control plane" >&2; exit 1; }
+command -v kubectl >/dev/null || { echo "kubectl is required" >&2; exit 1; }
+
+# A virtual environment in the checkout; it sees the machine's packages, so what is
+# already installed is not downloaded again.
+[ -x .venv/bin/python ] || python3 -m venv --system-site-packages .venv
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[test]"
+.venv/bin/mlops-dev cluster build

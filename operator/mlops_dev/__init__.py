@@ -1,0 +1,1 @@
+"""Developer tooling: the local Kubernetes cluster, its node agent, and the demo."""

@@ -1,0 +1,49 @@
+"""``mlops-dev``: the developer's command for the local cluster (and, later, the demo)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from mlops_dev import kubebuild
+from mlops_dev.cluster import LocalCluster
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="mlops-dev", description=__doc__)
+    parser.add_argument(
+        "--home",
+        type=Path,
+        default=None,
+        help="cluster folder (default: $MLOPS_DEV_HOME or ~/.mlops-dev)",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    cluster = commands.add_parser("cluster", help="the local Kubernetes cluster")
+    actions = cluster.add_subparsers(dest="action", required=True)
+    up = actions.add_parser("up", help="start it (builds the control plane the first time)")
+    up.add_argument("--timeout", type=float, default=180.0)
+    actions.add_parser("down", help="stop every process it started")
+    actions.add_parser("status", help="show components and readiness as JSON")
+    actions.add_parser("build", help="only build (or find) the control-plane binaries")
+    args = parser.parse_args(argv)
+
+    local = LocalCluster(args.home)
+    if args.action == "build":
+        print(kubebuild.ensure_binaries())
+    elif args.action == "up":
+        kubeconfig = local.up(timeout=args.timeout)
+        print(kubeconfig)
+        print(f"export KUBECONFIG={kubeconfig}", file=sys.stderr)
+    elif args.action == "down":
+        local.down()
+    elif args.action == "status":
+        status = local.status()
+        print(json.dumps(status, indent=2))
+        return 0 if status["apiserverReady"] and status["nodeReady"] else 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

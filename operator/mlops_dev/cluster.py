@@ -1,0 +1,400 @@
+"""The local cluster: a real control plane and a node agent as local processes.
+
+``up`` starts etcd, kube-apiserver, kube-controller-manager, kube-scheduler and
+the node agent, each in its own process group with a pid file, and waits until
+the API server is ready and the node is Ready. ``down`` stops them all (the
+node agent stops its pods first) and leaves nothing listening.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import yaml
+
+from mlops_dev import kubebuild, pki
+
+NODE_NAME = "local-node"
+SERVICE_CIDR = "10.96.0.0/16"
+SERVICE_FIRST_IP = "10.96.0.1"
+POD_CIDR = "127.1.0.0/16"
+COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "node-agent")
+
+
+def default_home() -> Path:
+    return Path(os.environ.get("MLOPS_DEV_HOME", Path.home() / ".mlops-dev"))
+
+
+@dataclass
+class Ports:
+    """Loopback ports chosen at ``up``; kept in the home so ``status`` and ``down`` find them."""
+
+    etcd_client: int
+    etcd_peer: int
+    apiserver: int
+    controller_manager: int
+    scheduler: int
+    node_agent: int
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class LocalCluster:
+    """One local cluster rooted at a home folder."""
+
+    def __init__(self, home: Path | None = None) -> None:
+        self.home = (home or default_home()).resolve()
+        self.pki_dir = self.home / "pki"
+        self.run_dir = self.home / "run"
+        self.log_dir = self.home / "logs"
+        self.kubeconfig = self.home / "admin.kubeconfig"
+
+    # ---- paths and state -------------------------------------------------
+    def _pid_file(self, component: str) -> Path:
+        return self.run_dir / f"{component}.pid"
+
+    def _ports_file(self) -> Path:
+        return self.run_dir / "ports.json"
+
+    def ports(self) -> Ports | None:
+        try:
+            return Ports(**json.loads(self._ports_file().read_text()))
+        except (OSError, ValueError, TypeError):
+            return None
+
+    def _pid(self, component: str) -> int | None:
+        try:
+            pid = int(self._pid_file(component).read_text())
+        except (OSError, ValueError):
+            return None
+        return pid if _alive(pid) else None
+
+    # ---- kubeconfigs -----------------------------------------------------
+    def _write_kubeconfig(self, path: Path, stem: str, server: str) -> None:
+        config = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [
+                {
+                    "name": "mlops-dev",
+                    "cluster": {
+                        "server": server,
+                        "certificate-authority": str(self.pki_dir / "ca.crt"),
+                    },
+                }
+            ],
+            "users": [
+                {
+                    "name": stem,
+                    "user": {
+                        "client-certificate": str(self.pki_dir / f"{stem}.crt"),
+                        "client-key": str(self.pki_dir / f"{stem}.key"),
+                    },
+                }
+            ],
+            "contexts": [{"name": "mlops-dev", "context": {"cluster": "mlops-dev", "user": stem}}],
+            "current-context": "mlops-dev",
+        }
+        path.write_text(yaml.safe_dump(config, sort_keys=False))
+        path.chmod(0o600)
+
+    # ---- lifecycle -------------------------------------------------------
+    def up(self, timeout: float = 120.0, log=sys.stderr) -> Path:
+        """Start every component not already running; return the admin kubeconfig path."""
+        started = time.monotonic()
+        binaries = kubebuild.ensure_binaries(log)
+        for directory in (self.run_dir, self.log_dir, self.home / "etcd"):
+            directory.mkdir(parents=True, exist_ok=True)
+        pki.ensure_pki(self.pki_dir, SERVICE_FIRST_IP)
+        if all(self._pid(c) for c in COMPONENTS) and self.ports():
+            self._wait_ready(timeout)
+            return self.kubeconfig
+        self.down(quiet=True)
+        ports = Ports(*(_free_port() for _ in range(6)))
+        self._ports_file().write_text(json.dumps(asdict(ports)))
+        server = f"https://127.0.0.1:{ports.apiserver}"
+        for stem in ("admin", "controller-manager", "scheduler", "node-agent"):
+            target = self.kubeconfig if stem == "admin" else self.home / f"{stem}.kubeconfig"
+            self._write_kubeconfig(target, stem, server)
+
+        etcd = shutil.which("etcd")
+        if etcd is None:
+            raise RuntimeError("etcd not found: install Debian's etcd-server package")
+        self._spawn(
+            "etcd",
+            [
+                etcd,
+                "--name",
+                "mlops-dev",
+                "--data-dir",
+                str(self.home / "etcd"),
+                "--listen-client-urls",
+                f"http://127.0.0.1:{ports.etcd_client}",
+                "--advertise-client-urls",
+                f"http://127.0.0.1:{ports.etcd_client}",
+                "--listen-peer-urls",
+                f"http://127.0.0.1:{ports.etcd_peer}",
+                "--initial-advertise-peer-urls",
+                f"http://127.0.0.1:{ports.etcd_peer}",
+                "--initial-cluster",
+                f"mlops-dev=http://127.0.0.1:{ports.etcd_peer}",
+                "--quota-backend-bytes",
+                str(2 * 1024**3),
+                "--log-level",
+                "warn",
+            ],
+        )
+        _wait_for(
+            lambda: _http_ok(f"http://127.0.0.1:{ports.etcd_client}/health"),
+            timeout,
+            "etcd to become healthy",
+            self._log_tail("etcd"),
+        )
+
+        pki_dir = self.pki_dir
+        self._spawn(
+            "kube-apiserver",
+            [
+                str(binaries / "kube-apiserver"),
+                f"--etcd-servers=http://127.0.0.1:{ports.etcd_client}",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={ports.apiserver}",
+                "--advertise-address=127.0.0.1",
+                f"--service-cluster-ip-range={SERVICE_CIDR}",
+                f"--client-ca-file={pki_dir / 'ca.crt'}",
+                f"--tls-cert-file={pki_dir / 'apiserver.crt'}",
+                f"--tls-private-key-file={pki_dir / 'apiserver.key'}",
+                f"--kubelet-client-certificate={pki_dir / 'apiserver-kubelet-client.crt'}",
+                f"--kubelet-client-key={pki_dir / 'apiserver-kubelet-client.key'}",
+                f"--kubelet-certificate-authority={pki_dir / 'ca.crt'}",
+                "--kubelet-preferred-address-types=InternalIP",
+                "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+                f"--service-account-key-file={pki_dir / 'sa.pub'}",
+                f"--service-account-signing-key-file={pki_dir / 'sa.key'}",
+                "--authorization-mode=Node,RBAC",
+                "--allow-privileged=true",
+                "--profiling=false",
+                "--endpoint-reconciler-type=none",
+            ],
+        )
+        _wait_for(
+            lambda: self._api_ready(ports),
+            timeout,
+            "kube-apiserver /readyz",
+            self._log_tail("kube-apiserver"),
+        )
+
+        self._spawn(
+            "kube-controller-manager",
+            [
+                str(binaries / "kube-controller-manager"),
+                f"--kubeconfig={self.home / 'controller-manager.kubeconfig'}",
+                f"--authentication-kubeconfig={self.home / 'controller-manager.kubeconfig'}",
+                f"--authorization-kubeconfig={self.home / 'controller-manager.kubeconfig'}",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={ports.controller_manager}",
+                "--leader-elect=false",
+                f"--service-account-private-key-file={pki_dir / 'sa.key'}",
+                f"--root-ca-file={pki_dir / 'ca.crt'}",
+                f"--cluster-signing-cert-file={pki_dir / 'ca.crt'}",
+                f"--cluster-signing-key-file={pki_dir / 'ca.key'}",
+                "--use-service-account-credentials=true",
+                "--profiling=false",
+            ],
+        )
+        self._spawn(
+            "kube-scheduler",
+            [
+                str(binaries / "kube-scheduler"),
+                f"--kubeconfig={self.home / 'scheduler.kubeconfig'}",
+                f"--authentication-kubeconfig={self.home / 'scheduler.kubeconfig'}",
+                f"--authorization-kubeconfig={self.home / 'scheduler.kubeconfig'}",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={ports.scheduler}",
+                "--leader-elect=false",
+                "--profiling=false",
+            ],
+        )
+        self._spawn(
+            "node-agent",
+            [
+                sys.executable,
+                "-m",
+                "mlops_dev.node_agent",
+                "--kubeconfig",
+                str(self.home / "node-agent.kubeconfig"),
+                "--node-name",
+                NODE_NAME,
+                "--pod-cidr",
+                POD_CIDR,
+                "--root",
+                str(self.home / "node"),
+                "--port",
+                str(ports.node_agent),
+                "--tls-cert",
+                str(pki_dir / "apiserver.crt"),
+                "--tls-key",
+                str(pki_dir / "apiserver.key"),
+                "--client-ca",
+                str(pki_dir / "ca.crt"),
+            ],
+        )
+        self._wait_ready(timeout)
+        print(f"cluster up in {time.monotonic() - started:.1f}s", file=log, flush=True)
+        return self.kubeconfig
+
+    def _wait_ready(self, timeout: float) -> None:
+        ports = self.ports()
+        assert ports is not None
+        _wait_for(
+            lambda: self._api_ready(ports),
+            timeout,
+            "kube-apiserver /readyz",
+            self._log_tail("kube-apiserver"),
+        )
+        _wait_for(
+            self._node_ready, timeout, f"node {NODE_NAME} to be Ready", self._log_tail("node-agent")
+        )
+
+    def down(self, quiet: bool = False) -> None:
+        """Stop every component (node agent first, so it can stop its pods)."""
+        for component in reversed(COMPONENTS):
+            pid = self._pid(component)
+            if pid is not None:
+                _stop_group(pid, grace=20.0 if component == "node-agent" else 10.0)
+                if not quiet:
+                    print(f"stopped {component} (pid {pid})", file=sys.stderr)
+            self._pid_file(component).unlink(missing_ok=True)
+        # Pods whose node agent died without cleaning up.
+        for pid_file in (self.home / "node").glob("pods/*/*.pid"):
+            with contextlib.suppress(ValueError):
+                _stop_group(int(pid_file.read_text()), grace=2.0)
+            pid_file.unlink(missing_ok=True)
+        self._ports_file().unlink(missing_ok=True)
+
+    def status(self) -> dict[str, object]:
+        ports = self.ports()
+        return {
+            "home": str(self.home),
+            "kubeconfig": str(self.kubeconfig),
+            "components": {c: self._pid(c) for c in COMPONENTS},
+            "apiserverReady": bool(ports and self._api_ready(ports)),
+            "nodeReady": bool(ports and self._node_ready()),
+        }
+
+    # ---- helpers -----------------------------------------------------------
+    def _spawn(
+        self, component: str, command: list[str], env_extra: dict[str, str] | None = None
+    ) -> None:
+        log = open(self.log_dir / f"{component}.log", "ab")  # noqa: SIM115 - owned by the child
+        env = {**os.environ, **(env_extra or {})}
+        process = subprocess.Popen(
+            command,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env=env,
+            cwd=self.home,
+        )
+        log.close()
+        self._pid_file(component).write_text(str(process.pid))
+
+    def _ssl_context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(cafile=str(self.pki_dir / "ca.crt"))
+        context.load_cert_chain(str(self.pki_dir / "admin.crt"), str(self.pki_dir / "admin.key"))
+        return context
+
+    def _api_get(self, path: str) -> tuple[int, bytes]:
+        ports = self.ports()
+        if ports is None:
+            return 0, b""
+        url = f"https://127.0.0.1:{ports.apiserver}{path}"
+        try:
+            with urllib.request.urlopen(url, context=self._ssl_context(), timeout=5) as response:
+                return response.status, response.read()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read()
+        except OSError:
+            return 0, b""
+
+    def _api_ready(self, ports: Ports) -> bool:
+        status, body = self._api_get("/readyz")
+        return status == 200 and body.strip() == b"ok"
+
+    def _node_ready(self) -> bool:
+        status, body = self._api_get(f"/api/v1/nodes/{NODE_NAME}")
+        if status != 200:
+            return False
+        conditions = json.loads(body).get("status", {}).get("conditions", [])
+        return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+
+    def _log_tail(self, component: str):
+        def tail() -> str:
+            try:
+                lines = (self.log_dir / f"{component}.log").read_text(errors="replace")
+            except OSError:
+                return ""
+            return "\n".join(lines.splitlines()[-15:])
+
+        return tail
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie is not alive
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def _stop_group(pid: int, grace: float) -> None:
+    """SIGTERM the process group, then SIGKILL it after ``grace`` seconds."""
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline and _alive(pid):
+        time.sleep(0.1)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def _wait_for(check, timeout: float, what: str, detail=lambda: "") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.25)
+    raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}\n{detail()}")

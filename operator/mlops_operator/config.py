@@ -1,0 +1,33 @@
+"""Operator settings, read once from the environment into a frozen value."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the operator reads from its environment."""
+
+    runtime_image: str = "mlops-operator/runtime:0.1.0"
+    artifact_claim: str = "mlops-artifacts"
+    prometheus_url: str = "http://127.0.0.1:9090"
+    alert_webhook_port: int = 8085
+    alert_webhook_host: str = "127.0.0.1"
+    namespace: str | None = None  # None: watch every namespace
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ if env is None else env)
+        defaults = cls()
+        return cls(
+            runtime_image=env.get("MLOPS_RUNTIME_IMAGE", defaults.runtime_image),
+            artifact_claim=env.get("MLOPS_ARTIFACT_CLAIM", defaults.artifact_claim),
+            prometheus_url=env.get("MLOPS_PROMETHEUS_URL", defaults.prometheus_url),
+            alert_webhook_port=int(
+                env.get("MLOPS_ALERT_WEBHOOK_PORT", defaults.alert_webhook_port)
+            ),
+            alert_webhook_host=env.get("MLOPS_ALERT_WEBHOOK_HOST", defaults.alert_webhook_host),
+            namespace=env.get("MLOPS_NAMESPACE") or None,
+        )

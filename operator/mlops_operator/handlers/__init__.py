@@ -1,0 +1,1 @@
+"""Thin kopf handlers: read the resource, ask the domain layer, apply through adapters."""

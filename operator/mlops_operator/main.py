@@ -1,0 +1,28 @@
+"""Operator entry: ``kopf run -m mlops_operator.main`` (or ``mlops-operator``).
+
+Importing this module registers every handler with kopf.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import kopf
+
+from mlops_operator.config import Settings
+from mlops_operator.handlers import trainingjob  # noqa: F401 - registers handlers
+
+SETTINGS_KEY = "mlops_settings"
+
+
+@kopf.on.startup()
+def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: object) -> None:
+    """Read settings once; keep kopf's own bookkeeping in annotations, not finalizers' way."""
+    memo[SETTINGS_KEY] = Settings.from_env()
+    settings.persistence.finalizer = "mlops.dev/finalizer"
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="mlops.dev")
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix="mlops.dev", key="last-handled-configuration"
+    )
+    settings.posting.level = logging.INFO
+    settings.watching.server_timeout = 60

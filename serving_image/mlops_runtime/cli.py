@@ -1,0 +1,69 @@
+"""``mlops-runtime``: the one entry point of the runtime image.
+
+Subcommands: ``serve`` (model server), ``train`` (built-in trainer),
+``version`` (prints versions; writes them as the termination message).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+
+from mlops_runtime import __version__
+from mlops_runtime.localpaths import host_path
+
+TERMINATION_LOG_ENV = "MLOPS_TERMINATION_LOG"
+DEFAULT_TERMINATION_LOG = "/dev/termination-log"
+
+
+def write_termination_message(message: str) -> None:
+    """Write the pod's termination message (Kubernetes reads at most 4 KiB)."""
+    path = host_path(os.environ.get(TERMINATION_LOG_ENV, DEFAULT_TERMINATION_LOG))
+    try:
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(message[:4096])
+    except OSError as error:  # not in a pod: the message still goes to stdout
+        print(f"could not write termination message to {path}: {error}", file=sys.stderr)
+
+
+def _version(_: argparse.Namespace) -> int:
+    info = {"runtime": __version__, "python": platform.python_version()}
+    # Where it runs, when the pod passes its identity through the downward API.
+    info.update(
+        {
+            key: os.environ[env]
+            for key, env in (
+                ("pod", "POD_NAME"),
+                ("namespace", "POD_NAMESPACE"),
+                ("podIP", "POD_IP"),
+            )
+            if env in os.environ
+        }
+    )
+    print(json.dumps(info))
+    write_termination_message(json.dumps(info))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="mlops-runtime", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("version", help="print versions").set_defaults(func=_version)
+    serve = commands.add_parser("serve", help="run the model server", add_help=False)
+    serve.set_defaults(func=None, module="mlops_runtime.server.main")
+    train = commands.add_parser("train", help="run the built-in trainer", add_help=False)
+    train.set_defaults(func=None, module="mlops_runtime.trainer.main")
+    args, rest = parser.parse_known_args(argv)
+    if args.func is not None:
+        return int(args.func(args))
+    # serve/train own their argument parsing; import them only when used.
+    import importlib
+
+    return int(importlib.import_module(args.module).main(rest))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,313 @@
+"""The local cluster and the CRDs: what every other feature stands on."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from kubernetes import client, config
+
+from tests.conftest import REPO, kubectl
+
+pytestmark = pytest.mark.cluster
+
+
+def wait_for(check, timeout: float, what: str):
+    """Poll ``check`` until it returns something truthy; fail with ``what`` on timeout."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last seen: {last!r}")
+
+
+def test_api_server_ready_and_node_ready(kubeconfig: str) -> None:
+    assert kubectl(kubeconfig, "get", "--raw", "/readyz").stdout.strip() == "ok"
+    nodes = json.loads(kubectl(kubeconfig, "get", "nodes", "-o", "json").stdout)["items"]
+    assert len(nodes) >= 1
+    ready = [c for c in nodes[0]["status"]["conditions"] if c["type"] == "Ready"]
+    assert ready and ready[0]["status"] == "True"
+
+
+def test_crds_are_established_and_listed_in_the_mlops_category(
+    kubeconfig: str, crds: None, namespace: str
+) -> None:
+    names = kubectl(kubeconfig, "get", "crd", "-o", "name").stdout.split()
+    for crd in ("trainingjobs.mlops.dev", "modelversions.mlops.dev", "deployments.mlops.dev"):
+        assert f"customresourcedefinition.apiextensions.k8s.io/{crd}" in names
+    # Discovery can lag the Established condition by a moment.
+    wait_for(
+        lambda: kubectl(kubeconfig, "get", "mlops", "-n", namespace, check=False).returncode == 0,
+        30,
+        "kubectl get mlops",
+    )
+
+
+MODEL_VERSION = """
+apiVersion: mlops.dev/v1alpha1
+kind: ModelVersion
+metadata: {name: demo-v1}
+spec:
+  model: demo
+  version: 1
+  artifact:
+    uri: file:///tmp/does-not-matter/model.onnx
+    sha256: "%s"
+""" % ("0" * 64)
+
+TRAINING_JOB = """
+apiVersion: mlops.dev/v1alpha1
+kind: TrainingJob
+metadata: {name: iris}
+spec:
+  model: iris
+  dataset: {uri: "sklearn://iris"}
+  estimator: {name: LogisticRegression}
+"""
+
+DEPLOYMENT = """
+apiVersion: mlops.dev/v1alpha1
+kind: Deployment
+metadata: {name: iris}
+spec:
+  modelVersion: iris-v1
+"""
+
+
+@pytest.mark.parametrize(
+    ("manifest", "plural", "name", "short"),
+    [
+        (TRAINING_JOB, "trainingjobs", "iris", "tj"),
+        (MODEL_VERSION, "modelversions", "demo-v1", "mv"),
+        (DEPLOYMENT, "deployments", "iris", "mld"),
+    ],
+)
+def test_each_kind_round_trips_through_kubectl_and_the_python_client(
+    kubeconfig: str,
+    crds: None,
+    namespace: str,
+    manifest: str,
+    plural: str,
+    name: str,
+    short: str,
+) -> None:
+    kubectl(kubeconfig, "apply", "-n", namespace, "-f", "-", input=manifest)
+    via_kubectl = json.loads(
+        kubectl(kubeconfig, "get", short, name, "-n", namespace, "-o", "json").stdout
+    )
+    api = client.CustomObjectsApi(config.new_client_from_config(kubeconfig))
+    via_python = api.get_namespaced_custom_object("mlops.dev", "v1alpha1", namespace, plural, name)
+    assert via_python["spec"] == via_kubectl["spec"]
+    assert via_python["metadata"]["uid"] == via_kubectl["metadata"]["uid"]
+
+
+def test_a_job_running_a_project_entry_point_succeeds_with_its_termination_message(
+    kubeconfig: str,
+    namespace: str,
+) -> None:
+    job = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": "hello"},
+        "spec": {
+            "backoffLimit": 0,
+            "template": {
+                "spec": {
+                    "restartPolicy": "Never",
+                    "containers": [
+                        {
+                            "name": "main",
+                            "image": "mlops-operator/runtime:dev",
+                            "command": ["mlops-runtime", "version"],
+                            "env": [
+                                {
+                                    "name": "POD_NAME",
+                                    "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}},
+                                },
+                                {
+                                    "name": "POD_IP",
+                                    "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}},
+                                },
+                            ],
+                        }
+                    ],
+                }
+            },
+        },
+    }
+    kubectl(kubeconfig, "apply", "-n", namespace, "-f", "-", input=json.dumps(job))
+    kubectl(
+        kubeconfig,
+        "wait",
+        "-n",
+        namespace,
+        "--for=condition=Complete",
+        "job/hello",
+        "--timeout=60s",
+    )
+    pods = json.loads(
+        kubectl(
+            kubeconfig, "get", "pods", "-n", namespace, "-l", "job-name=hello", "-o", "json"
+        ).stdout
+    )["items"]
+    assert len(pods) == 1
+    pod = pods[0]
+    assert pod["status"]["phase"] == "Succeeded"
+    terminated = pod["status"]["containerStatuses"][0]["state"]["terminated"]
+    assert terminated["exitCode"] == 0
+    message = json.loads(terminated["message"])
+    assert message["pod"] == pod["metadata"]["name"]  # downward API reached the process
+    assert message["podIP"] == pod["status"]["podIP"]
+    assert pod["status"]["podIP"].startswith("127.")
+    logs = kubectl(kubeconfig, "logs", "-n", namespace, pod["metadata"]["name"]).stdout
+    assert '"runtime"' in logs
+
+
+def test_a_pod_with_a_foreign_image_reports_a_clear_waiting_reason(
+    kubeconfig: str,
+    namespace: str,
+) -> None:
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "web"},
+        "spec": {"containers": [{"name": "web", "image": "nginx:1.25"}]},
+    }
+    kubectl(kubeconfig, "apply", "-n", namespace, "-f", "-", input=json.dumps(pod))
+
+    def waiting() -> dict | None:
+        status = json.loads(
+            kubectl(kubeconfig, "get", "pod", "web", "-n", namespace, "-o", "json").stdout
+        )["status"]
+        statuses = status.get("containerStatuses") or []
+        return statuses[0]["state"].get("waiting") if statuses else None
+
+    state = wait_for(
+        lambda: (w := waiting()) and w.get("reason") == "ErrImagePull" and w, 30, "ErrImagePull"
+    )
+    assert "nginx:1.25" in state["message"]
+    assert "mlops-operator/runtime" in state["message"]
+
+
+def test_configmap_env_and_a_claim_the_local_node_provisions(
+    kubeconfig: str, namespace: str
+) -> None:
+    """Env from a ConfigMap and a PersistentVolumeClaim that gets a local volume."""
+    manifest = [
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "settings"},
+            "data": {"greeting": "hello"},
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": {"name": "data"},
+            "spec": {
+                "accessModes": ["ReadWriteOnce"],
+                "resources": {"requests": {"storage": "1Gi"}},
+            },
+        },
+    ]
+    for item in manifest:
+        kubectl(kubeconfig, "apply", "-n", namespace, "-f", "-", input=json.dumps(item))
+    wait_for(
+        lambda: (
+            kubectl(
+                kubeconfig, "get", "pvc", "data", "-n", namespace, "-o", "jsonpath={.status.phase}"
+            ).stdout
+            == "Bound"
+        ),
+        30,
+        "claim bound",
+    )
+    job = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": "vols"},
+        "spec": {
+            "backoffLimit": 0,
+            "template": {
+                "spec": {
+                    "restartPolicy": "Never",
+                    "volumes": [
+                        {"name": "cfg", "configMap": {"name": "settings"}},
+                        {"name": "data", "persistentVolumeClaim": {"claimName": "data"}},
+                    ],
+                    "containers": [
+                        {
+                            "name": "main",
+                            "image": "mlops-operator/runtime:dev",
+                            "command": ["mlops-runtime", "version"],
+                            "terminationMessagePath": "/data/result.json",
+                            "env": [
+                                {
+                                    "name": "POD_NAME",
+                                    "valueFrom": {
+                                        "configMapKeyRef": {"name": "settings", "key": "greeting"}
+                                    },
+                                }
+                            ],
+                            "volumeMounts": [
+                                {"name": "cfg", "mountPath": "/etc/cfg"},
+                                {"name": "data", "mountPath": "/data"},
+                            ],
+                        }
+                    ],
+                }
+            },
+        },
+    }
+    kubectl(kubeconfig, "apply", "-n", namespace, "-f", "-", input=json.dumps(job))
+    kubectl(
+        kubeconfig, "wait", "-n", namespace, "--for=condition=Complete", "job/vols", "--timeout=60s"
+    )
+    pod = json.loads(
+        kubectl(
+            kubeconfig, "get", "pods", "-n", namespace, "-l", "job-name=vols", "-o", "json"
+        ).stdout
+    )["items"][0]
+    message = json.loads(pod["status"]["containerStatuses"][0]["state"]["terminated"]["message"])
+    assert message["pod"] == "hello"  # env from the ConfigMap
+
+
+def test_a_kopf_operator_from_the_package_sees_a_training_job_and_writes_status(
+    kubeconfig: str,
+    crds: None,
+    namespace: str,
+    tmp_path: Path,
+) -> None:
+    log_path = tmp_path / "operator.log"
+    with open(log_path, "wb") as log:
+        operator = subprocess.Popen(
+            [sys.executable, "-m", "mlops_operator.cli", f"--namespace={namespace}"],
+            env={**os.environ, "KUBECONFIG": kubeconfig},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=REPO,
+        )
+    try:
+        kubectl(kubeconfig, "apply", "-n", namespace, "-f", "-", input=TRAINING_JOB)
+
+        def phase() -> str:
+            return kubectl(
+                kubeconfig, "get", "tj", "iris", "-n", namespace, "-o", "jsonpath={.status.phase}"
+            ).stdout
+
+        assert wait_for(phase, 60, "the operator to write status.phase")
+    finally:
+        operator.terminate()
+        try:
+            operator.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            operator.kill()
+            operator.wait()

@@ -1,0 +1,77 @@
+"""Shared fixtures: the local cluster (or the cluster named by KUBECONFIG)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def kubeconfig() -> Iterator[str]:
+    """A kubeconfig for a working cluster: $KUBECONFIG if given, else a fresh local cluster."""
+    given = os.environ.get("KUBECONFIG")
+    if given:
+        yield given
+        return
+    from mlops_dev.cluster import LocalCluster
+
+    home = Path(tempfile.mkdtemp(prefix="mlops-dev-test-"))
+    cluster = LocalCluster(home)
+    try:
+        path = cluster.up(timeout=180)
+        os.environ["KUBECONFIG"] = str(path)
+        yield str(path)
+    finally:
+        cluster.down(quiet=True)
+        os.environ.pop("KUBECONFIG", None)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def crds(kubeconfig: str) -> None:
+    """The project's CRDs, applied and Established."""
+    kubectl(kubeconfig, "apply", "-f", str(REPO / "crds"))
+    kubectl(
+        kubeconfig,
+        "wait",
+        "--for=condition=Established",
+        "--timeout=60s",
+        "crd/trainingjobs.mlops.dev",
+        "crd/modelversions.mlops.dev",
+        "crd/deployments.mlops.dev",
+    )
+
+
+@pytest.fixture
+def namespace(kubeconfig: str) -> Iterator[str]:
+    """A fresh namespace per test, deleted afterwards (without waiting)."""
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    kubectl(kubeconfig, "create", "namespace", name)
+    yield name
+    kubectl(kubeconfig, "delete", "namespace", name, "--wait=false", check=False)
+
+
+def kubectl(
+    kubeconfig: str, *args: str, input: str | None = None, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """Run kubectl against the test cluster; a failure shows kubectl's own message."""
+    result = subprocess.run(
+        ["kubectl", "--kubeconfig", kubeconfig, *args],
+        input=input,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"kubectl {' '.join(args)} failed:\n{result.stderr}")
+    return result
