@@ -10,7 +10,7 @@ import logging
 import kopf
 
 from mlops_operator.config import Settings
-from mlops_operator.handlers import trainingjob  # noqa: F401 - registers handlers
+from mlops_operator.handlers import modelversion, trainingjob  # noqa: F401 - registers handlers
 
 SETTINGS_KEY = "mlops_settings"
 

@@ -1,7 +1,8 @@
 """``mlops-runtime``: the one entry point of the runtime image.
 
 Subcommands: ``serve`` (model server), ``train`` (built-in trainer),
-``version`` (prints versions; writes them as the termination message).
+``verify`` (artifact checksum), ``version`` (prints versions; writes them as the
+termination message).
 """
 
 from __future__ import annotations
@@ -48,10 +49,35 @@ def _version(_: argparse.Namespace) -> int:
     return 0
 
 
+def _verify(args: argparse.Namespace) -> int:
+    """Check that an artifact exists and matches its sha256 (hand-registered versions)."""
+    from mlops_runtime import stores
+
+    try:
+        data = stores.read_bytes(args.uri)
+    except Exception as error:  # noqa: BLE001 - any failure to read is reported, not raised
+        result = {"ok": False, "reason": "ArtifactMissing",
+                  "message": f"cannot read {args.uri}: {error}"}
+    else:
+        actual = stores.sha256_hex(data)
+        if actual == args.sha256.lower():
+            result = {"ok": True, "sha256": actual, "bytes": len(data)}
+        else:
+            result = {"ok": False, "reason": "ChecksumMismatch",
+                      "message": f"sha256 of {args.uri} is {actual}, expected {args.sha256}"}
+    print(json.dumps(result), file=sys.stdout if result["ok"] else sys.stderr)
+    write_termination_message(json.dumps(result))
+    return 0 if result["ok"] else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="mlops-runtime", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("version", help="print versions").set_defaults(func=_version)
+    verify = commands.add_parser("verify", help="check an artifact against its sha256")
+    verify.add_argument("--uri", required=True)
+    verify.add_argument("--sha256", required=True)
+    verify.set_defaults(func=_verify)
     serve = commands.add_parser("serve", help="run the model server", add_help=False)
     serve.set_defaults(func=None, module="mlops_runtime.server.main")
     train = commands.add_parser("train", help="run the built-in trainer", add_help=False)

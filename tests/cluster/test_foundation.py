@@ -6,27 +6,15 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from kubernetes import client, config
 
+from tests.cluster.conftest import wait_for
 from tests.conftest import REPO, kubectl
 
 pytestmark = pytest.mark.cluster
-
-
-def wait_for(check, timeout: float, what: str):
-    """Poll ``check`` until it returns something truthy; fail with ``what`` on timeout."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last seen: {last!r}")
 
 
 def test_api_server_ready_and_node_ready(kubeconfig: str) -> None:

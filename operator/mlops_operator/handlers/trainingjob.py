@@ -1,30 +1,239 @@
-"""TrainingJob handlers."""
+"""TrainingJob handlers: run the training Job, record the ModelVersion, gate it.
+
+Every step is derived from what exists in the cluster (the Job, its pods, the
+ModelVersions labelled with this TrainingJob's UID), so a crash at any line
+and a re-run converge on the same end state: one Job, one ModelVersion.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from typing import Any
 
 import kopf
 
-GROUP, VERSION = "mlops.dev", "v1alpha1"
+from mlops_operator import builders
+from mlops_operator.config import Settings
+from mlops_operator.domain import conditions, gates, training, versions
+from mlops_operator.k8s.api import Conflict, Kube, termination_message
+
+GROUP, VERSION, PLURAL = "mlops.dev", "v1alpha1", "trainingjobs"
+SETTINGS_KEY = "mlops_settings"
+log = logging.getLogger(__name__)
 
 
-def _now() -> str:
+def now() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-@kopf.on.create(GROUP, VERSION, "trainingjobs")
-def accepted(meta: kopf.Meta, patch: kopf.Patch, **_: Any) -> None:
-    """Acknowledge a new TrainingJob so `kubectl get tj` shows it was seen."""
-    patch.status["phase"] = "Pending"
-    patch.status["observedGeneration"] = meta.get("generation")
-    patch.status["conditions"] = [
-        {
-            "type": "Accepted",
-            "status": "True",
-            "reason": "Observed",
-            "message": "the operator has seen this TrainingJob",
-            "lastTransitionTime": _now(),
-        }
-    ]
+def _job_facts(kube: Kube, namespace: str, job: dict[str, Any] | None) -> training.JobFacts:
+    if job is None:
+        return training.JobFacts(exists=False)
+    spec, status = job.get("spec") or {}, job.get("status") or {}
+    job_conditions = {
+        c["type"]: c for c in status.get("conditions") or [] if c.get("status") == "True"
+    }
+    # FailureTarget (Kubernetes >= 1.31) carries the reason before Failed is set.
+    failed = job_conditions.get("Failed") or job_conditions.get("FailureTarget") or {}
+    pods = kube.job_pods(namespace, job["metadata"]["name"])
+    latest = pods[-1] if pods else None
+    waiting: dict[str, Any] = {}
+    message = None
+    log_tail: list[str] = []
+    if latest is not None:
+        for container in (latest.get("status") or {}).get("containerStatuses") or []:
+            waiting = (container.get("state") or {}).get("waiting") or {}
+        message = termination_message(latest, builders.TRAINER_CONTAINER)
+        phase = (latest.get("status") or {}).get("phase")
+        if phase == "Failed" and not message:
+            log_tail = kube.pod_log_tail(
+                namespace, latest["metadata"]["name"], builders.TRAINER_CONTAINER
+            )
+    return training.JobFacts(
+        exists=True,
+        active=int(status.get("active") or 0),
+        succeeded=int(status.get("succeeded") or 0),
+        failed=int(status.get("failed") or 0),
+        backoff_limit=int(spec.get("backoffLimit", 6)),
+        active_deadline_seconds=spec.get("activeDeadlineSeconds"),
+        complete="Complete" in job_conditions,
+        failed_condition=bool(failed),
+        failed_reason=failed.get("reason"),
+        failed_message=failed.get("message"),
+        pod_phase=(latest.get("status") or {}).get("phase") if latest else None,
+        waiting_reason=waiting.get("reason"),
+        waiting_message=waiting.get("message"),
+        termination_message=message,
+        log_tail=tuple(log_tail),
+    )
+
+
+def record_version(
+    kube: Kube, body: dict[str, Any], result: dict[str, Any], image: str
+) -> tuple[dict[str, Any], bool]:
+    """Find or create this job's ModelVersion; returns (version, created_now)."""
+    namespace, model = body["metadata"]["namespace"], body["spec"]["model"]
+    for _attempt in range(5):  # a concurrent creation may take the name we picked
+        existing = kube.list_custom(namespace, "modelversions", f"{versions.MODEL_LABEL}={model}")
+        plan = versions.plan_version_for_job(model, body["metadata"]["uid"], existing)
+        if plan.exists:
+            found = next(v for v in existing if v["metadata"]["name"] == plan.name)
+            return found, False
+        manifest = builders.build_model_version(body, plan.name, plan.number, result, image)
+        try:
+            return kube.create_custom(namespace, "modelversions", manifest), True
+        except Conflict:
+            continue
+    raise kopf.TemporaryError("could not pick a free ModelVersion name", delay=2)
+
+
+def gate_version(kube: Kube, body: dict[str, Any], version: dict[str, Any]) -> dict[str, Any]:
+    """Judge a fresh version by the TrainingJob's quality gate; write its status once."""
+    status = version.get("status") or {}
+    if status.get("phase"):
+        return status
+    namespace, model = body["metadata"]["namespace"], body["spec"]["model"]
+    gate = body["spec"].get("qualityGate")
+    best = None
+    if gate and gate.get("maxRegression"):
+        approved = [
+            v
+            for v in kube.list_custom(namespace, "modelversions", f"{versions.MODEL_LABEL}={model}")
+            if (v.get("status") or {}).get("phase") == "Approved"
+            and v["metadata"]["name"] != version["metadata"]["name"]
+        ]
+        best = gates.best_previous(
+            [v["spec"].get("metrics") or {} for v in approved], gate["maxRegression"]["metric"]
+        )
+    result = gates.evaluate_gate(gate, version["spec"].get("metrics"), best)
+    phase = "Approved" if result.approved else "Rejected"
+    headline = training.headline_metric(version["spec"].get("metrics"))
+    new_status = {
+        "phase": phase,
+        "headlineMetric": headline,
+        "gate": result.reason_dicts(),
+        "conditions": conditions.set_condition(
+            [],
+            conditions.make_condition(
+                "Approved",
+                result.approved,
+                "QualityGatePassed" if result.approved else "QualityGateFailed",
+                result.message,
+            ),
+            now(),
+        ),
+    }
+    kube.patch_custom_status(namespace, "modelversions", version["metadata"]["name"], new_status)
+    return new_status
+
+
+def reconcile(body: dict[str, Any], settings: Settings, kube: Kube | None = None) -> None:
+    """Bring one TrainingJob one step closer to done; safe to call any number of times."""
+    kube = kube or Kube()
+    meta, spec, status = body["metadata"], body["spec"], dict(body.get("status") or {})
+    namespace, name = meta["namespace"], meta["name"]
+    if status.get("phase") in ("Succeeded", "Failed") and status.get(
+        "observedGeneration"
+    ) == meta.get("generation"):
+        return
+    try:
+        gates.validate_gate(spec.get("qualityGate"))
+    except gates.GateError as error:
+        _write(
+            kube,
+            body,
+            status,
+            training.TrainingOutcome(
+                training.TrainingPhase.FAILED, "InvalidQualityGate", str(error)
+            ),
+        )
+        return
+    job = kube.get_job(namespace, builders.training_job_name(name))
+    outcome = training.training_phase(_job_facts(kube, namespace, job))
+    if outcome.create_job:
+        kube.ensure_claim(namespace, settings.artifact_claim)
+        manifest = builders.build_training_job(
+            body, settings.runtime_image, settings.artifact_claim
+        )
+        try:
+            kube.create_job(namespace, manifest)
+        except Conflict:
+            pass  # created by an earlier run of this handler
+        else:
+            kopf.info(
+                body, reason="JobCreated", message=f"created Job {manifest['metadata']['name']}"
+            )
+        status.setdefault("startTime", now())
+    if outcome.phase is training.TrainingPhase.SUCCEEDED and outcome.result is not None:
+        version, created = record_version(kube, body, dict(outcome.result), settings.runtime_image)
+        version_status = gate_version(kube, body, version)
+        version_name = version["metadata"]["name"]
+        if created:
+            kopf.info(body, reason="ModelVersionCreated", message=f"recorded {version_name}")
+        status["modelVersion"] = version_name
+        status["modelVersionPhase"] = version_status.get("phase")
+        status["metrics"] = version["spec"].get("metrics") or {}
+        status["headlineMetric"] = training.headline_metric(status["metrics"])
+    _write(kube, body, status, outcome)
+
+
+def _write(
+    kube: Kube, body: dict[str, Any], status: dict[str, Any], outcome: training.TrainingOutcome
+) -> None:
+    meta = body["metadata"]
+    previous_phase = (body.get("status") or {}).get("phase")
+    status["phase"] = outcome.phase.value
+    status["observedGeneration"] = meta.get("generation")
+    if outcome.terminal:
+        status.setdefault("completionTime", now())
+    status["conditions"] = conditions.set_condition(
+        status.get("conditions"),
+        conditions.make_condition(
+            "Succeeded",
+            outcome.phase is training.TrainingPhase.SUCCEEDED if outcome.terminal else "Unknown",
+            outcome.reason,
+            outcome.message,
+            observed_generation=meta.get("generation"),
+        ),
+        now(),
+    )
+    status["message"] = outcome.message
+    if status == (body.get("status") or {}):
+        return
+    kube.patch_custom_status(meta["namespace"], PLURAL, meta["name"], status)
+    if previous_phase != outcome.phase.value:
+        if outcome.phase is training.TrainingPhase.FAILED:
+            kopf.warn(body, reason=outcome.reason, message=outcome.message)
+        else:
+            kopf.info(body, reason=outcome.phase.value, message=outcome.message)
+
+
+@kopf.on.create(GROUP, VERSION, PLURAL)
+@kopf.on.resume(GROUP, VERSION, PLURAL)
+def on_training_job(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    reconcile(dict(body), memo[SETTINGS_KEY])
+
+
+@kopf.timer(
+    GROUP,
+    VERSION,
+    PLURAL,
+    interval=5.0,
+    idle=2.0,
+    when=lambda status, **_: status.get("phase") not in ("Succeeded", "Failed"),
+)
+def tick(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """Safety net: re-check jobs whose Job events were missed."""
+    reconcile(dict(body), memo[SETTINGS_KEY])
+
+
+@kopf.on.event("batch", "v1", "jobs", labels={builders.TRAINING_JOB_LABEL: kopf.PRESENT})
+def on_training_pod_job(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """A training Job changed: reconcile its TrainingJob right away."""
+    namespace = body["metadata"]["namespace"]
+    owner = body["metadata"]["labels"][builders.TRAINING_JOB_LABEL]
+    kube = Kube()
+    parent = kube.get_custom(namespace, PLURAL, owner)
+    if parent is not None:
+        reconcile(parent, memo[SETTINGS_KEY], kube)

@@ -1,0 +1,246 @@
+"""The quality gate: approve or reject a trained model from its metrics.
+
+A gate spec (as in ``TrainingJob.spec.qualityGate``)::
+
+    {"metrics": [{"name": "accuracy", "min": 0.9}, {"name": "rmse", "max": 60}],
+     "maxRegression": {"metric": "accuracy", "tolerance": 0.02}}
+
+Bounds are inclusive. ``maxRegression`` compares with the model's best Approved
+version in the metric's own direction. A metric the gate names but the results
+lack fails (with a message saying so); a metric whose direction is unknown is a
+:class:`GateError`, never a guess.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class Direction(StrEnum):
+    """Which way a metric improves."""
+
+    HIGHER_IS_BETTER = "higher"
+    LOWER_IS_BETTER = "lower"
+
+
+METRIC_DIRECTIONS: Mapping[str, Direction] = {
+    "accuracy": Direction.HIGHER_IS_BETTER,
+    "f1": Direction.HIGHER_IS_BETTER,
+    "roc_auc": Direction.HIGHER_IS_BETTER,
+    "r2": Direction.HIGHER_IS_BETTER,
+    "rmse": Direction.LOWER_IS_BETTER,
+    "mae": Direction.LOWER_IS_BETTER,
+}
+
+_REL_TOL = 1e-9
+_ABS_TOL = 1e-12
+
+
+class GateError(ValueError):
+    """The gate itself is invalid (unknown metric, no bound, bad number)."""
+
+
+def metric_direction(name: str) -> Direction:
+    """The direction of a known metric; unknown names are a :class:`GateError`."""
+    try:
+        return METRIC_DIRECTIONS[name]
+    except (KeyError, TypeError):
+        known = ", ".join(sorted(METRIC_DIRECTIONS))
+        raise GateError(f"unknown metric {name!r} in quality gate (known: {known})") from None
+
+
+@dataclass(frozen=True)
+class GateReason:
+    """One rule of the gate and how the model fared."""
+
+    metric: str
+    value: float | None
+    threshold: float | None
+    passed: bool
+    message: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form stored in status."""
+        return {
+            "metric": self.metric,
+            "value": self.value,
+            "threshold": self.threshold,
+            "passed": self.passed,
+            "message": self.message,
+        }
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """Approved only if every rule passed; reasons in gate order."""
+
+    approved: bool
+    reasons: tuple[GateReason, ...] = field(default_factory=tuple)
+
+    @property
+    def message(self) -> str:
+        """The failed rules (or a one-line approval) for a condition message."""
+        failed = [r.message for r in self.reasons if not r.passed]
+        if failed:
+            return "; ".join(failed)
+        if not self.reasons:
+            return "no quality gate"
+        return "all quality gate checks passed"
+
+    def reason_dicts(self) -> list[dict[str, Any]]:
+        """``reasons`` as the list of dicts stored in status."""
+        return [r.to_dict() for r in self.reasons]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form stored in status."""
+        return {"approved": self.approved, "reasons": self.reason_dicts()}
+
+
+def _number(value: Any, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise GateError(f"{what} must be a finite number, not {value!r}")
+    return float(value)
+
+
+def _metric_value(metrics: Mapping[str, Any] | None, name: str) -> float | None:
+    """The metric as a float, or None when absent, null, NaN or not a number."""
+    value = (metrics or {}).get(name)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def _at_least(value: float, bound: float) -> bool:
+    return value >= bound or math.isclose(value, bound, rel_tol=_REL_TOL, abs_tol=_ABS_TOL)
+
+
+def _at_most(value: float, bound: float) -> bool:
+    return value <= bound or math.isclose(value, bound, rel_tol=_REL_TOL, abs_tol=_ABS_TOL)
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.6g}"
+
+
+def _missing(metric: str, threshold: float | None, metrics: Mapping[str, Any] | None) -> GateReason:
+    raw = (metrics or {}).get(metric)
+    detail = "is missing from the results" if raw is None else f"is not a number ({raw!r})"
+    return GateReason(metric, None, threshold, False, f"{metric} {detail}")
+
+
+def validate_gate(gate: Mapping[str, Any] | None) -> None:
+    """Raise :class:`GateError` if ``gate`` is malformed; None or {} is valid."""
+    if not gate:
+        return
+    if not isinstance(gate, Mapping):
+        raise GateError(f"quality gate must be an object, not {gate!r}")
+    rules = gate.get("metrics") or []
+    if not isinstance(rules, list):
+        raise GateError("qualityGate.metrics must be a list")
+    for index, rule in enumerate(rules):
+        if not isinstance(rule, Mapping):
+            raise GateError(f"qualityGate.metrics[{index}] must be an object")
+        metric_direction(rule.get("name"))
+        if rule.get("min") is None and rule.get("max") is None:
+            raise GateError(f"qualityGate.metrics[{index}] ({rule.get('name')}) needs min or max")
+        for bound in ("min", "max"):
+            if rule.get(bound) is not None:
+                _number(rule[bound], f"qualityGate.metrics[{index}].{bound}")
+    regression = gate.get("maxRegression")
+    if regression is not None:
+        if not isinstance(regression, Mapping):
+            raise GateError("qualityGate.maxRegression must be an object")
+        metric_direction(regression.get("metric"))
+        tolerance = _number(regression.get("tolerance"), "qualityGate.maxRegression.tolerance")
+        if tolerance < 0:
+            raise GateError("qualityGate.maxRegression.tolerance must be >= 0")
+
+
+def evaluate_gate(
+    gate: Mapping[str, Any] | None,
+    metrics: Mapping[str, Any] | None,
+    best_previous_metrics: Mapping[str, Any] | None = None,
+) -> GateResult:
+    """Judge ``metrics`` against ``gate``; no gate means approved.
+
+    ``best_previous_metrics`` are the metrics of the model's best Approved
+    version (see :func:`best_previous`), or None for the first version.
+    Raises :class:`GateError` for a malformed gate.
+    """
+    validate_gate(gate)
+    if not gate:
+        return GateResult(approved=True, reasons=())
+    reasons: list[GateReason] = []
+    for rule in gate.get("metrics") or []:
+        name = rule["name"]
+        for bound, check, word in (("min", _at_least, "below"), ("max", _at_most, "above")):
+            if rule.get(bound) is None:
+                continue
+            threshold = float(rule[bound])
+            value = _metric_value(metrics, name)
+            if value is None:
+                reasons.append(_missing(name, threshold, metrics))
+                continue
+            passed = check(value, threshold)
+            relation = ("within" if passed else word) + f" {bound} {_fmt(threshold)}"
+            reasons.append(
+                GateReason(name, value, threshold, passed, f"{name} = {_fmt(value)} {relation}")
+            )
+    regression = gate.get("maxRegression")
+    if regression is not None:
+        reasons.append(_regression(regression, metrics, best_previous_metrics))
+    return GateResult(approved=all(r.passed for r in reasons), reasons=tuple(reasons))
+
+
+def _regression(
+    rule: Mapping[str, Any],
+    metrics: Mapping[str, Any] | None,
+    best: Mapping[str, Any] | None,
+) -> GateReason:
+    name = rule["metric"]
+    tolerance = float(rule["tolerance"])
+    direction = metric_direction(name)
+    value = _metric_value(metrics, name)
+    previous = _metric_value(best, name) if best is not None else None
+    if previous is None:
+        threshold = None
+        if value is None:
+            return _missing(name, threshold, metrics)
+        why = "no previous Approved version" if best is None else f"best version has no {name}"
+        return GateReason(name, value, None, True, f"{name} regression not checked: {why}")
+    if direction is Direction.HIGHER_IS_BETTER:
+        threshold = previous - tolerance
+        check, worse = _at_least, "below"
+    else:
+        threshold = previous + tolerance
+        check, worse = _at_most, "above"
+    if value is None:
+        return _missing(name, threshold, metrics)
+    passed = check(value, threshold)
+    detail = (
+        f"best Approved {_fmt(previous)} with tolerance {_fmt(tolerance)} (limit {_fmt(threshold)})"
+    )
+    message = (
+        f"{name} = {_fmt(value)} within regression limit: {detail}"
+        if passed
+        else f"{name} = {_fmt(value)} regressed {worse} {detail}"
+    )
+    return GateReason(name, value, threshold, passed, message)
+
+
+def best_previous(candidates: Iterable[Mapping[str, Any]], metric: str) -> Mapping[str, Any] | None:
+    """The metrics dict that is best on ``metric`` among Approved versions' metrics.
+
+    Candidates without a numeric value for ``metric`` are skipped; None if none
+    qualify (then the regression rule passes with a message saying why).
+    """
+    direction = metric_direction(metric)
+    scored = [(v, m) for m in candidates if (v := _metric_value(m, metric)) is not None]
+    if not scored:
+        return None
+    pick = max if direction is Direction.HIGHER_IS_BETTER else min
+    return pick(scored, key=lambda pair: pair[0])[1]

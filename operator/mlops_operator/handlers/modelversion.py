@@ -1,0 +1,94 @@
+"""ModelVersion handlers: verify hand-registered versions.
+
+Versions created by a TrainingJob are gated by that TrainingJob's handler. A
+version applied by hand gets a short verification Job (the artifact must exist
+and match its sha256 where pods can read it) and ends Approved or Invalid.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from typing import Any
+
+import kopf
+
+from mlops_operator import builders
+from mlops_operator.domain import conditions, training, versions
+from mlops_operator.k8s.api import Conflict, Kube, termination_message
+
+GROUP, VERSION, PLURAL = "mlops.dev", "v1alpha1", "modelversions"
+SETTINGS_KEY = "mlops_settings"
+
+
+def now() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _status(phase: str, ok: bool, reason: str, message: str, spec: dict[str, Any]) -> dict:
+    return {
+        "phase": phase,
+        "headlineMetric": training.headline_metric(spec.get("metrics")),
+        "conditions": conditions.set_condition(
+            [], conditions.make_condition("Verified", ok, reason, message), now()
+        ),
+        "message": message,
+    }
+
+
+def reconcile(body: dict[str, Any], image: str, kube: Kube | None = None) -> None:
+    meta, spec = body["metadata"], body["spec"]
+    if (body.get("status") or {}).get("phase") in ("Approved", "Rejected", "Invalid"):
+        return
+    if (meta.get("labels") or {}).get(versions.TRAINING_JOB_UID_LABEL):
+        return  # its TrainingJob gates it
+    kube = kube or Kube()
+    namespace, name = meta["namespace"], meta["name"]
+    expected = versions.version_name(spec["model"], int(spec["version"]))
+    if name != expected:
+        message = (
+            f"a ModelVersion of model {spec['model']} version {spec['version']} "
+            f"must be named {expected}, not {name}"
+        )
+        kube.patch_custom_status(
+            namespace, PLURAL, name, _status("Invalid", False, "BadName", message, spec)
+        )
+        kopf.warn(body, reason="Invalid", message=message)
+        return
+    job = kube.get_job(namespace, builders.verify_job_name(name))
+    if job is None:
+        with contextlib.suppress(Conflict):  # created by an earlier attempt
+            kube.create_job(namespace, builders.build_verify_job(body, image))
+        kube.patch_custom_status(
+            namespace,
+            PLURAL,
+            name,
+            {"phase": "Verifying"}
+            | {"message": f"checking {spec['artifact']['uri']} against its sha256"},
+        )
+        raise kopf.TemporaryError("verification started", delay=2)
+    pods = kube.job_pods(namespace, job["metadata"]["name"])
+    result = termination_message(pods[-1], "verify") if pods else None
+    if result is None:
+        raise kopf.TemporaryError("verification still running", delay=2)
+    if result.get("ok"):
+        status = _status(
+            "Approved",
+            True,
+            "ChecksumVerified",
+            f"artifact found and sha256 matches ({result.get('bytes')} bytes)",
+            spec,
+        )
+        kube.patch_custom_status(namespace, PLURAL, name, status)
+        kopf.info(body, reason="Approved", message=status["message"])
+    else:
+        reason = conditions.sanitize_reason(result.get("reason"), "VerificationFailed")
+        status = _status("Invalid", False, reason, str(result.get("message")), spec)
+        kube.patch_custom_status(namespace, PLURAL, name, status)
+        kopf.warn(body, reason="Invalid", message=status["message"])
+
+
+@kopf.on.create(GROUP, VERSION, PLURAL)
+@kopf.on.resume(GROUP, VERSION, PLURAL)
+def on_model_version(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    reconcile(dict(body), memo[SETTINGS_KEY].runtime_image)

@@ -1,0 +1,139 @@
+"""Kubernetes I/O behind a few small methods, so handlers stay thin and readable."""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from typing import Any
+
+from kubernetes import client, config
+from kubernetes.client.rest import ApiException
+
+GROUP, VERSION = "mlops.dev", "v1alpha1"
+
+
+class Conflict(Exception):
+    """The object already exists (HTTP 409)."""
+
+
+@lru_cache(maxsize=1)
+def api_client() -> client.ApiClient:
+    """One client per process: in-cluster credentials in a pod, else the kubeconfig."""
+    try:
+        config.load_incluster_config()
+    except config.ConfigException:
+        config.load_kube_config()
+    return client.ApiClient()
+
+
+def _plain(obj: Any) -> Any:
+    return api_client().sanitize_for_serialization(obj)
+
+
+class Kube:
+    """The cluster operations the handlers need, returning plain dicts."""
+
+    def __init__(self) -> None:
+        api = api_client()
+        self.core = client.CoreV1Api(api)
+        self.batch = client.BatchV1Api(api)
+        self.apps = client.AppsV1Api(api)
+        self.custom = client.CustomObjectsApi(api)
+
+    # ---- generic -------------------------------------------------------------
+    def _create(self, call, *args: Any) -> dict[str, Any]:
+        try:
+            return _plain(call(*args))
+        except ApiException as error:
+            if error.status == 409:
+                raise Conflict(str(error.reason)) from error
+            raise
+
+    @staticmethod
+    def _get(call, *args: Any) -> dict[str, Any] | None:
+        try:
+            return _plain(call(*args))
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise
+
+    # ---- custom resources ---------------------------------------------------
+    def list_custom(self, namespace: str, plural: str, labels: str = "") -> list[dict[str, Any]]:
+        result = self.custom.list_namespaced_custom_object(
+            GROUP, VERSION, namespace, plural, label_selector=labels
+        )
+        return list(result.get("items", []))
+
+    def get_custom(self, namespace: str, plural: str, name: str) -> dict[str, Any] | None:
+        return self._get(
+            self.custom.get_namespaced_custom_object, GROUP, VERSION, namespace, plural, name
+        )
+
+    def create_custom(self, namespace: str, plural: str, body: dict[str, Any]) -> dict[str, Any]:
+        return self._create(
+            self.custom.create_namespaced_custom_object, GROUP, VERSION, namespace, plural, body
+        )
+
+    def patch_custom_status(
+        self, namespace: str, plural: str, name: str, status: dict[str, Any]
+    ) -> None:
+        self.custom.patch_namespaced_custom_object_status(
+            GROUP, VERSION, namespace, plural, name, {"status": status}
+        )
+
+    # ---- jobs, pods, claims ----------------------------------------------------
+    def get_job(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return self._get(self.batch.read_namespaced_job, name, namespace)
+
+    def create_job(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
+        return self._create(self.batch.create_namespaced_job, namespace, body)
+
+    def job_pods(self, namespace: str, job_name: str) -> list[dict[str, Any]]:
+        pods = self.core.list_namespaced_pod(namespace, label_selector=f"job-name={job_name}")
+        items = [_plain(p) for p in pods.items]
+        return sorted(items, key=lambda p: p["metadata"].get("creationTimestamp") or "")
+
+    def pod_log_tail(self, namespace: str, pod: str, container: str, lines: int = 20) -> list[str]:
+        try:
+            text = self.core.read_namespaced_pod_log(
+                pod, namespace, container=container, tail_lines=lines
+            )
+        except ApiException:
+            return []
+        return str(text).splitlines()
+
+    def ensure_claim(self, namespace: str, name: str, size: str = "1Gi") -> None:
+        body = {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": {
+                "name": name,
+                "labels": {"app.kubernetes.io/managed-by": "mlops-operator"},
+            },
+            "spec": {
+                "accessModes": ["ReadWriteOnce"],
+                "resources": {"requests": {"storage": size}},
+            },
+        }
+        try:
+            self.core.create_namespaced_persistent_volume_claim(namespace, body)
+        except ApiException as error:
+            if error.status != 409:
+                raise
+
+
+def termination_message(pod: dict[str, Any], container: str) -> dict[str, Any] | None:
+    """The JSON termination message of ``container`` in ``pod`` (current or last state)."""
+    for status in (pod.get("status") or {}).get("containerStatuses") or []:
+        if status.get("name") != container:
+            continue
+        for state in (status.get("state") or {}, status.get("lastState") or {}):
+            message = (state.get("terminated") or {}).get("message")
+            if message:
+                try:
+                    parsed = json.loads(message)
+                except ValueError:
+                    return None
+                return parsed if isinstance(parsed, dict) else None
+    return None

@@ -1,0 +1,141 @@
+"""Metrics, reference statistics and prediction distributions; all pure.
+
+The reference statistics describe the training split's inputs so the model
+server and the operator can measure input drift against them; the prediction
+distribution on the held-out split is the baseline for canary quality checks.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import (
+    accuracy_score,
+    f1_score,
+    mean_absolute_error,
+    mean_squared_error,
+    r2_score,
+    roc_auc_score,
+)
+
+QUANTILE_BINS = 10
+HISTOGRAM_BINS = 10
+
+
+def finite(value: Any, digits: int | None = None) -> float | None:
+    """A JSON-safe float: ``None`` for NaN/inf, optionally rounded."""
+    number = float(value)
+    if not math.isfinite(number):
+        return None
+    return round(number, digits) if digits is not None else number
+
+
+def significant(value: Any, digits: int = 6) -> float | None:
+    """Round to significant digits: stats span many magnitudes, so decimals won't do."""
+    number = finite(value)
+    return None if number is None else float(f"{number:.{digits}g}")
+
+
+def classification_metrics(
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    probabilities: np.ndarray | None,
+    classes: Sequence[Any],
+) -> dict[str, float | None]:
+    """accuracy, macro f1 and one-vs-rest macro roc_auc (None when undefined)."""
+    metrics: dict[str, float | None] = {
+        "accuracy": finite(accuracy_score(y_true, y_pred)),
+        "f1": finite(f1_score(y_true, y_pred, average="macro", zero_division=0)),
+        "roc_auc": None,
+    }
+    if probabilities is not None:
+        metrics["roc_auc"] = _roc_auc(y_true, probabilities, classes)
+    return metrics
+
+
+def _roc_auc(y_true: np.ndarray, probabilities: np.ndarray, classes: Sequence[Any]) -> float | None:
+    """Binary or one-vs-rest macro AUC; None when a class is missing from the test split."""
+    labels = list(classes)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # an undefined AUC is reported as None instead
+            if len(labels) == 2:
+                return finite(roc_auc_score(y_true, probabilities[:, 1], labels=labels))
+            return finite(
+                roc_auc_score(
+                    y_true, probabilities, multi_class="ovr", average="macro", labels=labels
+                )
+            )
+    except ValueError:
+        return None
+
+
+def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float | None]:
+    """rmse, mae and r2 (r2 is None on a single test row)."""
+    return {
+        "rmse": finite(math.sqrt(mean_squared_error(y_true, y_pred))),
+        "mae": finite(mean_absolute_error(y_true, y_pred)),
+        "r2": finite(r2_score(y_true, y_pred)) if len(y_true) > 1 else None,
+    }
+
+
+def round_metrics(metrics: dict[str, float | None], digits: int = 6) -> dict[str, float | None]:
+    """Metrics rounded for the termination message."""
+    return {k: None if v is None else finite(v, digits) for k, v in metrics.items()}
+
+
+def feature_stats(x: np.ndarray, features: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Per-feature mean, std, min, max, and the 11 edges of 10 quantile bins."""
+    levels = np.linspace(0.0, 1.0, QUANTILE_BINS + 1)
+    stats: dict[str, dict[str, Any]] = {}
+    for index, name in enumerate(features):
+        column = x[:, index]
+        stats[name] = {
+            "count": int(column.size),
+            "mean": significant(column.mean()),
+            "std": significant(column.std()),
+            "min": significant(column.min()),
+            "max": significant(column.max()),
+            "quantileEdges": [significant(v) for v in np.quantile(column, levels)],
+        }
+    return stats
+
+
+def summary_stats(stats: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The compact subset of :func:`feature_stats` for the termination message."""
+    return {
+        name: {key: values[key] for key in ("mean", "std", "min", "max")}
+        for name, values in stats.items()
+    }
+
+
+def class_distribution(y_pred: np.ndarray, classes: Sequence[Any]) -> dict[str, Any]:
+    """Frequency of each predicted class (keys are the labels as strings)."""
+    total = len(y_pred)
+    labels = [str(c) for c in classes]
+    predicted = [str(v) for v in y_pred.tolist()]
+    return {
+        "type": "classes",
+        "count": total,
+        "frequencies": {
+            label: significant(predicted.count(label) / total) if total else 0.0 for label in labels
+        },
+    }
+
+
+def value_histogram(y_pred: np.ndarray, bins: int = HISTOGRAM_BINS) -> dict[str, Any]:
+    """Histogram of predicted values with its bin edges, plus mean and std."""
+    values = np.asarray(y_pred, dtype="float64").ravel()
+    counts, edges = np.histogram(values, bins=bins)
+    return {
+        "type": "histogram",
+        "count": int(values.size),
+        "mean": significant(values.mean()),
+        "std": significant(values.std()),
+        "binEdges": [significant(e) for e in edges],
+        "counts": [int(c) for c in counts],
+    }

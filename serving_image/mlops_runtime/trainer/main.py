@@ -1,0 +1,279 @@
+"""``mlops-runtime train``: fit one scikit-learn model and publish its artifacts.
+
+Inputs come from flags or the environment the operator sets on the training pod
+(``MLOPS_TRAINING_SPEC``, ``MLOPS_OUTPUT_URI``, ``MLOPS_GIT_REVISION``,
+``MLOPS_IMAGE``). Output: ``model.onnx`` (when convertible), ``model.skops`` and
+``metadata.json`` under the output URI, and a compact JSON termination message
+that the operator turns into a ModelVersion. Every failure exits 1 with a
+``{"ok": false, "reason", "message"}`` termination message.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+import warnings
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, NoReturn
+
+import numpy as np
+import pandas as pd
+from sklearn.pipeline import Pipeline
+
+from mlops_runtime import __version__ as runtime_version
+from mlops_runtime import stores
+from mlops_runtime.cli import write_termination_message
+from mlops_runtime.trainer import data as datasets
+from mlops_runtime.trainer import evaluate, export, report
+from mlops_runtime.trainer.artifacts import check_output_uri, write_artifact
+from mlops_runtime.trainer.errors import TrainerError
+from mlops_runtime.trainer.spec import (
+    SCALERS,
+    TrainingSpec,
+    build_estimator,
+    effective_params,
+    load_spec_json,
+    parse_spec,
+)
+
+SPEC_ENV = "MLOPS_TRAINING_SPEC"
+OUTPUT_ENV = "MLOPS_OUTPUT_URI"
+GIT_REVISION_ENV = "MLOPS_GIT_REVISION"
+IMAGE_ENV = "MLOPS_IMAGE"
+MAX_WARNINGS = 10
+
+
+@dataclass(frozen=True)
+class Options:
+    """Command-line/environment inputs."""
+
+    spec_json: str | None
+    output_uri: str | None
+    git_revision: str | None
+    image: str | None
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises instead of exiting 2, so bad flags still get a termination message."""
+
+    def error(self, message: str) -> NoReturn:
+        raise TrainerError("InvalidParams", f"bad command line: {message}")
+
+
+def parse_args(argv: list[str], env: dict[str, str] | None = None) -> Options:
+    """Flags win over environment variables."""
+    env = dict(os.environ) if env is None else env
+    parser = _Parser(prog="mlops-runtime train", description="Train a scikit-learn model.")
+    parser.add_argument("--spec-json", default=env.get(SPEC_ENV), help=f"or ${SPEC_ENV}")
+    parser.add_argument("--output-uri", default=env.get(OUTPUT_ENV), help=f"or ${OUTPUT_ENV}")
+    parser.add_argument(
+        "--git-revision", default=env.get(GIT_REVISION_ENV), help=f"or ${GIT_REVISION_ENV}"
+    )
+    parser.add_argument("--image", default=env.get(IMAGE_ENV), help=f"or ${IMAGE_ENV}")
+    args = parser.parse_args(argv)
+    return Options(args.spec_json, args.output_uri, args.git_revision or None, args.image or None)
+
+
+def framework_versions() -> dict[str, str]:
+    """Versions of the libraries that produced and can run the artifacts."""
+    import onnxruntime
+    import skl2onnx
+    import sklearn
+    import skops
+
+    return {
+        "sklearn": sklearn.__version__,
+        "onnxruntime": onnxruntime.__version__,
+        "skl2onnx": skl2onnx.__version__,
+        "skops": skops.__version__,
+    }
+
+
+def build_pipeline(spec: TrainingSpec) -> Pipeline:
+    """``[scaler?, estimator]``; the scaler ships inside the model so serving needs no prep."""
+    steps: list[tuple[str, Any]] = []
+    scaler = SCALERS[spec.estimator.scaler]
+    if scaler is not None:
+        steps.append(("scaler", scaler()))
+    steps.append(("estimator", build_estimator(spec.estimator, spec.dataset.random_seed)))
+    return Pipeline(steps)
+
+
+def fit(pipeline: Pipeline, x: np.ndarray, y: np.ndarray) -> list[str]:
+    """Fit, returning the (deduplicated) warnings raised, which go into metadata."""
+    try:
+        from sklearn.utils._param_validation import InvalidParameterError
+    except ImportError:  # private module moved: parameter errors become TrainingError
+        InvalidParameterError = ()  # type: ignore[assignment,misc]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            pipeline.fit(x, y)
+        except InvalidParameterError as error:
+            raise TrainerError("InvalidParams", str(error)) from None
+        except Exception as error:  # numerical failures, bad labels...
+            raise TrainerError(
+                "TrainingError", f"fitting failed: {type(error).__name__}: {error}"
+            ) from None
+    seen: list[str] = []
+    for item in caught:
+        if issubclass(item.category, FutureWarning | DeprecationWarning):
+            continue
+        text = f"{item.category.__name__}: {str(item.message).splitlines()[0]}"
+        if text not in seen:
+            seen.append(text)
+    return seen[:MAX_WARNINGS]
+
+
+def train(spec: TrainingSpec, raw_spec: dict[str, Any], options: Options) -> dict[str, Any]:
+    """Run the whole training; returns the termination payload (metadata is written)."""
+    output_uri = options.output_uri
+    if not output_uri:
+        raise TrainerError("InvalidParams", f"no output URI: pass --output-uri or set {OUTPUT_ENV}")
+    check_output_uri(output_uri)
+    started = time.monotonic()
+
+    fetched = datasets.fetch_bytes(spec.dataset)
+    fingerprint = stores.sha256_hex(fetched.data)
+    frame = datasets.parse_table(fetched, spec.dataset.uri)
+    prepared = datasets.prepare(frame, spec.dataset, spec.task)
+    parts = datasets.split(prepared, spec.dataset, spec.task)
+
+    pipeline = build_pipeline(spec)
+    fit_warnings = fit(pipeline, parts.x_train, parts.y_train)
+    classifier = spec.task == "classification"
+    try:
+        predicted = pipeline.predict(parts.x_test)
+        classes = list(pipeline.classes_) if classifier else None
+        if classifier:
+            proba = pipeline.predict_proba(parts.x_test)
+            metrics = evaluate.classification_metrics(parts.y_test, predicted, proba, classes)
+            prediction_stats = evaluate.class_distribution(predicted, classes)
+        else:
+            metrics = evaluate.regression_metrics(parts.y_test, predicted)
+            prediction_stats = evaluate.value_histogram(predicted)
+    except Exception as error:  # a fitted model that cannot predict is a training failure
+        raise TrainerError(
+            "TrainingError", f"evaluation failed: {type(error).__name__}: {error}"
+        ) from None
+    reference = evaluate.feature_stats(parts.x_train, prepared.features)
+    schema = export.input_schema(
+        prepared.features, prepared.feature_types, spec.task, spec.dataset.target, classes
+    )
+
+    onnx = export.export_onnx(pipeline, parts.x_test, predicted, classifier, schema)
+    try:
+        skops = export.export_skops(pipeline)
+    except Exception as error:  # without skops there is nothing safe to serve
+        raise TrainerError("TrainingError", f"skops serialisation failed: {error}") from None
+
+    onnx_written = write_artifact(output_uri, "model.onnx", onnx.data) if onnx.data else None
+    skops_written = write_artifact(output_uri, "model.skops", skops.data)
+    artifacts = {
+        "onnx": onnx_written.as_dict() if onnx_written else None,
+        "skops": skops_written.as_dict(),
+    }
+    metadata_uri = f"{output_uri.rstrip('/')}/metadata.json"
+    params = {
+        "estimator": spec.estimator.name,
+        "scaler": spec.estimator.scaler,
+        "testFraction": spec.dataset.test_fraction,
+        "randomSeed": spec.dataset.random_seed,
+        "estimatorParams": export.jsonable(
+            effective_params(spec.estimator, spec.dataset.random_seed)
+        ),
+    }
+    if spec.dataset.column_scale:
+        params["columnScale"] = dict(spec.dataset.column_scale)
+    payload: dict[str, Any] = {
+        "ok": True,
+        "task": spec.task,
+        "metrics": evaluate.round_metrics(metrics),
+        "artifacts": artifacts,
+        "preferredFormat": "onnx" if onnx.data and onnx.matches else "skops",
+        "onnxMatches": onnx.matches,
+        "dataset": {
+            "uri": spec.dataset.uri,
+            "sha256": fingerprint,
+            "rows": int(len(frame)),
+            "columns": int(frame.shape[1]),
+        },
+        "inputSchema": schema,
+        "params": params,
+        "referenceStats": evaluate.summary_stats(reference),
+        "predictionStats": prediction_stats,
+        "framework": framework_versions(),
+        "metadataUri": metadata_uri,
+    }
+    if options.git_revision:
+        payload["gitRevision"] = options.git_revision
+    if options.image:
+        payload["image"] = options.image
+
+    metadata = {
+        **payload,
+        "schemaVersion": 1,
+        "model": spec.model,
+        "metrics": metrics,
+        "referenceStats": reference,
+        "dataset": {
+            **payload["dataset"],
+            "format": fetched.format,
+            "columnNames": list(frame.columns),
+            "trainRows": int(len(parts.y_train)),
+            "testRows": int(len(parts.y_test)),
+        },
+        "onnxError": onnx.error,
+        "skopsTrustedTypes": skops.trusted_types,
+        "allEstimatorParams": export.jsonable(
+            pipeline.named_steps["estimator"].get_params(deep=False)
+        ),
+        "warnings": fit_warnings,
+        "framework": {
+            **payload["framework"],
+            "numpy": np.__version__,
+            "pandas": pd.__version__,
+            "python": platform.python_version(),
+            "mlopsRuntime": runtime_version,
+        },
+        "spec": raw_spec,
+        "trainedAt": datetime.now(UTC).isoformat(timespec="seconds"),
+        "trainingSeconds": round(time.monotonic() - started, 3),
+    }
+    write_artifact(output_uri, "metadata.json", report.compact_json(metadata).encode("utf-8"))
+    print(report.human_summary(metadata))
+    return payload
+
+
+def fail(error: TrainerError) -> int:
+    """Report a failure the same way on stderr and in the termination message."""
+    message = report.failure_message(error.reason, error.message)
+    print(f"training failed: {error.reason}: {error.message}", file=sys.stderr)
+    print(message, file=sys.stderr)
+    write_termination_message(message)
+    return 1
+
+
+def main(argv: list[str]) -> int:
+    """Entry point used by ``mlops-runtime train``; returns the exit code."""
+    try:
+        options = parse_args(argv)
+        raw = dict(load_spec_json(options.spec_json))
+        spec = parse_spec(raw)
+        payload = train(spec, raw, options)
+    except TrainerError as error:
+        return fail(error)
+    except Exception as error:  # a bug must still leave a readable reason behind
+        return fail(TrainerError("TrainingError", f"unexpected {type(error).__name__}: {error}"))
+    message = report.success_message(payload)
+    print(message)
+    write_termination_message(message)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

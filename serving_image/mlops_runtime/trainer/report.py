@@ -1,0 +1,99 @@
+"""The termination message (what the operator reads) and the human summary; pure.
+
+Kubernetes keeps at most 4096 bytes of a termination message, so optional parts
+are dropped in a fixed order until it fits; everything stays in metadata.json
+and the message says what it left out.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+MAX_MESSAGE_BYTES = 4096
+
+#: What to drop, in order, and the flag that tells the reader it was dropped.
+_DROP_ORDER: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("referenceStats", "predictionStats"), "statsTruncated"),
+    (("params",), "paramsTruncated"),
+    (("inputSchema",), "inputSchemaTruncated"),
+    (("dataset", "framework", "gitRevision", "image"), "truncated"),
+)
+
+#: Never dropped: enough for the operator to find the full record.
+_ESSENTIAL = ("ok", "task", "metrics", "artifacts", "preferredFormat", "onnxMatches", "metadataUri")
+
+
+def compact_json(payload: Mapping[str, Any]) -> str:
+    """Compact, ASCII-only JSON, so characters equal bytes."""
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+
+
+def _fits(text: str, limit: int) -> bool:
+    return len(text.encode("utf-8")) <= limit
+
+
+def success_message(payload: Mapping[str, Any], limit: int = MAX_MESSAGE_BYTES) -> str:
+    """Serialise ``payload``, dropping optional parts (and flagging them) until it fits."""
+    current = dict(payload)
+    text = compact_json(current)
+    for keys, flag in _DROP_ORDER:
+        if _fits(text, limit):
+            return text
+        if any(key in current for key in keys):
+            for key in keys:
+                current.pop(key, None)
+            current[flag] = True
+            text = compact_json(current)
+    if _fits(text, limit):
+        return text
+    minimal = {key: current[key] for key in _ESSENTIAL if key in current}
+    minimal["truncated"] = True
+    text = compact_json(minimal)
+    if _fits(text, limit):
+        return text
+    return compact_json({"ok": True, "truncated": True, "metadataUri": None})
+
+
+def failure_message(reason: str, message: str, limit: int = MAX_MESSAGE_BYTES) -> str:
+    """``{"ok": false, "reason", "message"}``, the message cut to fit."""
+    text = compact_json({"ok": False, "reason": reason, "message": message})
+    if _fits(text, limit):
+        return text
+    overhead = len(compact_json({"ok": False, "reason": reason, "message": ""}))
+    budget = limit - overhead - 16
+    while budget > 0:  # escapes make JSON longer than the text; shrink until it fits
+        text = compact_json({"ok": False, "reason": reason, "message": message[:budget] + "..."})
+        if _fits(text, limit):
+            return text
+        budget -= max(16, budget // 10)
+    return compact_json({"ok": False, "reason": reason, "message": ""})
+
+
+def human_summary(payload: Mapping[str, Any]) -> str:
+    """A few lines for the pod log."""
+    metrics = ", ".join(
+        f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}"
+        for k, v in (payload.get("metrics") or {}).items()
+    )
+    dataset = payload.get("dataset") or {}
+    lines = [
+        f"trained {payload.get('model', '?')} ({payload.get('task')}, "
+        f"{(payload.get('params') or {}).get('estimator', '?')})",
+        f"  dataset   {dataset.get('uri')} rows={dataset.get('rows')} "
+        f"sha256={str(dataset.get('sha256'))[:12]}",
+        f"  metrics   {metrics}",
+    ]
+    for kind, artifact in (payload.get("artifacts") or {}).items():
+        if artifact:
+            lines.append(f"  {kind:<9} {artifact['uri']} sha256={artifact['sha256'][:12]}")
+        else:
+            lines.append(f"  {kind:<9} not produced")
+    lines.append(
+        f"  serving   {payload.get('preferredFormat')} (onnxMatches={payload.get('onnxMatches')})"
+    )
+    if payload.get("onnxError"):
+        lines.append(f"  onnx      {payload['onnxError']}")
+    lines.append(f"  metadata  {payload.get('metadataUri')}")
+    return "\n".join(lines)

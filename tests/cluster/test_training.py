@@ -1,0 +1,259 @@
+"""TrainingJob -> ModelVersion on the local cluster, with the operator as a process."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import onnxruntime
+import pytest
+from mlops_runtime import stores
+from sklearn.datasets import load_iris
+
+from tests.cluster.conftest import OperatorProcess, wait_for
+from tests.conftest import REPO, kubectl
+
+pytestmark = pytest.mark.cluster
+
+
+def get(kubeconfig: str, namespace: str, kind: str, name: str) -> dict:
+    result = kubectl(kubeconfig, "get", kind, name, "-n", namespace, "-o", "json", check=False)
+    return json.loads(result.stdout) if result.returncode == 0 else {}
+
+
+def phase(kubeconfig: str, namespace: str, kind: str, name: str) -> str:
+    return (get(kubeconfig, namespace, kind, name).get("status") or {}).get("phase", "")
+
+
+def apply(kubeconfig: str, namespace: str, manifest: str) -> None:
+    kubectl(kubeconfig, "apply", "-n", namespace, "-f", "-", input=manifest)
+
+
+def artifact_path(kubeconfig: str, namespace: str, uri: str) -> str:
+    """Where a pvc:// artifact lives on the local node (the claim's PersistentVolume)."""
+    claim, _, rest = uri[len("pvc://"):].partition("/")
+    volume = kubectl(kubeconfig, "get", "pvc", claim, "-n", namespace, "-o",
+                     "jsonpath={.spec.volumeName}").stdout
+    root = kubectl(kubeconfig, "get", "pv", volume, "-o",
+                   "jsonpath={.spec.hostPath.path}").stdout
+    return f"{root}/{rest}"
+
+
+def test_iris_example_gives_an_approved_version_whose_artifact_predicts(
+    kubeconfig: str, namespace: str, operator: OperatorProcess,
+) -> None:
+    started = time.monotonic()
+    kubectl(kubeconfig, "apply", "-n", namespace, "-f",
+            str(REPO / "manifests/examples/trainingjob-iris.yaml"))
+    wait_for(lambda: phase(kubeconfig, namespace, "mv", "iris-v1") == "Approved", 60,
+             "iris-v1 Approved", operator.log)
+    elapsed = time.monotonic() - started
+    version = get(kubeconfig, namespace, "mv", "iris-v1")
+    spec = version["spec"]
+    assert spec["metrics"]["accuracy"] > 0.85
+    assert spec["dataset"]["sha256"] and spec["dataset"]["uri"] == "sklearn://iris"
+    assert spec["lineage"]["trainingJob"] == "iris-logreg"
+    assert [f["name"] for f in spec["inputSchema"]["features"]][0] == "sepal length (cm)"
+    job = get(kubeconfig, namespace, "tj", "iris-logreg")
+    assert job["status"]["phase"] == "Succeeded"
+    assert job["status"]["modelVersion"] == "iris-v1"
+    # The artifact exists, matches its checksum, and predicts like a model should.
+    path = artifact_path(kubeconfig, namespace, spec["artifact"]["uri"])
+    with open(path, "rb") as handle:
+        data = handle.read()
+    assert stores.sha256_hex(data) == spec["artifact"]["sha256"]
+    session = onnxruntime.InferenceSession(data)
+    features, target = load_iris(return_X_y=True)
+    labels = session.run(None, {"input": features.astype(np.float32)})[0]
+    assert (labels == target).mean() > 0.9
+    printed = kubectl(kubeconfig, "get", "mv", "-n", namespace).stdout
+    assert "iris-v1" in printed and "Approved" in printed and "accuracy=" in printed
+    print(f"iris TrainingJob to Approved ModelVersion: {elapsed:.1f}s")
+
+
+REGRESSION = """
+apiVersion: mlops.dev/v1alpha1
+kind: TrainingJob
+metadata: {name: diabetes}
+spec:
+  model: diabetes
+  dataset: {uri: "sklearn://diabetes"}
+  estimator: {name: Ridge, params: {alpha: 0.5}}
+  qualityGate:
+    metrics: [{name: r2, min: 0.2}]
+"""
+
+
+def test_regression_job_and_a_gate_that_cannot_be_met(
+    kubeconfig: str, namespace: str, operator: OperatorProcess,
+) -> None:
+    apply(kubeconfig, namespace, REGRESSION)
+    strict = REGRESSION.replace("name: diabetes}", "name: diabetes-strict}").replace(
+        "min: 0.2", "min: 0.99")
+    apply(kubeconfig, namespace, strict)
+    wait_for(lambda: phase(kubeconfig, namespace, "tj", "diabetes") == "Succeeded"
+             and phase(kubeconfig, namespace, "tj", "diabetes-strict") == "Succeeded",
+             90, "both regression jobs to finish", operator.log)
+    versions = {
+        get(kubeconfig, namespace, "tj", name)["status"]["modelVersion"]: name
+        for name in ("diabetes", "diabetes-strict")
+    }
+    assert sorted(versions) == ["diabetes-v1", "diabetes-v2"]  # no gaps, no duplicates
+    by_job = {job: get(kubeconfig, namespace, "mv", mv) for mv, job in versions.items()}
+    assert by_job["diabetes"]["status"]["phase"] == "Approved"
+    assert {"rmse", "mae", "r2"} <= set(by_job["diabetes"]["spec"]["metrics"])
+    rejected = by_job["diabetes-strict"]["status"]
+    assert rejected["phase"] == "Rejected"
+    assert any(not r["passed"] and "r2" in r["message"] and "0.99" in r["message"]
+               for r in rejected["gate"])
+
+
+@pytest.mark.parametrize(
+    ("spec", "reason", "words"),
+    [
+        ('{uri: "file:///nonexistent/data.csv"}', "DatasetUnreachable", "/nonexistent/data.csv"),
+        ('{uri: "sklearn://iris", target: species}', "MissingTargetColumn", "species"),
+    ],
+)
+def test_failures_end_in_failed_with_a_message_naming_the_cause(
+    kubeconfig: str, namespace: str, operator: OperatorProcess, spec: str, reason: str,
+    words: str,
+) -> None:
+    apply(kubeconfig, namespace, f"""
+apiVersion: mlops.dev/v1alpha1
+kind: TrainingJob
+metadata: {{name: broken}}
+spec:
+  model: broken
+  dataset: {spec}
+  estimator: {{name: LogisticRegression}}
+  backoffLimit: 0
+""")
+    wait_for(lambda: phase(kubeconfig, namespace, "tj", "broken") == "Failed", 60,
+             "the TrainingJob to fail", operator.log)
+    status = get(kubeconfig, namespace, "tj", "broken")["status"]
+    condition = next(c for c in status["conditions"] if c["type"] == "Succeeded")
+    assert condition["status"] == "False"
+    assert condition["reason"] == reason
+    assert words in condition["message"]
+    events = kubectl(kubeconfig, "get", "events", "-n", namespace, "-o", "json").stdout
+    assert reason in events
+
+
+def test_deadline_exceeded_is_reported(kubeconfig: str, namespace: str,
+                                       operator: OperatorProcess) -> None:
+    apply(kubeconfig, namespace, """
+apiVersion: mlops.dev/v1alpha1
+kind: TrainingJob
+metadata: {name: slow}
+spec:
+  model: slow
+  dataset: {uri: "sklearn://digits"}
+  estimator: {name: RandomForestClassifier, params: {n_estimators: 3000}}
+  activeDeadlineSeconds: 2
+  backoffLimit: 0
+""")
+    wait_for(lambda: phase(kubeconfig, namespace, "tj", "slow") == "Failed", 60,
+             "the deadline to fail the job", operator.log)
+    condition = get(kubeconfig, namespace, "tj", "slow")["status"]["conditions"][0]
+    assert condition["reason"] == "DeadlineExceeded"
+    assert "2 s" in condition["message"]
+
+
+def test_killing_the_operator_mid_run_yields_exactly_one_version(
+    kubeconfig: str, namespace: str, operator: OperatorProcess,
+) -> None:
+    manifest = (REPO / "manifests/examples/trainingjob-iris.yaml").read_text()
+    apply(kubeconfig, namespace, manifest)
+    # Kill it as soon as the training Job exists, then again right after the
+    # version appears (before or while it records it), and restart each time.
+    wait_for(lambda: kubectl(kubeconfig, "get", "job", "iris-logreg-train", "-n", namespace,
+                             check=False).returncode == 0, 30, "the training Job", operator.log)
+    operator.kill()
+    wait_for(lambda: kubectl(kubeconfig, "wait", "--for=condition=Complete", "-n", namespace,
+                             "job/iris-logreg-train", "--timeout=5s",
+                             check=False).returncode == 0, 60, "training to finish")
+    operator.start()
+    wait_for(lambda: get(kubeconfig, namespace, "mv", "iris-v1"), 30, "iris-v1", operator.log)
+    operator.kill()
+    operator.start()
+    wait_for(lambda: phase(kubeconfig, namespace, "tj", "iris-logreg") == "Succeeded", 30,
+             "the TrainingJob to succeed", operator.log)
+    listed = json.loads(kubectl(kubeconfig, "get", "mv", "-n", namespace, "-o",
+                                "json").stdout)["items"]
+    assert [v["metadata"]["name"] for v in listed] == ["iris-v1"]
+    assert listed[0]["status"]["phase"] == "Approved"
+
+
+@pytest.mark.parametrize(
+    ("manifest", "words"),
+    [
+        ("spec: {model: x, dataset: {uri: 'ftp://host/data.csv'}, estimator: {name: Ridge}}",
+         "dataset.uri must start with"),
+        ("spec: {model: x, dataset: {uri: 'sklearn://iris'}, estimator: {name: Nope}}",
+         "Unsupported value: \"Nope\""),
+        ("spec: {model: x, dataset: {uri: 'sklearn://iris'}}",
+         "set exactly one of spec.estimator"),
+        ("spec: {model: Bad_Name, dataset: {uri: 'sklearn://iris'}, estimator: {name: Ridge}}",
+         "spec.model"),
+        ("spec: {model: x, dataset: {uri: 'sklearn://iris'}, estimator: {name: Ridge},"
+         " qualityGate: {metrics: [{name: accuracy}]}}", "needs min or max"),
+    ],
+)
+def test_invalid_training_jobs_are_refused_at_admission(
+    kubeconfig: str, crds: None, namespace: str, manifest: str, words: str,
+) -> None:
+    document = "apiVersion: mlops.dev/v1alpha1\nkind: TrainingJob\nmetadata: {name: bad}\n"
+    result = kubectl(kubeconfig, "apply", "-n", namespace, "-f", "-",
+                     input=document + manifest, check=False)
+    assert result.returncode != 0
+    assert words in result.stderr
+
+
+def test_model_version_spec_is_immutable(kubeconfig: str, crds: None, namespace: str) -> None:
+    version = """
+apiVersion: mlops.dev/v1alpha1
+kind: ModelVersion
+metadata: {name: ext-v1}
+spec:
+  model: ext
+  version: 1
+  artifact: {uri: "file:///tmp/x.onnx", sha256: "%s"}
+"""
+    apply(kubeconfig, namespace, version % ("a" * 64))
+    result = kubectl(kubeconfig, "apply", "-n", namespace, "-f", "-",
+                     input=version % ("b" * 64), check=False)
+    assert result.returncode != 0
+    assert "immutable" in result.stderr
+
+
+def test_a_hand_registered_version_is_verified(
+    kubeconfig: str, namespace: str, operator: OperatorProcess, tmp_path,
+) -> None:
+    artifact = tmp_path / "model.onnx"
+    artifact.write_bytes(b"an externally trained model")
+    tmp_path.chmod(0o755)
+    good = stores.sha256_hex(artifact.read_bytes())
+    template = """
+apiVersion: mlops.dev/v1alpha1
+kind: ModelVersion
+metadata: {name: %s}
+spec:
+  model: ext
+  version: %d
+  artifact: {uri: "file://%s", sha256: "%s"}
+  lineage: {registeredBy: "data-science team"}
+"""
+    apply(kubeconfig, namespace, template % ("ext-v1", 1, artifact, good))
+    apply(kubeconfig, namespace, template % ("ext-v2", 2, artifact, "0" * 64))
+    apply(kubeconfig, namespace, template % ("ext-v3", 3, tmp_path / "missing.onnx", good))
+    apply(kubeconfig, namespace, template % ("ext-v9", 4, artifact, good))
+    wait_for(lambda: all(phase(kubeconfig, namespace, "mv", f"ext-v{n}") in
+                         ("Approved", "Invalid") for n in (1, 2, 3, 9)),
+             60, "all four versions verified", operator.log)
+    status = {n: get(kubeconfig, namespace, "mv", f"ext-v{n}")["status"] for n in (1, 2, 3, 9)}
+    assert status[1]["phase"] == "Approved", status[1]
+    assert status[2]["phase"] == "Invalid" and "expected " + "0" * 64 in status[2]["message"]
+    assert status[3]["phase"] == "Invalid" and "missing.onnx" in status[3]["message"]
+    assert status[9]["phase"] == "Invalid" and "must be named ext-v4" in status[9]["message"]

@@ -1,0 +1,114 @@
+"""ModelVersion numbering and idempotent lookup by TrainingJob UID."""
+
+from __future__ import annotations
+
+import pytest
+from mlops_operator.domain.versions import (
+    TRAINING_JOB_UID_LABEL,
+    VersionPlan,
+    find_version_for_job,
+    next_version_name,
+    next_version_number,
+    parse_version_name,
+    plan_version_for_job,
+    training_job_uid_of,
+    version_name,
+)
+
+
+def mv(name: str, uid: str | None = None, lineage_uid: str | None = None) -> dict:
+    obj: dict = {"metadata": {"name": name}, "spec": {}}
+    if uid:
+        obj["metadata"]["labels"] = {TRAINING_JOB_UID_LABEL: uid}
+    if lineage_uid:
+        obj["spec"]["lineage"] = {"trainingJobUID": lineage_uid}
+    return obj
+
+
+@pytest.mark.parametrize(
+    ("model", "existing", "expected"),
+    [
+        ("iris", [], 1),
+        ("iris", ["iris-v1"], 2),
+        ("iris", ["iris-v1", "iris-v7", "iris-v3"], 8),
+        ("iris", ["iris-extra-v3"], 1),  # another model's name
+        ("iris", ["iris-extra-v3", "iris-v2"], 3),
+        ("iris-extra", ["iris-extra-v3", "iris-v9"], 4),
+        ("iris", ["iris-v01", "iris-v0", "iris-vx", "iris-v", "iris", "iris-v-1", "iris-v2b"], 1),
+        ("iris", ["iris-v10", "iris-v9"], 11),  # numeric, not lexical
+        ("iris", ["IRIS-v5", "iris-V5"], 1),
+    ],
+)
+def test_next_version_number(model: str, existing: list[str], expected: int) -> None:
+    assert next_version_number(model, existing) == expected
+    assert next_version_name(model, existing) == f"{model}-v{expected}"
+
+
+@pytest.mark.parametrize(
+    ("name", "model", "expected"),
+    [
+        ("iris-v3", None, ("iris", 3)),
+        ("iris-extra-v3", None, ("iris-extra", 3)),
+        ("iris-extra-v3", "iris", None),
+        ("iris-extra-v3", "iris-extra", ("iris-extra", 3)),
+        ("iris-v12", "iris", ("iris", 12)),
+        ("iris-v0", None, None),
+        ("iris-v01", "iris", None),
+        ("iris-v", None, None),
+        ("-v3", None, None),
+        ("iris-v3-", None, None),
+        ("Iris-v3", None, None),
+        ("iris-v\u0663", "iris", None),  # a non-ASCII digit
+        (None, None, None),
+    ],
+)
+def test_parse_version_name(name: str, model: str | None, expected: tuple | None) -> None:
+    assert parse_version_name(name, model) == expected
+
+
+@pytest.mark.parametrize(("model", "n"), [("iris", 0), ("iris", -1), ("iris", True), ("Iris", 1),
+                                          ("", 1), ("iris-", 1), ("x" * 51, 1), ("iris", 1.0)])
+def test_version_name_rejects(model: str, n: int) -> None:
+    with pytest.raises(ValueError):
+        version_name(model, n)
+
+
+def test_version_name_round_trips() -> None:
+    assert version_name("iris", 4) == "iris-v4"
+    assert parse_version_name(version_name("wine-quality", 17)) == ("wine-quality", 17)
+
+
+@pytest.mark.parametrize(
+    ("uid", "versions", "expected"),
+    [
+        ("u1", [], None),
+        ("u1", [mv("iris-v1", "u0"), mv("iris-v2", "u1")], "iris-v2"),
+        ("u1", [mv("iris-v1", lineage_uid="u1")], "iris-v1"),  # lineage when no label
+        ("u1", [mv("iris-v1", "u0")], None),
+        ("u1", [mv("iris-v5", "u1"), mv("iris-v3", "u1")], "iris-v3"),  # lowest number wins
+        ("", [mv("iris-v1")], None),
+    ],
+)
+def test_find_version_for_job(uid: str, versions: list[dict], expected: str | None) -> None:
+    found = find_version_for_job(uid, versions)
+    assert (found["metadata"]["name"] if found else None) == expected
+
+
+def test_training_job_uid_prefers_label() -> None:
+    assert training_job_uid_of(mv("iris-v1", "label", "lineage")) == "label"
+    assert training_job_uid_of({}) is None
+
+
+@pytest.mark.parametrize(
+    ("versions", "expected"),
+    [
+        ([], VersionPlan("iris-v1", 1, exists=False)),
+        ([mv("iris-v1", "other"), mv("iris-v2", "other")], VersionPlan("iris-v3", 3, False)),
+        # after a crash between "create" and "record": reuse, never create a second one
+        ([mv("iris-v1", "other"), mv("iris-v2", "job")], VersionPlan("iris-v2", 2, True)),
+        ([mv("iris-extra-v9", "other")], VersionPlan("iris-v1", 1, False)),
+    ],
+)
+def test_plan_version_for_job(versions: list[dict], expected: VersionPlan) -> None:
+    assert plan_version_for_job("iris", "job", versions) == expected
+    assert plan_version_for_job("iris", "job", iter(versions)) == expected  # any iterable
