@@ -11,29 +11,41 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from mlops_dev.cluster import LocalCluster
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="session")
-def kubeconfig() -> Iterator[str]:
-    """A kubeconfig for a working cluster: $KUBECONFIG if given, else a fresh local cluster."""
-    given = os.environ.get("KUBECONFIG")
-    if given:
-        yield given
+def local_cluster() -> Iterator[LocalCluster | None]:
+    """A fresh local cluster for this test session, or None when $KUBECONFIG names one."""
+    if os.environ.get("KUBECONFIG"):
+        yield None
         return
-    from mlops_dev.cluster import LocalCluster
-
     home = Path(tempfile.mkdtemp(prefix="mlops-dev-test-"))
     cluster = LocalCluster(home)
     try:
         path = cluster.up(timeout=180)
         os.environ["KUBECONFIG"] = str(path)
-        yield str(path)
+        yield cluster
     finally:
         cluster.down(quiet=True)
         os.environ.pop("KUBECONFIG", None)
         shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def kubeconfig(local_cluster: LocalCluster | None) -> str:
+    """A kubeconfig for a working cluster: $KUBECONFIG if given, else the local cluster's."""
+    return str(local_cluster.kubeconfig) if local_cluster else os.environ["KUBECONFIG"]
+
+
+@pytest.fixture(scope="session")
+def endpoints(local_cluster: LocalCluster | None) -> dict[str, str]:
+    """Prometheus, Alertmanager and the operator's webhook address (local cluster only)."""
+    if local_cluster is None:
+        pytest.skip("needs the local cluster's Prometheus and Alertmanager on loopback")
+    return local_cluster.endpoints()
 
 
 @pytest.fixture(scope="session")

@@ -30,7 +30,11 @@ NODE_NAME = "local-node"
 SERVICE_CIDR = "10.96.0.0/16"
 SERVICE_FIRST_IP = "10.96.0.1"
 POD_CIDR = "127.1.0.0/16"
-COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "node-agent")
+COMPONENTS = (
+    "etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "node-agent",
+    "service-proxy", "alertmanager", "prometheus",
+)
+MONITORING_RULES = kubebuild.REPO_ROOT / "manifests" / "monitoring" / "rules.yml"
 
 
 def default_home() -> Path:
@@ -47,6 +51,10 @@ class Ports:
     controller_manager: int
     scheduler: int
     node_agent: int
+    prometheus: int
+    alertmanager: int
+    alert_webhook: int  # where the operator receives Alertmanager's webhook
+    discovery: int  # Prometheus HTTP service discovery, served by the service proxy
 
 
 def _free_port() -> int:
@@ -126,7 +134,7 @@ class LocalCluster:
             self._wait_ready(timeout)
             return self.kubeconfig
         self.down(quiet=True)
-        ports = Ports(*(_free_port() for _ in range(6)))
+        ports = Ports(*(_free_port() for _ in range(10)))
         self._ports_file().write_text(json.dumps(asdict(ports)))
         server = f"https://127.0.0.1:{ports.apiserver}"
         for stem in ("admin", "controller-manager", "scheduler", "node-agent"):
@@ -255,9 +263,99 @@ class LocalCluster:
                 str(pki_dir / "ca.crt"),
             ],
         )
+        self._spawn("service-proxy", [
+            sys.executable, "-m", "mlops_dev.service_proxy",
+            "--kubeconfig", str(self.home / "node-agent.kubeconfig"),
+            "--discovery-port", str(ports.discovery),
+        ])
+        self._start_monitoring(ports)
         self._wait_ready(timeout)
+        self._install_gateway_api()
+        _wait_for(lambda: _http_ok(f"http://127.0.0.1:{ports.prometheus}/-/ready"), timeout,
+                  "Prometheus to be ready", self._log_tail("prometheus"))
+        _wait_for(lambda: _http_ok(f"http://127.0.0.1:{ports.alertmanager}/-/ready"), timeout,
+                  "Alertmanager to be ready", self._log_tail("alertmanager"))
         print(f"cluster up in {time.monotonic() - started:.1f}s", file=log, flush=True)
         return self.kubeconfig
+
+    def endpoints(self) -> dict[str, str]:
+        """URLs of the cluster's services on loopback, for the operator, tests and the demo."""
+        ports = self.ports()
+        if ports is None:
+            return {}
+        return {
+            "apiserver": f"https://127.0.0.1:{ports.apiserver}",
+            "prometheus": f"http://127.0.0.1:{ports.prometheus}",
+            "alertmanager": f"http://127.0.0.1:{ports.alertmanager}",
+            "alertWebhook": f"http://127.0.0.1:{ports.alert_webhook}/alerts",
+            "kubeconfig": str(self.kubeconfig),
+        }
+
+    def _start_monitoring(self, ports: Ports) -> None:
+        """Prometheus discovering pods through the API server; Alertmanager -> operator."""
+        prometheus_dir, alertmanager_dir = self.home / "prometheus", self.home / "alertmanager"
+        for directory in (prometheus_dir / "data", prometheus_dir / "rules",
+                          alertmanager_dir / "data"):
+            directory.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(MONITORING_RULES, prometheus_dir / "rules" / "mlops.yml")
+        # Debian's Prometheus has no Kubernetes discovery: the service proxy serves the
+        # API server's pods with kubernetes_sd's meta labels over HTTP SD instead.
+        scrape = yaml.safe_load((MONITORING_RULES.parent / "scrape.yml").read_text())
+        for job in scrape:
+            if job.pop("kubernetes_sd_configs", None) is not None:
+                job["http_sd_configs"] = [{"url": f"http://127.0.0.1:{ports.discovery}/pods",
+                                           "refresh_interval": "2s"}]
+        prometheus_config = {
+            "global": {"scrape_interval": "2s", "evaluation_interval": "2s",
+                       "scrape_timeout": "1s"},
+            "rule_files": [str(prometheus_dir / "rules" / "*.yml")],
+            "alerting": {"alertmanagers": [{"static_configs": [
+                {"targets": [f"127.0.0.1:{ports.alertmanager}"]}]}]},
+            "scrape_configs": scrape,
+        }
+        (prometheus_dir / "prometheus.yml").write_text(yaml.safe_dump(prometheus_config))
+        alertmanager_config = {
+            "route": {"receiver": "mlops-operator",
+                      "group_by": ["alertname", "namespace", "deployment"],
+                      "group_wait": "1s", "group_interval": "5s", "repeat_interval": "1h"},
+            "receivers": [{"name": "mlops-operator", "webhook_configs": [{
+                "url": f"http://127.0.0.1:{ports.alert_webhook}/alerts",
+                "send_resolved": True}]}],
+        }
+        (alertmanager_dir / "alertmanager.yml").write_text(yaml.safe_dump(alertmanager_config))
+        binary = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
+        prometheus = shutil.which("prometheus")
+        if binary is None or prometheus is None:
+            raise RuntimeError("Prometheus/Alertmanager not found: install Debian's prometheus "
+                               "and prometheus-alertmanager packages (hack/setup.sh does)")
+        self._spawn("alertmanager", [
+            binary, f"--config.file={alertmanager_dir / 'alertmanager.yml'}",
+            f"--storage.path={alertmanager_dir / 'data'}",
+            f"--web.listen-address=127.0.0.1:{ports.alertmanager}",
+            "--cluster.listen-address=", "--log.level=warn",
+        ])
+        self._spawn("prometheus", [
+            prometheus, f"--config.file={prometheus_dir / 'prometheus.yml'}",
+            f"--storage.tsdb.path={prometheus_dir / 'data'}",
+            f"--web.listen-address=127.0.0.1:{ports.prometheus}",
+            "--web.enable-lifecycle", "--storage.tsdb.retention.time=1d", "--log.level=warn",
+        ])
+
+    def _install_gateway_api(self) -> None:
+        """Gateway API CRDs (standard channel) from the published Go module."""
+        from kubernetes import client, config, utils
+
+        api = config.new_client_from_config(str(self.kubeconfig))
+        existing = {c.metadata.name for c in
+                    client.ApiextensionsV1Api(api).list_custom_resource_definition().items}
+        if "httproutes.gateway.networking.k8s.io" in existing:
+            return
+        for path in kubebuild.gateway_api_crds():
+            try:
+                utils.create_from_yaml(api, str(path))
+            except utils.FailToCreateError as error:
+                if any(e.status != 409 for e in error.api_exceptions):
+                    raise
 
     def _wait_ready(self, timeout: float) -> None:
         ports = self.ports()
@@ -292,7 +390,7 @@ class LocalCluster:
         ports = self.ports()
         return {
             "home": str(self.home),
-            "kubeconfig": str(self.kubeconfig),
+            "endpoints": self.endpoints(),
             "components": {c: self._pid(c) for c in COMPONENTS},
             "apiserverReady": bool(ports and self._api_ready(ports)),
             "nodeReady": bool(ports and self._node_ready()),

@@ -16,6 +16,8 @@ import time
 from pathlib import Path
 
 KUBE_VERSION = "1.34.4"
+GATEWAY_API_VERSION = "v1.4.0"
+GATEWAY_API_CRDS = ("gatewayclasses", "gateways", "httproutes", "referencegrants")
 BINARIES = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
 REPO_ROOT = Path(__file__).resolve().parents[2]
 GO_MODULE_DIR = REPO_ROOT / "hack" / "kube"
@@ -70,3 +72,14 @@ def ensure_binaries(log=sys.stderr) -> Path:
         (directory / "BUILD_OK").write_text(f"built in {time.monotonic() - started:.0f}s\n")
         print(f"built in {time.monotonic() - started:.0f}s", file=log, flush=True)
     return directory
+
+
+def gateway_api_crds() -> list[Path]:
+    """The Gateway API's standard CRD files, from the published ``sigs.k8s.io/gateway-api``."""
+    import json
+
+    result = subprocess.run(
+        ["go", "mod", "download", "-json", f"sigs.k8s.io/gateway-api@{GATEWAY_API_VERSION}"],
+        check=True, capture_output=True, text=True, cwd=GO_MODULE_DIR)
+    directory = Path(json.loads(result.stdout)["Dir"]) / "config" / "crd" / "standard"
+    return [directory / f"gateway.networking.k8s.io_{name}.yaml" for name in GATEWAY_API_CRDS]

@@ -10,7 +10,12 @@ import logging
 import kopf
 
 from mlops_operator.config import Settings
-from mlops_operator.handlers import modelversion, trainingjob  # noqa: F401 - registers handlers
+from mlops_operator.handlers import (  # noqa: F401 - importing registers the handlers
+    alerts,
+    deployment,
+    modelversion,
+    trainingjob,
+)
 
 SETTINGS_KEY = "mlops_settings"
 

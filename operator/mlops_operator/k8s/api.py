@@ -30,6 +30,16 @@ def _plain(obj: Any) -> Any:
     return api_client().sanitize_for_serialization(obj)
 
 
+FIELD_MANAGER = "mlops-operator"
+
+
+@lru_cache(maxsize=1)
+def _dynamic() -> Any:
+    from kubernetes.dynamic import DynamicClient
+
+    return DynamicClient(api_client())
+
+
 class Kube:
     """The cluster operations the handlers need, returning plain dicts."""
 
@@ -39,6 +49,36 @@ class Kube:
         self.batch = client.BatchV1Api(api)
         self.apps = client.AppsV1Api(api)
         self.custom = client.CustomObjectsApi(api)
+
+    # ---- declarative -----------------------------------------------------------
+    def apply(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Server-side apply ``body`` (any kind); the operator owns the fields it sets."""
+        dynamic = _dynamic()
+        resource = dynamic.resources.get(api_version=body["apiVersion"], kind=body["kind"])
+        result = dynamic.server_side_apply(
+            resource, body=body, namespace=body["metadata"].get("namespace"),
+            field_manager=FIELD_MANAGER, force_conflicts=True)
+        return result.to_dict()
+
+    def get(self, api_version: str, kind: str, namespace: str, name: str) -> dict | None:
+        dynamic = _dynamic()
+        resource = dynamic.resources.get(api_version=api_version, kind=kind)
+        try:
+            return resource.get(name=name, namespace=namespace).to_dict()
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise
+
+    def delete(self, api_version: str, kind: str, namespace: str, name: str) -> None:
+        dynamic = _dynamic()
+        resource = dynamic.resources.get(api_version=api_version, kind=kind)
+        try:
+            resource.delete(name=name, namespace=namespace,
+                            body={"propagationPolicy": "Background"})
+        except ApiException as error:
+            if error.status != 404:
+                raise
 
     # ---- generic -------------------------------------------------------------
     def _create(self, call, *args: Any) -> dict[str, Any]:

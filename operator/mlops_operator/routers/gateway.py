@@ -1,0 +1,82 @@
+"""Gateway API router: exact weights on an HTTPRoute's backendRefs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mlops_operator import builders
+from mlops_operator.k8s.api import Kube
+from mlops_operator.ports import TrafficPlan
+from mlops_operator.routers import names
+
+HTTPROUTE_API = "gateway.networking.k8s.io/v1"
+
+
+def build_http_route(deployment: dict[str, Any], weight: int, port: int) -> dict[str, Any]:
+    """The HTTPRoute sending ``weight`` % to the canary Service, the rest to stable."""
+    meta = deployment["metadata"]
+    gateway = deployment["spec"]["router"]["gatewayAPI"]
+    backends = [
+        {"name": names.service_name(meta["name"], "stable"), "port": port, "weight": 100 - weight}
+    ]
+    if weight > 0:
+        backends.append(
+            {"name": names.service_name(meta["name"], "canary"), "port": port, "weight": weight}
+        )
+    spec: dict[str, Any] = {
+        "parentRefs": gateway["parentRefs"],
+        "rules": [{"backendRefs": backends}],
+    }
+    if gateway.get("hostnames"):
+        spec["hostnames"] = gateway["hostnames"]
+    return {
+        "apiVersion": HTTPROUTE_API,
+        "kind": "HTTPRoute",
+        "metadata": {
+            "name": meta["name"],
+            "namespace": meta["namespace"],
+            "labels": {names.DEPLOYMENT_LABEL: meta["name"]},
+            "ownerReferences": [
+                {
+                    "apiVersion": deployment["apiVersion"],
+                    "kind": deployment["kind"],
+                    "name": meta["name"],
+                    "uid": meta["uid"],
+                    "controller": True,
+                    "blockOwnerDeletion": True,
+                }
+            ],
+        },
+        "spec": spec,
+    }
+
+
+class GatewayAPIRouter:
+    def __init__(self, kube: Kube) -> None:
+        self.kube = kube
+
+    def plan(
+        self, weight: int, replicas: int, stable_replicas: int, canary_replicas: int
+    ) -> TrafficPlan:
+        return TrafficPlan(
+            stable_replicas, canary_replicas, ("canary",) if weight >= 100 else ("stable",)
+        )
+
+    def apply(self, deployment: dict[str, Any], weight: int) -> None:
+        port = int(deployment["spec"].get("port", 80))
+        self.kube.apply(build_http_route(deployment, weight, port))
+        # In-cluster clients that skip the gateway reach the version carrying the majority.
+        tracks = ("canary",) if weight >= 100 else ("stable",)
+        self.kube.apply(builders.build_main_service(deployment, tracks))
+
+    def observed_weight(self, deployment: dict[str, Any]) -> int | None:
+        meta = deployment["metadata"]
+        route = self.kube.get(HTTPROUTE_API, "HTTPRoute", meta["namespace"], meta["name"])
+        if route is None:
+            return None
+        canary = names.service_name(meta["name"], "canary")
+        for rule in route["spec"].get("rules") or []:
+            for backend in rule.get("backendRefs") or []:
+                if backend.get("name") == canary:
+                    return int(backend.get("weight", 1))
+        return 0

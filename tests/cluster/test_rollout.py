@@ -1,0 +1,272 @@
+"""Canary rollouts on the local cluster: real serving pods, real Prometheus and Alertmanager."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from mlops_dev.load import LoadGenerator
+
+from tests.cluster.conftest import OperatorProcess, wait_for
+from tests.conftest import kubectl
+
+pytestmark = pytest.mark.cluster
+
+TRAININGS = {
+    # name -> (estimator, extra dataset fields); trained in this order: iris-v1, v2, ...
+    "v1": ("{name: LogisticRegression, params: {max_iter: 300}}", ""),
+    "v2": ("{name: LogisticRegression, params: {max_iter: 300, C: 0.5}}", ""),
+    # Trained on petal length in millimetres: fine offline, skewed on real (cm) inputs.
+    "v3": ("{name: LogisticRegression, params: {max_iter: 300}}",
+           ', columnScale: {"petal length (cm)": 10.0}'),
+    "v4": ("{name: LogisticRegression, params: {max_iter: 300, C: 2.0}}", ""),
+}
+ERROR_RATE = ("{name: error-rate, builtin: errorRate, threshold: 0.05, interval: 2s, "
+              "count: 3, window: 10s}")
+
+@dataclass
+class Env:
+    kubeconfig: str
+    namespace: str
+    operator: OperatorProcess
+    endpoints: dict[str, str]
+
+    def get(self, kind: str, name: str) -> dict:
+        result = kubectl(self.kubeconfig, "get", kind, name, "-n", self.namespace, "-o", "json",
+                         check=False)
+        return json.loads(result.stdout) if result.returncode == 0 else {}
+
+    def status(self, name: str) -> dict:
+        return self.get("mld", name).get("status") or {}
+
+    def apply(self, manifest: str) -> None:
+        kubectl(self.kubeconfig, "apply", "-n", self.namespace, "-f", "-", input=manifest)
+
+    def service_url(self, name: str) -> str:
+        address = wait_for(lambda: self.get("svc", name).get("metadata", {}).get(
+            "annotations", {}).get("mlops.dev/local-address"), 30, f"service {name} address")
+        return f"http://{address}:80/predict"
+
+@pytest.fixture(scope="module")
+def env(kubeconfig: str, crds: None, endpoints: dict[str, str]) -> Iterator[Env]:
+    namespace = f"rollout-{uuid.uuid4().hex[:6]}"
+    kubectl(kubeconfig, "create", "namespace", namespace)
+    log_dir = Path(tempfile.mkdtemp(prefix="operator-"))
+    webhook_port = endpoints["alertWebhook"].rsplit(":", 1)[1].split("/")[0]
+    operator = OperatorProcess(kubeconfig, namespace, log_dir / "operator.log", env={
+        "MLOPS_PROMETHEUS_URL": endpoints["prometheus"],
+        "MLOPS_ALERT_WEBHOOK_PORT": webhook_port,
+    })
+    operator.start()
+    environment = Env(kubeconfig, namespace, operator, endpoints)
+    try:
+        for version, (estimator, extra) in TRAININGS.items():
+            environment.apply(f"""
+apiVersion: mlops.dev/v1alpha1
+kind: TrainingJob
+metadata: {{name: iris-{version}}}
+spec:
+  model: iris
+  dataset: {{uri: "sklearn://iris", testFraction: 0.3, randomSeed: 3{extra}}}
+  estimator: {estimator}
+  qualityGate: {{metrics: [{{name: accuracy, min: 0.8}}]}}
+""")
+            wait_for(lambda v=version: (environment.get("mv", f"iris-{v}").get("status") or {})
+                     .get("phase") == "Approved", 90, f"iris-{version} Approved", operator.log)
+        kubectl(kubeconfig, "annotate", "mv", "iris-v4", "-n", namespace,
+                "mlops.dev/fault-error-rate=0.6")
+        yield environment
+    finally:
+        operator.stop()
+        kubectl(kubeconfig, "delete", "namespace", namespace, "--wait=false", check=False)
+
+def deploy(env: Env, name: str, steps: str, version: str = "iris-v1",
+           extra: str = "") -> None:
+    env.apply(f"""
+apiVersion: mlops.dev/v1alpha1
+kind: Deployment
+metadata: {{name: {name}}}
+spec:
+  modelVersion: {version}
+  replicas: 2
+  strategy:
+    steps: {steps}
+{extra}
+""")
+    wait_for(lambda: env.status(name).get("phase") == "Healthy"
+             and env.status(name).get("stableVersion") == version
+             and env.status(name).get("readyReplicas", {}).get("stable") == 2,
+             90, f"{name} Healthy on {version}", env.operator.log)
+
+def set_version(env: Env, name: str, version: str) -> None:
+    kubectl(env.kubeconfig, "patch", "mld", name, "-n", env.namespace, "--type=merge",
+            "-p", json.dumps({"spec": {"modelVersion": version}}))
+
+def remove(env: Env, name: str) -> None:
+    kubectl(env.kubeconfig, "delete", "mld", name, "-n", env.namespace, "--wait=false")
+
+def workload_exists(env: Env, name: str) -> bool:
+    return bool(env.get("deploy", name))
+
+def test_a_good_canary_is_analysed_and_promoted(env: Env) -> None:
+    deploy(env, "good", f"[{{setWeight: 50}}, {{analysis: {{checks: [{ERROR_RATE}]}}}}]")
+    with LoadGenerator(env.service_url("good"), rate=20) as load:
+        set_version(env, "good", "iris-v2")
+        wait_for(lambda: env.status("good").get("canaryVersion") == "iris-v2", 30,
+                 "the canary to start", env.operator.log)
+        wait_for(lambda: load.versions().get("iris-v2", 0) >= 5, 60,
+                 "the canary to take traffic", env.operator.log)
+        wait_for(lambda: env.status("good").get("phase") == "Healthy"
+                 and env.status("good").get("stableVersion") == "iris-v2", 90,
+                 "promotion of iris-v2", env.operator.log)
+        promoted_at = time.monotonic()
+        wait_for(lambda: load.versions(since=promoted_at + 3).get("iris-v2", 0) >= 10, 30,
+                 "traffic on the promoted version")
+    status = env.status("good")
+    assert status.get("canaryVersion") is None
+    assert not workload_exists(env, "good-canary")
+    assert set(load.versions(since=promoted_at + 3)) == {"iris-v2"}
+    # Clients barely notice: at most 1% of requests failed across the whole rollout.
+    assert load.statuses().get(200, 0) >= 0.99 * len(load.answers), load.statuses()
+    assert any(entry["version"] == "iris-v2" and "romot" in entry["event"]
+               for entry in status["history"])
+    events = kubectl(env.kubeconfig, "get", "events", "-n", env.namespace, "--field-selector",
+                     "involvedObject.name=good", "-o", "json").stdout
+    assert "iris-v2" in events
+    remove(env, "good")
+
+def test_a_canary_that_returns_errors_is_rolled_back_and_not_retried(env: Env) -> None:
+    deploy(env, "bad", f"[{{setWeight: 50}}, {{analysis: {{checks: [{ERROR_RATE}]}}}}]")
+    with LoadGenerator(env.service_url("bad"), rate=20) as load:
+        set_version(env, "bad", "iris-v4")
+        wait_for(lambda: env.status("bad").get("phase") == "RolledBack", 90,
+                 "the failing canary to be rolled back", env.operator.log)
+        rolled_back_at = time.monotonic()
+        wait_for(lambda: not workload_exists(env, "bad-canary"), 30, "the canary to be removed")
+        wait_for(lambda: len(load.since(rolled_back_at + 2)) >= 20, 30, "traffic after rollback")
+    status = env.status("bad")
+    assert status["stableVersion"] == "iris-v1" and status["rolledBackVersion"] == "iris-v4"
+    assert "error-rate" in status["rollbackReason"]
+    after = load.since(rolled_back_at + 2)
+    assert {a.version for a in after} == {"iris-v1"} and {a.status for a in after} == {200}
+    # GitOps-safe: the spec still says iris-v4, and it is not tried again.
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        assert env.status("bad").get("phase") == "RolledBack"
+        assert not workload_exists(env, "bad-canary")
+        time.sleep(0.5)
+    remove(env, "bad")
+
+def test_a_canary_whose_predictions_shift_is_rolled_back(env: Env) -> None:
+    shift = ("{name: prediction-shift, builtin: predictionShift, threshold: 0.2, interval: 2s, "
+             "count: 3}")
+    deploy(env, "skew", f"[{{setWeight: 50}}, {{analysis: {{checks: [{shift}]}}}}]")
+    with LoadGenerator(env.service_url("skew"), rate=20):
+        set_version(env, "skew", "iris-v3")
+        wait_for(lambda: env.status("skew").get("phase") == "RolledBack", 90,
+                 "the skewed canary to be rolled back", env.operator.log)
+    status = env.status("skew")
+    assert status["rolledBackVersion"] == "iris-v3"
+    assert "prediction-shift" in status["rollbackReason"]
+    remove(env, "skew")
+
+def test_a_firing_alertmanager_alert_rolls_back_at_once(env: Env) -> None:
+    deploy(env, "alerted", "[{setWeight: 50}, {pause: {}}]")
+    set_version(env, "alerted", "iris-v2")
+    wait_for(lambda: env.status("alerted").get("phase") == "Paused"
+             and env.status("alerted").get("currentWeight") == 50, 60,
+             "the canary to hold at 50%", env.operator.log)
+    alert = [{"labels": {"alertname": "CanaryLatencyHigh", "namespace": env.namespace,
+                         "deployment": "alerted", "severity": "critical"},
+              "annotations": {"summary": "p99 latency above 1s"}}]
+    sent = time.monotonic()
+    response = httpx.post(f"{env.endpoints['alertmanager']}/api/v2/alerts", json=alert)
+    assert response.status_code == 200
+    wait_for(lambda: env.status("alerted").get("phase") == "RolledBack", 30,
+             "the alert to roll the canary back", env.operator.log)
+    elapsed = time.monotonic() - sent
+    status = env.status("alerted")
+    assert "CanaryLatencyHigh" in status["rollbackReason"]
+    assert status["currentWeight"] == 0
+    print(f"alert to rollback: {elapsed:.1f}s")
+    remove(env, "alerted")
+
+def test_prometheus_unreachable_pauses_and_never_promotes(env: Env,
+                                                          local_cluster) -> None:
+    pid = int((local_cluster.run_dir / "prometheus.pid").read_text())
+    deploy(env, "blind", f"[{{setWeight: 50}}, {{analysis: {{checks: [{ERROR_RATE}]}}}}]")
+    with LoadGenerator(env.service_url("blind"), rate=10):
+        set_version(env, "blind", "iris-v2")
+        wait_for(lambda: env.status("blind").get("currentWeight") == 50, 60,
+                 "the canary at 50%", env.operator.log)
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            wait_for(lambda: env.status("blind").get("phase") == "Paused", 60,
+                     "the rollout to pause", env.operator.log)
+            status = env.status("blind")
+            assert "rometheus" in (status.get("pauseReason") or "")
+            assert status["stableVersion"] == "iris-v1"
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        wait_for(lambda: env.status("blind").get("stableVersion") == "iris-v2"
+                 and env.status("blind").get("phase") == "Healthy", 120,
+                 "promotion once Prometheus answers again", env.operator.log)
+    remove(env, "blind")
+
+def test_httproute_weights_follow_the_steps(env: Env) -> None:
+    router = "  router:\n    type: gatewayAPI\n    gatewayAPI:\n      parentRefs: [{name: public}]"
+    deploy(env, "routed", "[{setWeight: 30}, {pause: {duration: 3s}}, {setWeight: 70}, "
+           "{pause: {duration: 3s}}]", extra=router)
+    set_version(env, "routed", "iris-v2")
+    seen: set[tuple[int, int]] = set()
+
+    def weights() -> bool:
+        route = env.get("httproute", "routed")
+        backends = route.get("spec", {}).get("rules", [{}])[0].get("backendRefs", [])
+        split = {b["name"]: b.get("weight", 1) for b in backends}
+        seen.add((split.get("routed-stable", 0), split.get("routed-canary", 0)))
+        return (env.status("routed").get("stableVersion") == "iris-v2"
+                and env.status("routed").get("phase") == "Healthy")
+
+    wait_for(weights, 120, "promotion through the HTTPRoute", env.operator.log)
+    assert {(70, 30), (30, 70)} <= seen
+    final = env.get("httproute", "routed")["spec"]["rules"][0]["backendRefs"]
+    assert [(b["name"], b["weight"]) for b in final] == [("routed-stable", 100)]
+    remove(env, "routed")
+
+def test_invalid_deployments_are_refused_at_admission(env: Env) -> None:
+    bad = """
+apiVersion: mlops.dev/v1alpha1
+kind: Deployment
+metadata: {name: wrong}
+spec:
+  modelVersion: iris-v1
+  router: {type: gatewayAPI}
+"""
+    result = kubectl(env.kubeconfig, "apply", "-n", env.namespace, "-f", "-", input=bad,
+                     check=False)
+    assert result.returncode != 0 and "router.gatewayAPI is required" in result.stderr
+    bad_step = bad.replace("  router: {type: gatewayAPI}",
+                           "  strategy: {steps: [{setWeight: 150}]}")
+    result = kubectl(env.kubeconfig, "apply", "-n", env.namespace, "-f", "-", input=bad_step,
+                     check=False)
+    assert result.returncode != 0 and "setWeight" in result.stderr
+
+def test_an_unapproved_version_never_goes_live(env: Env) -> None:
+    deploy(env, "guarded", "[{setWeight: 50}]")
+    set_version(env, "guarded", "iris-v99")
+    wait_for(lambda: env.status("guarded").get("phase") == "Degraded", 30,
+             "Degraded for a missing version", env.operator.log)
+    assert "iris-v99" in json.dumps(env.status("guarded").get("conditions"))
+    assert env.status("guarded")["stableVersion"] == "iris-v1"
+    assert not workload_exists(env, "guarded-canary")
+    remove(env, "guarded")
