@@ -1,4 +1,4 @@
-"""``mlops-dev``: the developer's command for the local cluster (and, later, the demo)."""
+"""``mlops-dev``: the local cluster and the end-to-end demo."""
 
 from __future__ import annotations
 
@@ -27,11 +27,19 @@ def main(argv: list[str] | None = None) -> int:
     actions.add_parser("down", help="stop every process it started")
     actions.add_parser("status", help="show components and readiness as JSON")
     actions.add_parser("build", help="only build (or find) the control-plane binaries")
+    demo = commands.add_parser("demo", help="train, canary, promote and roll back, end to end")
+    demo.add_argument("--keep", action="store_true",
+                      help="leave the cluster, operator and demo namespace running")
     args = parser.parse_args(argv)
+    if args.command == "demo":
+        from mlops_dev import demo as story
+
+        return story.main(["--keep"] if args.keep else [], home=args.home)
 
     local = LocalCluster(args.home)
     if args.action == "build":
         print(kubebuild.ensure_binaries())
+        kubebuild.gateway_api_crds()  # fetch the Gateway API module now, not at first `up`
     elif args.action == "up":
         kubeconfig = local.up(timeout=args.timeout)
         print(kubeconfig)

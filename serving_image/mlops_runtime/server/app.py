@@ -217,8 +217,8 @@ class ModelService:
 
     async def predict(self, x: np.ndarray) -> Prediction:
         """Run the model (batched if enabled) and record input/prediction metrics."""
-        if self.batcher is not None:
-            return await self.batcher.predict(x)
+        if self.batcher is not None and x.shape[0] < self.batcher.max_rows:
+            return await self.batcher.predict(x)  # big requests are batches already
         if x.shape[0] > OFFLOAD_ROWS:
             prediction = await asyncio.to_thread(self.loaded.model.predict, x)
         else:

@@ -6,6 +6,7 @@ on a clock when there is no one to wait for: after the first request it yields
 one event-loop iteration at a time, and flushes as soon as an iteration brings
 no new request, the batch reaches ``max_rows``, or ``max_delay`` has passed. A
 lone request therefore pays one loop iteration (microseconds), not a timer.
+(``perf_counter``, not ``loop.time()``: uvloop's clock has millisecond steps.)
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from time import perf_counter
 
 import numpy as np
 
@@ -48,8 +50,8 @@ class AdaptiveBatcher:
         future: asyncio.Future[Prediction] = loop.create_future()
         if not self._pending:
             self._generation += 1
-            self._started = loop.time()
-            loop.call_soon(self._tick, self._generation, 0)
+            self._started = perf_counter()
+            loop.call_soon(self._tick, self._generation, 1)
         self._pending.append((x, future))
         self._rows += x.shape[0]
         if self._rows >= self.max_rows:
@@ -61,9 +63,8 @@ class AdaptiveBatcher:
         if generation != self._generation or not self._pending:
             return  # that batch was already flushed because it was full
         count = len(self._pending)
-        loop = asyncio.get_running_loop()
-        if count > seen and loop.time() - self._started < self.max_delay:
-            loop.call_soon(self._tick, generation, count)
+        if count > seen and perf_counter() - self._started < self.max_delay:
+            asyncio.get_running_loop().call_soon(self._tick, generation, count)
             return
         self._flush()
 

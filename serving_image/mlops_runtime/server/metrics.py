@@ -193,7 +193,7 @@ class BatchStats(Collector):
         """Remember one model call's inputs and predictions."""
         self._inputs.append(x)
         self._outputs.append(prediction.values)
-        self._pending += x.shape[0]
+        self._pending += len(x)
         if self._pending >= self.FLUSH_ROWS:
             self.flush()
 

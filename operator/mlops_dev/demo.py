@@ -1,0 +1,286 @@
+"""``mlops-dev demo``: the whole product on the local cluster, as a story.
+
+1. train iris-v1; it is Approved and deployed; steady traffic flows through the Service;
+2. train a better iris-v2; it is rolled out as a canary, analysed and promoted;
+3. train iris-v3 on petal length in millimetres: it passes its offline quality gate,
+   but on real (centimetre) inputs its predictions shift, the canary analysis
+   catches it and rolls it back by itself;
+4. print a timeline and write it as a PNG chart; stop everything (unless --keep).
+
+Exits non-zero if the story does not happen as told.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mlops_dev.cluster import LocalCluster
+from mlops_dev.kubebuild import REPO_ROOT
+from mlops_dev.load import LoadGenerator
+
+EXAMPLES = REPO_ROOT / "manifests" / "examples"
+
+
+class StoryFailed(Exception):
+    """The demo did not go as described."""
+
+
+@dataclass
+class Sample:
+    """One observation of the Deployment for the timeline."""
+
+    at: float
+    phase: str
+    stable: str | None
+    canary: str | None
+    weight: int
+    checks: dict[str, float] = field(default_factory=dict)
+
+
+class Demo:
+    def __init__(self, cluster: LocalCluster, namespace: str, out: Path) -> None:
+        self.cluster, self.namespace, self.out = cluster, namespace, out
+        self.kubeconfig = str(cluster.kubeconfig)
+        self.started = time.monotonic()
+        self.samples: list[Sample] = []
+        self.events: list[tuple[float, str]] = []
+        self.load: LoadGenerator | None = None
+        self._last_line = ""
+
+    # ---- helpers ---------------------------------------------------------------
+    def say(self, text: str) -> None:
+        elapsed = time.monotonic() - self.started
+        self.events.append((elapsed, text))
+        print(f"[{elapsed:6.1f}s] {text}", flush=True)
+
+    def kubectl(self, *args: str, input: str | None = None) -> str:
+        result = subprocess.run(["kubectl", "--kubeconfig", self.kubeconfig, "-n",
+                                 self.namespace, *args], input=input, capture_output=True,
+                                text=True, timeout=60, check=False)
+        if result.returncode != 0:
+            raise StoryFailed(f"kubectl {' '.join(args)}: {result.stderr.strip()}")
+        return result.stdout
+
+    def get(self, kind: str, name: str) -> dict:
+        try:
+            return json.loads(self.kubectl("get", kind, name, "-o", "json"))
+        except StoryFailed:
+            return {}
+
+    def wait(self, check: Callable[[], bool], timeout: float, what: str) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if check():
+                return
+            time.sleep(0.5)
+        raise StoryFailed(f"timed out after {timeout:.0f}s waiting for {what}")
+
+    # ---- story steps -------------------------------------------------------------
+    def train(self, manifest: str, version: str) -> None:
+        self.say(f"kubectl apply -f manifests/examples/{manifest}")
+        self.kubectl("apply", "-f", str(EXAMPLES / manifest))
+
+        def judged() -> bool:
+            return (self.get("mv", version).get("status") or {}).get("phase") in (
+                "Approved", "Rejected", "Invalid")
+
+        self.wait(judged, 120, f"{version} to be trained and judged")
+        mv = self.get("mv", version)
+        metrics = ", ".join(f"{k}={v:.3f}" for k, v in sorted(mv["spec"]["metrics"].items()))
+        self.say(f"{version} {mv['status']['phase']} by its quality gate ({metrics})")
+        if mv["status"]["phase"] != "Approved":
+            raise StoryFailed(f"{version} was not Approved: {mv['status']}")
+
+    def watch(self, name: str) -> Sample:
+        status = self.get("mld", name).get("status") or {}
+        checks = {c["name"]: c["lastValue"] for c in (status.get("analysis") or {}).get(
+            "checks", []) if c.get("lastValue") is not None}
+        sample = Sample(time.monotonic() - self.started, status.get("phase", ""),
+                        status.get("stableVersion"), status.get("canaryVersion"),
+                        int(status.get("currentWeight") or 0), checks)
+        self.samples.append(sample)
+        traffic = ""
+        if self.load is not None:
+            recent = self.load.versions(since=time.monotonic() - 3)
+            total = sum(recent.values()) or 1
+            traffic = " ".join(f"{v}:{100 * n // total}%" for v, n in sorted(
+                recent.items(), key=lambda item: str(item[0])))
+        values = " ".join(f"{k}={v:.3f}" for k, v in checks.items())
+        line = (f"{sample.phase:<11} stable={sample.stable} canary={sample.canary or '-'} "
+                f"weight={sample.weight}% {values}")
+        if line != self._last_line:
+            self.say(f"{line}  | traffic {traffic}")
+            self._last_line = line
+        return sample
+
+    def roll_out(self, name: str, version: str, expect: str) -> dict:
+        self.say(f"rolling out {version}: kubectl patch mld {name} "
+                 f"spec.modelVersion={version}")
+        self.kubectl("patch", "mld", name, "--type=merge", "-p",
+                     json.dumps({"spec": {"modelVersion": version}}))
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            sample = self.watch(name)
+            if expect == "promoted" and sample.phase == "Healthy" and sample.stable == version:
+                break
+            if expect == "rolled back" and sample.phase == "RolledBack":
+                break
+            if sample.phase == "RolledBack" and expect == "promoted":
+                raise StoryFailed(f"{version} was rolled back, expected a promotion")
+            time.sleep(0.5)
+        else:
+            raise StoryFailed(f"{version} was not {expect} within 180 s")
+        status = self.get("mld", name)["status"]
+        if expect == "rolled back":
+            self.say(f"{version} rolled back by the operator: {status.get('rollbackReason')}")
+        else:
+            self.say(f"{version} promoted: it is the stable version now")
+        return status
+
+    def run(self) -> None:
+        self.train("trainingjob-iris.yaml", "iris-v1")
+        self.say("kubectl apply -f manifests/examples/deployment-iris.yaml")
+        self.kubectl("apply", "-f", str(EXAMPLES / "deployment-iris.yaml"))
+        self.wait(lambda: (self.get("mld", "iris").get("status") or {}).get("phase")
+                  == "Healthy", 120, "the iris Deployment to be Healthy")
+        address = self.get("svc", "iris")["metadata"]["annotations"]["mlops.dev/local-address"]
+        url = f"http://{address}:80/predict"
+        self.say(f"iris-v1 serving; sending 20 requests/s of real iris rows to {url}")
+        self.load = LoadGenerator(url, rate=20, max_seconds=900)
+        self.load.__enter__()
+        try:
+            self.train("trainingjob-iris-v2.yaml", "iris-v2")
+            self.roll_out("iris", "iris-v2", "promoted")
+            self.train("trainingjob-iris-skewed.yaml", "iris-v3")
+            status = self.roll_out("iris", "iris-v3", "rolled back")
+            if status.get("stableVersion") != "iris-v2":
+                raise StoryFailed(f"stable should still be iris-v2: {status}")
+            after = time.monotonic()
+            self.wait(lambda: len(self.load.since(after)) >= 40, 30, "traffic after rollback")
+            served = self.load.versions(since=after + 1)
+            if set(served) != {"iris-v2"}:
+                raise StoryFailed(f"after the rollback traffic went to {dict(served)}")
+            self.say(f"all traffic back on iris-v2 ({sum(served.values())} requests checked)")
+        finally:
+            self.load.stop()
+        failed = sum(n for code, n in self.load.statuses().items() if code != 200)
+        self.say(f"{len(self.load.answers)} requests during the demo, {failed} failed")
+
+    # ---- report ------------------------------------------------------------------
+    def report(self) -> Path:
+        """Timeline chart: canary weight, traffic share per version, check values."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        self.out.mkdir(parents=True, exist_ok=True)
+        figure, (top, bottom) = plt.subplots(2, 1, figsize=(11, 7), sharex=True)
+        times = [s.at for s in self.samples]
+        top.step(times, [s.weight for s in self.samples], where="post", label="canary weight %",
+                 color="black", linewidth=2)
+        if self.load is not None and self.load.answers:
+            origin = self.started
+            buckets: dict[int, dict[str, int]] = {}
+            for answer in self.load.answers:
+                second = int(answer.at - origin)
+                key = answer.version or f"HTTP {answer.status}"
+                buckets.setdefault(second, {}).setdefault(key, 0)
+                buckets[second][key] += 1
+            for version in sorted({k for b in buckets.values() for k in b}):
+                xs = sorted(buckets)
+                ys = [100 * buckets[x].get(version, 0) / sum(buckets[x].values()) for x in xs]
+                top.plot(xs, ys, label=f"traffic to {version} %", alpha=0.7)
+        top.set_ylabel("percent")
+        top.legend(loc="upper left", fontsize=8)
+        top.set_title("mlops-operator demo: canary rollouts of iris-v2 (promoted) and "
+                      "iris-v3 (rolled back)")
+        for name in sorted({k for s in self.samples for k in s.checks}):
+            points = [(s.at, s.checks[name]) for s in self.samples if name in s.checks]
+            bottom.plot([p[0] for p in points], [p[1] for p in points], marker=".", label=name)
+        bottom.set_ylabel("check value")
+        bottom.set_xlabel("seconds since the demo started")
+        bottom.legend(loc="upper left", fontsize=8)
+        for at, text in self.events:
+            if "rolled back by" in text or "promoted" in text:
+                for axis in (top, bottom):
+                    axis.axvline(at, color="grey", linestyle="--", linewidth=0.8)
+        figure.tight_layout()
+        path = self.out / "timeline.png"
+        figure.savefig(path, dpi=100)
+        plt.close(figure)
+        (self.out / "timeline.txt").write_text(
+            "\n".join(f"{at:7.1f}s  {text}" for at, text in self.events) + "\n")
+        return path
+
+
+def operator_process(cluster: LocalCluster, namespace: str, log: Path) -> subprocess.Popen:
+    """The operator with the flags it has in a pod, as a local process."""
+    endpoints = cluster.endpoints()
+    env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig),
+           "MLOPS_PROMETHEUS_URL": endpoints["prometheus"],
+           "MLOPS_ALERT_WEBHOOK_PORT": endpoints["alertWebhook"].rsplit(":", 1)[1].split("/")[0]}
+    with open(log, "ab") as output:
+        return subprocess.Popen([sys.executable, "-m", "mlops_operator.cli",
+                                 f"--namespace={namespace}"], env=env, stdout=output,
+                                stderr=subprocess.STDOUT)
+
+
+def main(argv: list[str] | None = None, home: Path | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="mlops-dev demo", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--keep", action="store_true",
+                        help="leave the cluster, operator and demo namespace running")
+    args = parser.parse_args(argv)
+    cluster = LocalCluster(home)
+    started = time.monotonic()
+    was_running = cluster.status()["apiserverReady"]
+    print(f"bringing up the local cluster in {cluster.home} ...", flush=True)
+    cluster.up()
+    subprocess.run(["kubectl", "--kubeconfig", str(cluster.kubeconfig), "apply", "-f",
+                    str(REPO_ROOT / "crds")], check=True, capture_output=True)
+    subprocess.run(["kubectl", "--kubeconfig", str(cluster.kubeconfig), "wait",
+                    "--for=condition=Established", "crd", "--all"], check=True,
+                   capture_output=True)
+    namespace = f"mlops-demo-{uuid.uuid4().hex[:5]}"
+    subprocess.run(["kubectl", "--kubeconfig", str(cluster.kubeconfig), "create", "namespace",
+                    namespace], check=True, capture_output=True)
+    out = cluster.home / "demo" / namespace
+    out.mkdir(parents=True, exist_ok=True)
+    operator = operator_process(cluster, namespace, out / "operator.log")
+    demo = Demo(cluster, namespace, out)
+    demo.say(f"cluster ready, operator running (log: {out / 'operator.log'}), "
+             f"namespace {namespace}")
+    code = 0
+    try:
+        demo.run()
+    except StoryFailed as error:
+        demo.say(f"DEMO FAILED: {error}")
+        code = 1
+    finally:
+        path = demo.report()
+        print(f"\ntimeline chart: {path}\ntimeline text:  {out / 'timeline.txt'}")
+        if args.keep:
+            print(f"kept running: export KUBECONFIG={cluster.kubeconfig}; "
+                  f"kubectl get mlops -n {namespace}; operator pid {operator.pid}")
+        else:
+            operator.terminate()
+            try:
+                operator.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                operator.kill()
+            subprocess.run(["kubectl", "--kubeconfig", str(cluster.kubeconfig), "delete",
+                            "namespace", namespace, "--wait=false"], capture_output=True)
+            if not was_running:
+                cluster.down(quiet=True)
+    print(f"demo {'succeeded' if code == 0 else 'FAILED'} in {time.monotonic() - started:.0f}s")
+    return code
