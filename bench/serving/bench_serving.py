@@ -25,6 +25,7 @@ import os
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -84,6 +85,7 @@ class Measurement:
     p50_ms: float
     p99_ms: float
     failures: int
+    cpu_us: float  # server CPU time (all its processes) per request: robust to a noisy host
 
 
 def free_port() -> int:
@@ -94,8 +96,8 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def process(cmd: list[str], log: Path, ready_url: str, timeout: float) -> Iterator[None]:
-    """Run ``cmd`` in its own process group until the block ends; wait for ready_url."""
+def process(cmd: list[str], log: Path, ready_url: str, timeout: float) -> Iterator[int]:
+    """Run ``cmd`` in its own process group until the block ends; yields the group id."""
     with open(log, "w") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
@@ -111,9 +113,21 @@ def process(cmd: list[str], log: Path, ready_url: str, timeout: float) -> Iterat
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"not ready within {timeout}s: {' '.join(cmd)}")
                 time.sleep(0.1)
-        yield
+        yield proc.pid
     finally:
         stop(proc)
+
+
+def group_cpu_seconds(pgid: int) -> float:
+    """utime + stime of every live process in a process group (MLServer has workers)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) == pgid:  # fields[0] is state; pgrp is the 5th field of stat
+                total += int(fields[11]) + int(fields[12])
+    return total / ticks
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
@@ -149,10 +163,20 @@ def run_wrk(port: int, path: str, body: str, connections: int, seconds: float, l
 
 
 def measure(
-    server: str, model: str, mode: str, port: int, path: str, body: str, conns: int, args: Any
+    server: str,
+    model: str,
+    mode: str,
+    target: tuple[int, int],
+    path: str,
+    body: str,
+    conns: int,
+    args: Any,
 ) -> Measurement:
-    """Measure and print one row as soon as it is known."""
+    """Measure and print one row as soon as it is known; target is (port, pgid)."""
+    port, pgid = target
+    cpu_before = group_cpu_seconds(pgid)
     r = run_wrk(port, path, body, conns, args.seconds, args.lua)
+    cpu = group_cpu_seconds(pgid) - cpu_before
     result = Measurement(
         server=server,
         model=model,
@@ -162,6 +186,7 @@ def measure(
         p50_ms=r["p50_us"] / 1000,
         p99_ms=r["p99_us"] / 1000,
         failures=r["non2xx"] + r["errors"],
+        cpu_us=cpu * 1e6 / max(1, r["requests"]),
     )
     print(f"  {server:9} {model:4} {mode:22} c={conns:<3} {result.rps:9.0f} req/s", flush=True)
     return result
@@ -237,7 +262,9 @@ def mlserver_sklearn_version(mlserver: str) -> str:
     return out.stdout.strip() or "unknown"
 
 
-def ours(model: dict[str, Any], workdir: Path, tag: str, *extra: str) -> tuple[Any, int]:
+def ours(
+    model: dict[str, Any], workdir: Path, tag: str, *extra: str
+) -> tuple[contextlib.AbstractContextManager[int], int]:
     """Context manager and port for one of our servers pinned to the server CPU."""
     port = free_port()
     cmd = ["taskset", "-c", SERVER_CPU, sys.executable, "-m", "mlops_runtime.cli", "serve"]
@@ -326,38 +353,48 @@ def main(argv: list[str] | None = None) -> int:
             default, port = ours(model, workdir, f"{name}-default")
             batched, bport = ours(model, workdir, f"{name}-batching", "--batching")
             bare, nport = ours(model, workdir, f"{name}-nometrics", "--no-metrics")
-            with default, batched, bare:
+            with default as pid, batched as bpid, bare as npid:
+                plain, batching, no_metrics = (port, pid), (bport, bpid), (nport, npid)
                 for p in (port, bport, nport):
                     warm(p, v2, V2_BODY, args)
-                results.append(measure("ours", name, "v2 infer", port, v2, V2_BODY, c, args))
+                results.append(measure("ours", name, "v2 infer", plain, v2, V2_BODY, c, args))
                 results.append(
-                    measure("ours", name, "v2 infer, batching", bport, v2, V2_BODY, c, args)
+                    measure("ours", name, "v2 infer, batching", batching, v2, V2_BODY, c, args)
                 )
-                results.append(measure("ours", name, "v2 infer", port, v2, V2_BODY, 1, args))
+                results.append(measure("ours", name, "v2 infer", plain, v2, V2_BODY, 1, args))
                 if name == "LR":
                     results.append(
-                        measure("ours", name, "/predict", port, "/predict", PREDICT_BODY, c, args)
+                        measure("ours", name, "/predict", plain, "/predict", PREDICT_BODY, c, args)
                     )
-                    # Metrics on/off alternate (half-length runs) so drift in the
-                    # machine's load hits both equally.
-                    half = argparse.Namespace(
-                        **{**vars(args), "seconds": max(1, round(args.seconds / 2))}
+                    # Metrics on/off alternate in shorter runs so changes in the host's
+                    # load hit both alike; CPU per request is the steadier figure.
+                    short = argparse.Namespace(
+                        **{**vars(args), "seconds": max(1, round(args.seconds / 3))}
                     )
-                    for _ in range(2):
-                        for p, mode in ((port, "metrics on"), (nport, "metrics off")):
-                            results.append(measure("ours", name, mode, p, v2, V2_BODY, c, half))
+                    for _ in range(3):
+                        for target, mode in ((plain, "metrics on"), (no_metrics, "metrics off")):
+                            results.append(
+                                measure("ours", name, mode, target, v2, V2_BODY, c, short)
+                            )
             if mlserver is None:
                 continue
             try:
                 context, mport = mlserver_proc(mlserver, model, workdir, args)
-                with context:
+                with context as mpid:
                     warm(mport, v2, V2_BODY, args)
-                    results.append(
-                        measure("MLServer", name, "v2 infer", mport, v2, V2_BODY, c, args)
-                    )
-                    results.append(
-                        measure("MLServer", name, "v2 infer", mport, v2, V2_BODY, 1, args)
-                    )
+                    for conns in (c, 1):
+                        results.append(
+                            measure(
+                                "MLServer",
+                                name,
+                                "v2 infer",
+                                (mport, mpid),
+                                v2,
+                                V2_BODY,
+                                conns,
+                                args,
+                            )
+                        )
             except RuntimeError as error:
                 print(f"NOTE: MLServer could not run: {error}", flush=True)
                 mlserver = None
@@ -371,13 +408,13 @@ def print_report(results: list[Measurement], c: int) -> None:
     """The table, then the ratios against the goals."""
     print()
     header = f"{'server':9} {'model':5} {'mode':20} {'conns':>5} {'req/s':>9} "
-    header += f"{'p50 ms':>8} {'p99 ms':>8} {'fail':>5}"
+    header += f"{'p50 ms':>8} {'p99 ms':>8} {'cpu us/req':>10} {'fail':>5}"
     print(header)
     print("-" * len(header))
     for r in results:
         print(
             f"{r.server:9} {r.model:5} {r.mode:20} {r.connections:5d} {r.rps:9.0f} "
-            f"{r.p50_ms:8.3f} {r.p99_ms:8.3f} {r.failures:5d}"
+            f"{r.p50_ms:8.3f} {r.p99_ms:8.3f} {r.cpu_us:10.1f} {r.failures:5d}"
         )
 
     def pick(server: str, model: str, mode: str, conns: int) -> Measurement | None:
@@ -406,12 +443,16 @@ def print_report(results: list[Measurement], c: int) -> None:
         mine = p50(pick("ours", model, "v2 infer", 1))
         theirs_p50 = p50(pick("MLServer", model, "v2 infer", 1))
         print(f"  {model} p50 at 1 connection: {ratio(mine, theirs_p50)}  (goal <= 0.3x)")
-    on = [r.rps for r in results if r.mode == "metrics on"]
-    off = [r.rps for r in results if r.mode == "metrics off"]
+    on = [r for r in results if r.mode == "metrics on"]
+    off = [r for r in results if r.mode == "metrics off"]
     if on and off:
-        cost = 1 - (sum(on) / len(on)) / (sum(off) / len(off))
+        rps_cost = 1 - statistics.median(r.rps for r in on) / statistics.median(r.rps for r in off)
+        cpu_on = statistics.median(r.cpu_us for r in on)
+        cpu_off = statistics.median(r.cpu_us for r in off)
         print(
-            f"  metrics cost (LR throughput, on vs off, alternated): {cost * 100:.1f}%  (goal < 5%)"
+            f"  metrics cost, LR (medians of {len(on)} alternated runs): "
+            f"throughput {rps_cost * 100:.1f}%, CPU per request {(cpu_on / cpu_off - 1) * 100:.1f}%"
+            "  (goal < 5%)"
         )
     failures = sum(r.failures for r in results)
     if failures:

@@ -11,6 +11,22 @@ from mlops_dev import kubebuild
 from mlops_dev.cluster import LocalCluster
 
 
+def _load(url: str, rate: float, seconds: float) -> int:
+    """Steady traffic with a one-line summary every 10 s (the kind path's load step)."""
+    import time
+
+    from mlops_dev.load import LoadGenerator
+
+    with LoadGenerator(url, rate=rate, max_seconds=seconds) as generator:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            time.sleep(min(10.0, max(0.0, deadline - time.monotonic())))
+            recent = generator.versions(since=time.monotonic() - 10)
+            print(f"last 10 s: {dict(recent)} statuses {dict(generator.statuses())}",
+                  flush=True)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="mlops-dev", description=__doc__)
     parser.add_argument(
@@ -30,7 +46,13 @@ def main(argv: list[str] | None = None) -> int:
     demo = commands.add_parser("demo", help="train, canary, promote and roll back, end to end")
     demo.add_argument("--keep", action="store_true",
                       help="leave the cluster, operator and demo namespace running")
+    load = commands.add_parser("load", help="send steady iris predictions to a URL")
+    load.add_argument("url", help="e.g. http://iris/predict")
+    load.add_argument("--rate", type=float, default=20.0, help="requests per second")
+    load.add_argument("--seconds", type=float, default=600.0, help="stop after this long")
     args = parser.parse_args(argv)
+    if args.command == "load":
+        return _load(args.url, args.rate, args.seconds)
     if args.command == "demo":
         from mlops_dev import demo as story
 

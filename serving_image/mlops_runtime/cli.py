@@ -56,15 +56,21 @@ def _verify(args: argparse.Namespace) -> int:
     try:
         data = stores.read_bytes(args.uri)
     except Exception as error:  # noqa: BLE001 - any failure to read is reported, not raised
-        result = {"ok": False, "reason": "ArtifactMissing",
-                  "message": f"cannot read {args.uri}: {error}"}
+        result = {
+            "ok": False,
+            "reason": "ArtifactMissing",
+            "message": f"cannot read {args.uri}: {error}",
+        }
     else:
         actual = stores.sha256_hex(data)
         if actual == args.sha256.lower():
             result = {"ok": True, "sha256": actual, "bytes": len(data)}
         else:
-            result = {"ok": False, "reason": "ChecksumMismatch",
-                      "message": f"sha256 of {args.uri} is {actual}, expected {args.sha256}"}
+            result = {
+                "ok": False,
+                "reason": "ChecksumMismatch",
+                "message": f"sha256 of {args.uri} is {actual}, expected {args.sha256}",
+            }
     print(json.dumps(result), file=sys.stdout if result["ok"] else sys.stderr)
     write_termination_message(json.dumps(result))
     return 0 if result["ok"] else 1

@@ -131,7 +131,7 @@ class S3Store:
     @staticmethod
     def _client() -> Any:
         try:
-            import boto3  # type: ignore[import-untyped]
+            import boto3
         except ImportError as error:
             raise RuntimeError(
                 "s3:// artifacts need boto3, which is not installed in this image"

@@ -91,29 +91,8 @@ def v2_datatype(array: np.ndarray) -> str:
     return _V2_DATATYPES.get(array.dtype.kind, {}).get(array.dtype.itemsize, "BYTES")
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """Whole body, refusing more than ``limit`` bytes before reading it when possible."""
-    length = request.headers.get("content-length")
-    if length is not None:
-        try:
-            declared = int(length)
-        except ValueError:
-            raise InputError("content-length: not an integer") from None
-        if declared > limit:
-            raise InputError(f"body: {declared} bytes exceed the limit of {limit}", 413)
-        return await request.body()
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise InputError(f"body: more than {limit} bytes", 413)
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 async def read_asgi_body(scope: Scope, receive: Receive, limit: int) -> bytes:
-    """Raw-ASGI twin of :func:`read_body` for the fast path."""
+    """Whole body, refusing more than ``limit`` bytes (before reading, when declared)."""
     for key, value in scope["headers"]:
         if key == b"content-length":
             try:
@@ -129,7 +108,7 @@ async def read_asgi_body(scope: Scope, receive: Receive, limit: int) -> bytes:
         message = await receive()
         if message["type"] != "http.request":
             raise InputError("body: client disconnected")
-        chunk = message.get("body", b"")
+        chunk: bytes = message.get("body", b"")
         if not chunks and not message.get("more_body", False):
             if len(chunk) > limit:
                 raise InputError(f"body: more than {limit} bytes", 413)
@@ -397,7 +376,7 @@ def create_app(settings: Settings, loaded: LoadedModel | None = None) -> FastAPI
     app.state.service = service
 
     def read_request(request: Request) -> Callable[[], Awaitable[bytes]]:
-        return lambda: read_body(request, max_body)
+        return lambda: read_asgi_body(request.scope, request.receive, max_body)
 
     async def predict(request: Request) -> Response:
         """``POST /predict`` through Starlette routing (the fast path handles most calls)."""

@@ -95,11 +95,13 @@ def parse_schema(raw: str | bytes | dict[str, Any]) -> InputSchema:
     if task not in TASKS:
         raise SchemaError(f"input schema: 'task' must be one of {', '.join(TASKS)}, got {task!r}")
     classes = doc.get("classes")
+    if classes == []:
+        classes = None  # unknown; prediction counters then appear as classes are seen
     if classes is not None:
         if task != "classification":
             raise SchemaError("input schema: 'classes' is only valid for classification")
-        if not isinstance(classes, list) or not classes:
-            raise SchemaError("input schema: 'classes' must be a non-empty list")
+        if not isinstance(classes, list):
+            raise SchemaError("input schema: 'classes' must be a list")
         if len({str(c) for c in classes}) != len(classes):
             raise SchemaError("input schema: 'classes' has duplicates")
     target = doc.get("target")

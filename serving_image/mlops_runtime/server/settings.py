@@ -44,7 +44,7 @@ class Settings:
     fault_error_rate: float = 0.0
     max_rows: int = 10_000
     max_body_bytes: int = 64 * 1024 * 1024
-    graceful_timeout: float = 20.0
+    graceful_timeout: int = 20
     log_level: str = "info"
     metrics: bool = True
 
@@ -63,7 +63,11 @@ def _parser() -> argparse.ArgumentParser:
     add("--input-schema", help="input schema JSON; default: ONNX metadata [MLOPS_INPUT_SCHEMA]")
     add("--host", help="bind address [MLOPS_HOST]; default $POD_IP, else 127.0.0.1")
     add("--port", help="bind port [MLOPS_PORT]; default 8080")
-    add("--format", dest="model_format", help="onnx or skops; default from the file extension")
+    add(
+        "--format",
+        dest="model_format",
+        help="onnx or skops [MLOPS_MODEL_FORMAT]; default from the file extension",
+    )
     add(
         "--batching",
         action=argparse.BooleanOptionalAction,
@@ -159,7 +163,7 @@ def parse_settings(argv: Sequence[str], env: Mapping[str, str] | None = None) ->
     log_level = (_pick(args.log_level, env, "MLOPS_LOG_LEVEL") or "info").lower()
     if log_level not in LOG_LEVELS:
         raise SettingsError(f"--log-level: expected one of {', '.join(LOG_LEVELS)}")
-    model_format = args.model_format
+    model_format = _pick(args.model_format, env, "MLOPS_MODEL_FORMAT")
     if model_format is not None and model_format not in ("onnx", "skops"):
         raise SettingsError(f"--format: expected onnx or skops, got {model_format!r}")
     return Settings(
@@ -197,12 +201,12 @@ def parse_settings(argv: Sequence[str], env: Mapping[str, str] | None = None) ->
         max_rows=_integer(
             _pick(args.max_rows, env, "MLOPS_MAX_ROWS"), 10_000, "--max-rows", 1, 10_000_000
         ),
-        graceful_timeout=_number(
+        graceful_timeout=_integer(
             _pick(args.graceful_timeout, env, "MLOPS_GRACEFUL_TIMEOUT"),
-            20.0,
+            20,
             "--graceful-timeout",
-            0.0,
-            3600.0,
+            1,
+            3600,
         ),
         log_level=log_level,
         metrics=not args.no_metrics,

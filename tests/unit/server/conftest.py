@@ -67,6 +67,7 @@ class Models:
     iris_lr: Any
     iris_rf: Any
     diabetes_ridge: Any
+    iris_named: Any = None
     artifacts: dict[str, Artifact] = field(default_factory=dict)
 
 
@@ -139,6 +140,14 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> Models:
     add(
         "iris_zipmap",
         _write(root, "iris_zipmap.onnx", _onnx_bytes(lr, 4, cls_schema, True), cls_schema),
+    )
+    names = iris.target_names[iris.target]
+    named = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)).fit(iris_x, names)
+    m.iris_named = named
+    named_schema = _schema(iris_names, "classification", list(named.classes_))
+    add(
+        "iris_named",
+        _write(root, "iris_named.onnx", _onnx_bytes(named, 4, named_schema, False), named_schema),
     )
     add("iris_skops", _write(root, "iris_lr.skops", sio.dumps(lr), cls_schema))
     add("rf_skops", _write(root, "iris_rf.skops", sio.dumps(rf), cls_schema))

@@ -339,3 +339,45 @@ def test_deeply_nested_payloads_are_400(iris_client: Any, depth: int) -> None:
     ):
         response = iris_client.post(path, content=body)
         assert response.status_code == 400, (depth, path, response.text)
+
+
+def test_string_class_labels(models: Any, make_client: Any, settings_of: Any, metric: Any) -> None:
+    x = models.iris_x
+    expected = models.iris_named.predict(x).tolist()
+    with make_client(settings_of(models.artifacts["iris_named"])) as client:
+        response = client.post("/predict", json={"instances": x.tolist()})
+        assert response.status_code == 200, response.text
+        assert response.json()["predictions"] == expected
+        request = {"inputs": [{"name": "input", "shape": [2, 4], "datatype": "FP32", "data": []}]}
+        request["inputs"][0]["data"] = x[:2].reshape(-1).tolist()
+        label = client.post("/v2/models/iris/infer", json=request).json()["outputs"][0]
+        assert label["datatype"] == "BYTES" and label["data"] == expected[:2]
+        assert client.get("/v2/models/iris").json()["outputs"][0]["datatype"] == "BYTES"
+        text = client.get("/metrics").text
+    setosa = expected.count("setosa") + expected[:2].count("setosa")
+    assert metric(text, "mlops_predictions_total", **{"class": "setosa"}) == setosa
+
+
+def test_schema_with_empty_class_list(models: Any, make_client: Any, settings_of: Any) -> None:
+    artifact = models.artifacts["iris_lr"]
+    schema = dict(artifact.schema, classes=[])
+    with make_client(settings_of(artifact, input_schema=schema)) as client:
+        response = client.post("/predict", json={"instances": [IRIS_ROW]})
+        assert response.status_code == 200
+        assert 'class="0"' in client.get("/metrics").text
+
+
+def test_streamed_bodies_are_read_and_limited(
+    models: Any, make_client: Any, settings_of: Any
+) -> None:
+    settings = settings_of(models.artifacts["iris_lr"], max_body_bytes=100)
+
+    async def chunks(parts: list[bytes]) -> Any:
+        for part in parts:
+            yield part
+
+    with make_client(settings) as client:
+        ok = client.post("/predict", content=chunks([b'{"instances":', b"[[5.1,3.5,1.4,0.2]]}"]))
+        assert ok.status_code == 200, ok.text
+        big = client.post("/predict", content=chunks([b" " * 60, b" " * 60]))
+        assert big.status_code == 413 and "more than 100 bytes" in big.json()["error"]

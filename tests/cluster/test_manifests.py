@@ -1,0 +1,227 @@
+"""Every manifest under manifests/ is accepted by a real API server, as kind users apply it.
+
+The kind path cannot run here (no container engine), so this is its safety net: each file
+goes through ``kubectl apply --dry-run=server`` (schemas, CEL rules, RBAC and Pod Security
+admission), and both kustomizations render and are accepted too. A few checks need no
+server: no RBAC wildcard, the operator's env is what ``Settings`` reads, and the examples
+parse with the operator's and trainer's own parsers (stricter than the CRD schemas).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.conftest import REPO, kubectl
+
+pytestmark = pytest.mark.cluster
+
+MANIFESTS = REPO / "manifests"
+SYSTEM_NAMESPACE = "mlops-system"
+# Plain Prometheus configuration read by the monitoring kustomization (and the local
+# cluster), not Kubernetes objects.
+NOT_OBJECTS = {"monitoring/scrape.yml", "monitoring/rules.yml"}
+
+
+def _relative(path: Path) -> str:
+    return path.relative_to(MANIFESTS).as_posix()
+
+
+def manifest_files() -> list[Path]:
+    return sorted(
+        path
+        for path in MANIFESTS.rglob("*")
+        if path.suffix in (".yaml", ".yml")
+        and path.name != "kustomization.yaml"
+        and _relative(path) not in NOT_OBJECTS
+    )
+
+
+def objects(text: str) -> list[dict[str, Any]]:
+    return [doc for doc in yaml.safe_load_all(text) if doc]
+
+
+def objects_of(directory: str, kind: str) -> list[dict[str, Any]]:
+    found = []
+    for path in manifest_files():
+        if _relative(path).startswith(directory):
+            found += [o for o in objects(path.read_text()) if o["kind"] == kind]
+    return found
+
+
+def test_the_expected_manifests_exist() -> None:
+    names = {_relative(p) for p in manifest_files()}
+    for expected in (
+        "operator/namespace.yaml",
+        "operator/rbac.yaml",
+        "operator/deployment.yaml",
+        "operator/service.yaml",
+        "monitoring/kind/prometheus.yaml",
+        "monitoring/kind/alertmanager.yaml",
+        "examples/trainingjob-iris.yaml",
+        "examples/trainingjob-iris-v2.yaml",
+        "examples/trainingjob-iris-skewed.yaml",
+        "examples/deployment-iris.yaml",
+        "examples/deployment-iris-gateway.yaml",
+        "examples/modelversion-external.yaml",
+    ):
+        assert expected in names
+
+
+# ---- against the API server ---------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def system_namespace(kubeconfig: str) -> Iterator[str]:
+    """mlops-system, created from its manifest (so its Pod Security labels apply)."""
+    existed = kubectl(kubeconfig, "get", "namespace", SYSTEM_NAMESPACE, check=False)
+    kubectl(kubeconfig, "apply", "-f", str(MANIFESTS / "operator" / "namespace.yaml"))
+    yield SYSTEM_NAMESPACE
+    if existed.returncode != 0:
+        kubectl(kubeconfig, "delete", "namespace", SYSTEM_NAMESPACE, "--wait=false",
+                check=False)
+
+
+@pytest.fixture(scope="module")
+def scratch_namespace(kubeconfig: str) -> Iterator[str]:
+    """A fresh namespace for the manifests that name none (the examples)."""
+    name = f"t-manifests-{uuid.uuid4().hex[:6]}"
+    kubectl(kubeconfig, "create", "namespace", name)
+    yield name
+    kubectl(kubeconfig, "delete", "namespace", name, "--wait=false", check=False)
+
+
+def dry_run(kubeconfig: str, namespace: str | None, *source: str,
+            input: str | None = None) -> str:
+    """Server-side dry-run apply; returns kubectl's warnings (stderr)."""
+    args = ["apply", "--dry-run=server", *source]
+    if namespace:
+        args += ["-n", namespace]
+    return kubectl(kubeconfig, *args, input=input).stderr
+
+
+@pytest.mark.parametrize("path", manifest_files(), ids=_relative)
+def test_manifest_is_accepted_by_the_api_server(
+    path: Path, kubeconfig: str, crds: None, system_namespace: str, scratch_namespace: str
+) -> None:
+    docs = objects(path.read_text())
+    assert docs, f"{_relative(path)} holds no object"
+    # Files either name their namespace on every namespaced object (operator, monitoring)
+    # or on none (examples, applied with -n by their users).
+    named = any((d.get("metadata") or {}).get("namespace") for d in docs)
+    warnings = dry_run(kubeconfig, None if named else scratch_namespace, "-f", str(path))
+    # mlops-system warns on the restricted profile: a workload that would be refused at
+    # pod creation shows up here, at apply time.
+    assert "PodSecurity" not in warnings, warnings
+
+
+@pytest.mark.parametrize("directory", ["operator", "monitoring"])
+def test_kustomization_renders_and_is_accepted(
+    directory: str, kubeconfig: str, crds: None, system_namespace: str
+) -> None:
+    rendered = kubectl(kubeconfig, "kustomize", str(MANIFESTS / directory)).stdout
+    docs = objects(rendered)
+    assert docs
+    assert all(d["metadata"].get("namespace") in (None, SYSTEM_NAMESPACE) for d in docs)
+    warnings = dry_run(kubeconfig, None, "-f", "-", input=rendered)
+    assert "PodSecurity" not in warnings, warnings
+
+
+def test_monitoring_uses_the_shared_scrape_job_and_rules(kubeconfig: str) -> None:
+    """One source of truth: the generated ConfigMaps hold scrape.yml and rules.yml verbatim,
+    and the Prometheus Deployment mounts exactly those (hash-suffixed) ConfigMaps."""
+    rendered = objects(kubectl(kubeconfig, "kustomize", str(MANIFESTS / "monitoring")).stdout)
+    config_maps = {d["metadata"]["name"]: d for d in rendered if d["kind"] == "ConfigMap"}
+    by_key = {key: value for cm in config_maps.values() for key, value in cm["data"].items()}
+    for name in ("scrape.yml", "rules.yml"):
+        assert by_key[name] == (MANIFESTS / "monitoring" / name).read_text()
+    prometheus = next(d for d in rendered
+                      if d["kind"] == "Deployment" and d["metadata"]["name"] == "prometheus")
+    mounted = {v["configMap"]["name"] for v in prometheus["spec"]["template"]["spec"]["volumes"]
+               if "configMap" in v}
+    assert mounted <= set(config_maps), mounted - set(config_maps)
+    # What the init container writes must be a scrape_config_files document.
+    wrapped = yaml.safe_load("scrape_configs:\n" + by_key["scrape.yml"])
+    assert [job["job_name"] for job in wrapped["scrape_configs"]] == [
+        job["job_name"] for job in yaml.safe_load(by_key["scrape.yml"])]
+    config = yaml.safe_load(config_maps["prometheus-config"]["data"]["prometheus.yml"])
+    assert config["scrape_config_files"] == ["/etc/prometheus/scrape/*.yml"]
+
+
+# ---- no server needed ---------------------------------------------------------------
+
+
+def test_rbac_names_every_group_resource_and_verb() -> None:
+    roles = objects_of("", "ClusterRole") + objects_of("", "Role")
+    assert {r["metadata"]["name"] for r in roles} >= {"mlops-operator", "mlops-prometheus"}
+    for role in roles:
+        for rule in role["rules"]:
+            for field in ("apiGroups", "resources", "verbs"):
+                assert "*" not in rule.get(field, []), (role["metadata"]["name"], rule)
+            assert "nonResourceURLs" not in rule
+
+
+def test_operator_role_grants_what_the_code_calls() -> None:
+    role = next(r for r in objects_of("operator", "ClusterRole"))
+    granted = {(group, resource, verb) for rule in role["rules"] for group in rule["apiGroups"]
+               for resource in rule["resources"] for verb in rule["verbs"]}
+    needed = [
+        ("mlops.dev", "trainingjobs", "list"), ("mlops.dev", "trainingjobs", "watch"),
+        ("mlops.dev", "trainingjobs", "patch"), ("mlops.dev", "modelversions", "create"),
+        ("mlops.dev", "deployments", "get"), ("mlops.dev", "deployments/status", "patch"),
+        ("batch", "jobs", "create"), ("batch", "jobs", "watch"), ("", "pods", "list"),
+        ("", "pods/log", "get"), ("", "persistentvolumeclaims", "create"),
+        ("", "services", "patch"), ("apps", "deployments", "delete"),
+        ("gateway.networking.k8s.io", "httproutes", "patch"), ("", "events", "create"),
+        ("apiextensions.k8s.io", "customresourcedefinitions", "watch"),
+        ("", "namespaces", "watch"),
+    ]
+    assert [n for n in needed if n not in granted] == []
+
+
+def test_operator_deployment_env_is_what_settings_reads() -> None:
+    from mlops_operator.config import Settings
+
+    (deployment,) = objects_of("operator", "Deployment")
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e["value"] for e in container["env"] if "value" in e}
+    settings = Settings.from_env(env)
+    assert settings.runtime_image == "mlops-operator/runtime:0.1.0"
+    assert settings.prometheus_url == "http://prometheus.mlops-system.svc:9090"
+    assert (settings.alert_webhook_host, settings.alert_webhook_port) == ("0.0.0.0", 8085)
+    # Every MLOPS_ variable set is one Settings reads: a misspelt name would be ignored.
+    for name in env:
+        if name.startswith("MLOPS_"):
+            assert Settings.from_env({name: "1"}) != Settings.from_env({}), name
+    (service,) = objects_of("operator", "Service")
+    assert service["spec"]["ports"][0]["port"] == settings.alert_webhook_port
+
+
+def test_examples_parse_with_the_operators_own_rules() -> None:
+    from mlops_operator import builders
+    from mlops_operator.domain import canary, gates, versions
+    from mlops_runtime.server.schema import parse_schema
+    from mlops_runtime.trainer.spec import parse_spec
+
+    for job in objects_of("examples", "TrainingJob"):
+        parse_spec(builders.trainer_spec(job["spec"]))
+        gates.validate_gate(job["spec"].get("qualityGate"))
+    for deployment in objects_of("examples", "Deployment"):
+        canary.RolloutSpec.from_dict(deployment["spec"])
+    for version in objects_of("examples", "ModelVersion"):
+        spec = version["spec"]
+        assert version["metadata"]["name"] == versions.version_name(spec["model"],
+                                                                    spec["version"])
+        parse_schema(json.dumps(spec["inputSchema"]))
+
+
+def test_every_example_says_what_it_shows() -> None:
+    for path in manifest_files():
+        if _relative(path).startswith("examples/"):
+            assert path.read_text().startswith("# "), _relative(path)
