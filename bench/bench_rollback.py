@@ -17,12 +17,8 @@ connection per request) through the Deployment's Service:
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import os
-import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,6 +30,9 @@ import yaml
 from mlops_dev.cluster import LocalCluster
 from mlops_dev.load import LoadGenerator
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import OperatorProcess, cluster, kubectl, operator_env, wait_for  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "manifests/examples/deployment-iris.yaml"
 
@@ -44,20 +43,14 @@ class Bench:
         self.kubeconfig = str(cluster.kubeconfig)
 
     def kubectl(self, *args: str, input: str | None = None) -> str:
-        return subprocess.run(["kubectl", "--kubeconfig", self.kubeconfig, "-n", self.namespace,
-                               *args], input=input, capture_output=True, text=True, timeout=60,
-                              check=True).stdout
+        return kubectl(self.kubeconfig, "-n", self.namespace, *args, input=input)
 
     def status(self, name: str) -> dict:
         return json.loads(self.kubectl("get", "mld", name, "-o", "json")).get("status") or {}
 
-    def wait(self, check, timeout: float, what: str) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if check():
-                return
-            time.sleep(0.1)
-        raise TimeoutError(what)
+    @staticmethod
+    def wait(check, timeout: float, what: str) -> None:
+        wait_for(check, timeout, what, interval=0.1)
 
     def train(self, name: str, version: str, params: str) -> None:
         self.kubectl("apply", "-f", "-", input=f"""
@@ -133,47 +126,27 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=2)
     args = parser.parse_args()
-    home = Path(tempfile.mkdtemp(prefix="mlops-bench-"))
-    cluster = LocalCluster(home)
-    operator = None
-    try:
-        cluster.up()
+    with cluster() as local, tempfile.TemporaryDirectory() as logs:
         namespace = f"bench-{uuid.uuid4().hex[:5]}"
-        subprocess.run(["kubectl", "--kubeconfig", str(cluster.kubeconfig), "apply", "-f",
-                        str(REPO / "crds")], check=True, capture_output=True)
-        subprocess.run(["kubectl", "--kubeconfig", str(cluster.kubeconfig), "create",
-                        "namespace", namespace], check=True, capture_output=True)
-        endpoints = cluster.endpoints()
-        env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig),
-               "MLOPS_PROMETHEUS_URL": endpoints["prometheus"],
-               "MLOPS_ALERT_WEBHOOK_PORT": endpoints["alertWebhook"].rsplit(":", 1)[1]
-               .split("/")[0]}
-        operator = subprocess.Popen([sys.executable, "-m", "mlops_operator.cli",
-                                     f"--namespace={namespace}"], env=env,
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        bench = Bench(cluster, namespace)
-        bench.train("v1", "iris-v1", "{max_iter: 300}")
-        bench.train("v2", "iris-v2", "{max_iter: 300, C: 2.0}")
-        bench.kubectl("annotate", "mv", "iris-v2", "mlops.dev/fault-error-rate=0.6")
-        bench.train("v3", "iris-v3", "{max_iter: 300, C: 0.5}")
-        rows = []
-        for run in range(args.runs):
-            rows.append(("check (errorRate)", *bench.check_triggered(run)))
-            rows.append(("alert (Alertmanager)", *bench.alert_triggered(run)))
-        print(f"{'trigger':<22} {'detected s':>11} {'traffic back on stable s':>25}")
-        for trigger, detected, back in rows:
-            print(f"{trigger:<22} {detected:>11.1f} {back:>25.1f}")
-        for trigger in ("check (errorRate)", "alert (Alertmanager)"):
-            backs = [r[2] for r in rows if r[0] == trigger]
-            print(f"median {trigger}: traffic back on stable after "
-                  f"{statistics.median(backs):.1f}s (goal: under 15 s)")
-    finally:
-        if operator is not None:
-            operator.terminate()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                operator.wait(timeout=20)
-        cluster.down(quiet=True)
-        shutil.rmtree(home, ignore_errors=True)
+        kubectl(str(local.kubeconfig), "create", "namespace", namespace)
+        with OperatorProcess(str(local.kubeconfig), namespace, Path(logs) / "operator.log",
+                             env=operator_env(local.endpoints())):
+            bench = Bench(local, namespace)
+            bench.train("v1", "iris-v1", "{max_iter: 300}")
+            bench.train("v2", "iris-v2", "{max_iter: 300, C: 2.0}")
+            bench.kubectl("annotate", "mv", "iris-v2", "mlops.dev/fault-error-rate=0.6")
+            bench.train("v3", "iris-v3", "{max_iter: 300, C: 0.5}")
+            rows = []
+            for run in range(args.runs):
+                rows.append(("check (errorRate)", *bench.check_triggered(run)))
+                rows.append(("alert (Alertmanager)", *bench.alert_triggered(run)))
+    print(f"{'trigger':<22} {'detected s':>11} {'traffic back on stable s':>25}")
+    for trigger, detected, back in rows:
+        print(f"{trigger:<22} {detected:>11.1f} {back:>25.1f}")
+    for trigger in ("check (errorRate)", "alert (Alertmanager)"):
+        backs = [r[2] for r in rows if r[0] == trigger]
+        print(f"median {trigger}: traffic back on stable after "
+              f"{statistics.median(backs):.1f}s (goal: under 15 s)")
     return 0
 
 

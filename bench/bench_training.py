@@ -2,8 +2,9 @@
 
     python bench/bench_training.py [--runs 3]
 
-Prints, for each run: apply -> ModelVersion Approved on the cluster (operator,
-Job, pod, trainer, artifacts, ModelVersion, gate), the same training as a
+Uses a throw-away local cluster. Prints, for each run: apply -> ModelVersion
+Approved on the cluster (operator, Job, pod, trainer, artifacts, ModelVersion,
+gate), the same training as a
 process (`mlops-runtime train`, interpreter start and imports included), and
 in-process (the trainer's `main` called from Python), and the ratios.
 """
@@ -22,7 +23,7 @@ import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import REPO, cluster, kubectl, operator, wait_for  # noqa: E402
+from common import REPO, OperatorProcess, cluster, kubectl, wait_for  # noqa: E402
 
 EXAMPLE = REPO / "manifests/examples/trainingjob-iris.yaml"
 
@@ -41,7 +42,7 @@ def on_cluster(kubeconfig: str, namespace: str, index: int) -> float:
     version = f"iris-v{index + 1}"
     wait_for(lambda: kubectl(kubeconfig, "get", "mv", version, "-n", namespace, "-o",
                              "jsonpath={.status.phase}", check=False) == "Approved",
-             120, f"{version} Approved")
+             120, f"{version} Approved", interval=0.05)
     return time.perf_counter() - started
 
 
@@ -77,12 +78,11 @@ def main() -> int:
     spec = training_spec()
     in_process(spec)  # warm imports once, as a long-lived Python session would be
     rows = []
-    with cluster() as kubeconfig:
-        kubectl(kubeconfig, "apply", "-f", str(REPO / "crds"))
-        kubectl(kubeconfig, "wait", "--for=condition=Established", "crd", "--all")
+    with cluster() as local, tempfile.TemporaryDirectory() as logs:
+        kubeconfig = str(local.kubeconfig)
         namespace = f"bench-{uuid.uuid4().hex[:6]}"
         kubectl(kubeconfig, "create", "namespace", namespace)
-        with operator(kubeconfig, namespace):
+        with OperatorProcess(kubeconfig, namespace, Path(logs) / "operator.log"):
             for index in range(args.runs):
                 rows.append((on_cluster(kubeconfig, namespace, index), as_process(spec),
                              in_process(spec)))

@@ -46,6 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     demo = commands.add_parser("demo", help="train, canary, promote and roll back, end to end")
     demo.add_argument("--keep", action="store_true",
                       help="leave the cluster, operator and demo namespace running")
+    demo.add_argument("--operator", choices=("pod", "process"), default="pod",
+                      help="run the operator as a pod of its image (default) or a process")
     load = commands.add_parser("load", help="send steady iris predictions to a URL")
     load.add_argument("url", help="e.g. http://iris/predict")
     load.add_argument("--rate", type=float, default=20.0, help="requests per second")
@@ -56,7 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "demo":
         from mlops_dev import demo as story
 
-        return story.main(["--keep"] if args.keep else [], home=args.home)
+        return story.main([*(["--keep"] if args.keep else []), f"--operator={args.operator}"],
+                          home=args.home)
 
     local = LocalCluster(args.home)
     if args.action == "build":

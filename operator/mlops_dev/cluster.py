@@ -25,6 +25,7 @@ from pathlib import Path
 import yaml
 
 from mlops_dev import kubebuild, pki
+from mlops_dev.processes import wait_for
 
 NODE_NAME = "local-node"
 SERVICE_CIDR = "10.96.0.0/16"
@@ -168,7 +169,7 @@ class LocalCluster:
                 "warn",
             ],
         )
-        _wait_for(
+        wait_for(
             lambda: _http_ok(f"http://127.0.0.1:{ports.etcd_client}/health"),
             timeout,
             "etcd to become healthy",
@@ -201,7 +202,7 @@ class LocalCluster:
                 "--endpoint-reconciler-type=none",
             ],
         )
-        _wait_for(
+        wait_for(
             lambda: self._api_ready(ports),
             timeout,
             "kube-apiserver /readyz",
@@ -271,9 +272,9 @@ class LocalCluster:
         self._start_monitoring(ports)
         self._wait_ready(timeout)
         self._install_gateway_api()
-        _wait_for(lambda: _http_ok(f"http://127.0.0.1:{ports.prometheus}/-/ready"), timeout,
+        wait_for(lambda: _http_ok(f"http://127.0.0.1:{ports.prometheus}/-/ready"), timeout,
                   "Prometheus to be ready", self._log_tail("prometheus"))
-        _wait_for(lambda: _http_ok(f"http://127.0.0.1:{ports.alertmanager}/-/ready"), timeout,
+        wait_for(lambda: _http_ok(f"http://127.0.0.1:{ports.alertmanager}/-/ready"), timeout,
                   "Alertmanager to be ready", self._log_tail("alertmanager"))
         print(f"cluster up in {time.monotonic() - started:.1f}s", file=log, flush=True)
         return self.kubeconfig
@@ -360,13 +361,13 @@ class LocalCluster:
     def _wait_ready(self, timeout: float) -> None:
         ports = self.ports()
         assert ports is not None
-        _wait_for(
+        wait_for(
             lambda: self._api_ready(ports),
             timeout,
             "kube-apiserver /readyz",
             self._log_tail("kube-apiserver"),
         )
-        _wait_for(
+        wait_for(
             self._node_ready, timeout, f"node {NODE_NAME} to be Ready", self._log_tail("node-agent")
         )
 
@@ -487,12 +488,3 @@ def _http_ok(url: str) -> bool:
             return response.status == 200
     except OSError:
         return False
-
-
-def _wait_for(check, timeout: float, what: str, detail=lambda: "") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.25)
-    raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}\n{detail()}")

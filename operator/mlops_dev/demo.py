@@ -13,10 +13,9 @@ Exits non-zero if the story does not happen as told.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
-import os
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -26,6 +25,7 @@ from pathlib import Path
 from mlops_dev.cluster import LocalCluster
 from mlops_dev.kubebuild import REPO_ROOT
 from mlops_dev.load import LoadGenerator
+from mlops_dev.processes import OperatorProcess, operator_env, wait_for
 
 EXAMPLES = REPO_ROOT / "manifests" / "examples"
 
@@ -77,12 +77,10 @@ class Demo:
             return {}
 
     def wait(self, check: Callable[[], bool], timeout: float, what: str) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if check():
-                return
-            time.sleep(0.5)
-        raise StoryFailed(f"timed out after {timeout:.0f}s waiting for {what}")
+        try:
+            wait_for(check, timeout, what, interval=0.5)
+        except TimeoutError as error:
+            raise StoryFailed(str(error).splitlines()[0]) from None
 
     # ---- story steps -------------------------------------------------------------
     def train(self, manifest: str, version: str) -> None:
@@ -223,16 +221,39 @@ class Demo:
         return path
 
 
-def operator_process(cluster: LocalCluster, namespace: str, log: Path) -> subprocess.Popen:
-    """The operator with the flags it has in a pod, as a local process."""
-    endpoints = cluster.endpoints()
-    env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig),
-           "MLOPS_PROMETHEUS_URL": endpoints["prometheus"],
-           "MLOPS_ALERT_WEBHOOK_PORT": endpoints["alertWebhook"].rsplit(":", 1)[1].split("/")[0]}
-    with open(log, "ab") as output:
-        return subprocess.Popen([sys.executable, "-m", "mlops_operator.cli",
-                                 f"--namespace={namespace}"], env=env, stdout=output,
-                                stderr=subprocess.STDOUT)
+class OperatorPod:
+    """The operator as a pod of its own image on the local node, from the kind manifests.
+
+    Same manifests as on kind (``kubectl apply -k manifests/operator``); only the
+    addresses differ: Prometheus and the Alertmanager webhook are on loopback here.
+    """
+
+    def __init__(self, cluster: LocalCluster) -> None:
+        self.kubeconfig = str(cluster.kubeconfig)
+        self.endpoints = cluster.endpoints()
+
+    def kubectl(self, *args: str) -> str:
+        result = subprocess.run(["kubectl", "--kubeconfig", self.kubeconfig, *args],
+                                capture_output=True, text=True, timeout=120, check=False)
+        if result.returncode != 0:
+            raise StoryFailed(f"kubectl {' '.join(args)}: {result.stderr.strip()}")
+        return result.stdout
+
+    def start(self) -> None:
+        self.kubectl("apply", "-k", str(REPO_ROOT / "manifests" / "operator"))
+        settings = {**operator_env(self.endpoints), "MLOPS_ALERT_WEBHOOK_HOST": "127.0.0.1"}
+        self.kubectl("-n", "mlops-system", "set", "env", "deployment/mlops-operator",
+                     *(f"{key}={value}" for key, value in settings.items()))
+        self.kubectl("-n", "mlops-system", "rollout", "status", "deployment/mlops-operator",
+                     "--timeout=90s")
+
+    def stop(self) -> None:
+        self.kubectl("-n", "mlops-system", "delete", "deployment", "mlops-operator",
+                     "--wait=true", "--timeout=60s")
+
+    def log(self) -> str:
+        return self.kubectl("-n", "mlops-system", "logs", "deployment/mlops-operator",
+                            "--tail=200")
 
 
 def main(argv: list[str] | None = None, home: Path | None = None) -> int:
@@ -240,6 +261,8 @@ def main(argv: list[str] | None = None, home: Path | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--keep", action="store_true",
                         help="leave the cluster, operator and demo namespace running")
+    parser.add_argument("--operator", choices=("pod", "process"), default="pod",
+                        help="run the operator as a pod of its image (default) or a process")
     args = parser.parse_args(argv)
     cluster = LocalCluster(home)
     started = time.monotonic()
@@ -256,28 +279,34 @@ def main(argv: list[str] | None = None, home: Path | None = None) -> int:
                     namespace], check=True, capture_output=True)
     out = cluster.home / "demo" / namespace
     out.mkdir(parents=True, exist_ok=True)
-    operator = operator_process(cluster, namespace, out / "operator.log")
     demo = Demo(cluster, namespace, out)
-    demo.say(f"cluster ready, operator running (log: {out / 'operator.log'}), "
-             f"namespace {namespace}")
+    operator: OperatorPod | OperatorProcess
+    if args.operator == "pod":
+        operator = OperatorPod(cluster)
+        where = "as a pod: kubectl -n mlops-system logs deploy/mlops-operator"
+    else:
+        operator = OperatorProcess(str(cluster.kubeconfig), namespace, out / "operator.log",
+                                   env=operator_env(cluster.endpoints()))
+        where = f"as a process, log {out / 'operator.log'}"
     code = 0
     try:
+        operator.start()
+        demo.say(f"cluster ready, operator running {where}; namespace {namespace}")
         demo.run()
     except StoryFailed as error:
         demo.say(f"DEMO FAILED: {error}")
+        with contextlib.suppress(StoryFailed):
+            (out / "operator.log").write_text(operator.log())
         code = 1
     finally:
         path = demo.report()
         print(f"\ntimeline chart: {path}\ntimeline text:  {out / 'timeline.txt'}")
         if args.keep:
             print(f"kept running: export KUBECONFIG={cluster.kubeconfig}; "
-                  f"kubectl get mlops -n {namespace}; operator pid {operator.pid}")
+                  f"kubectl get mlops -n {namespace}")
         else:
-            operator.terminate()
-            try:
-                operator.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                operator.kill()
+            with contextlib.suppress(StoryFailed):
+                operator.stop()
             subprocess.run(["kubectl", "--kubeconfig", str(cluster.kubeconfig), "delete",
                             "namespace", namespace, "--wait=false"], capture_output=True)
             if not was_running:

@@ -133,6 +133,7 @@ class Pod:
     init_containers: list[Container]
     start_time: str = field(default_factory=now_rfc3339)
     stop_deadline: float | None = None
+    term_at: float | None = None  # when SIGTERM is due (after preStop sleep hooks)
     error: ContainerConfigError | None = None
     env_cache: dict[str, dict[str, str]] = field(default_factory=dict)
     mounts: dict[str, dict[str, str]] = field(default_factory=dict)
@@ -826,7 +827,11 @@ class NodeAgent:
                 grace = pod["metadata"].get("deletionGracePeriodSeconds")
                 grace = 30 if grace is None else grace
                 runtime.stop_deadline = time.monotonic() + grace
+                # preStop sleep hooks run first, within the grace period, as in the kubelet.
+                runtime.term_at = time.monotonic() + min(grace, pre_stop_sleep(runtime))
+            if runtime.term_at is not None and time.monotonic() >= runtime.term_at:
                 self.signal_all(runtime, signal.SIGTERM)
+                runtime.term_at = None
             elif time.monotonic() > runtime.stop_deadline:
                 self.signal_all(runtime, signal.SIGKILL)
             self.poll_processes(runtime)
@@ -1096,6 +1101,13 @@ class NodeAgent:
         context.verify_mode = ssl.CERT_REQUIRED
         server.socket = context.wrap_socket(server.socket, server_side=True)
         threading.Thread(target=server.serve_forever, daemon=True).start()
+
+
+def pre_stop_sleep(runtime: Pod) -> float:
+    """Longest ``lifecycle.preStop.sleep.seconds`` of the pod's running containers."""
+    seconds = [float(((c.spec.get("lifecycle") or {}).get("preStop") or {}).get("sleep", {})
+                     .get("seconds", 0)) for c in runtime.containers if c.process is not None]
+    return max(seconds, default=0.0)
 
 
 def expand(value: str, env: dict[str, str]) -> str:

@@ -326,6 +326,8 @@ def build_server_workload(
         "securityContext": RESTRICTED_CONTAINER,
         "volumeMounts": mounts,
         "terminationMessagePolicy": "FallbackToLogsOnError",
+        # Keep serving while Services stop sending traffic here, then drain gracefully.
+        "lifecycle": {"preStop": {"sleep": {"seconds": 2}}},
     }
     return {
         "apiVersion": "apps/v1",

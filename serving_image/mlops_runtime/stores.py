@@ -114,6 +114,10 @@ class PvcStore:
         _write_atomically(self.local_path(uri), data)
 
 
+#: S3 error codes meaning "the object is not there".
+_S3_NOT_FOUND = frozenset({"NoSuchKey", "NoSuchBucket", "404", "NotFound"})
+
+
 class S3Store:
     """``s3://bucket/key`` through boto3, which stays an optional dependency."""
 
@@ -145,7 +149,15 @@ class S3Store:
 
     def read_bytes(self, uri: str) -> bytes:
         bucket, key = self._split(uri)
-        body = self._client().get_object(Bucket=bucket, Key=key)["Body"]
+        client = self._client()
+        try:
+            body = client.get_object(Bucket=bucket, Key=key)["Body"]
+        except client.exceptions.ClientError as error:
+            code = str(error.response.get("Error", {}).get("Code", ""))
+            if code in _S3_NOT_FOUND:
+                # Like a missing file: FileNotFoundError, naming the URI (botocore does not).
+                raise FileNotFoundError(f"no such S3 object: {uri} ({code})") from None
+            raise
         return bytes(body.read())
 
     def write_bytes(self, uri: str, data: bytes) -> None:

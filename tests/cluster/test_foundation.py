@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from kubernetes import client, config
 
-from tests.cluster.conftest import wait_for
-from tests.conftest import REPO, kubectl
+from tests.cluster.conftest import OperatorProcess, wait_for
+from tests.conftest import kubectl
 
 pytestmark = pytest.mark.cluster
 
@@ -269,33 +266,13 @@ def test_configmap_env_and_a_claim_the_local_node_provisions(
 
 
 def test_a_kopf_operator_from_the_package_sees_a_training_job_and_writes_status(
-    kubeconfig: str,
-    crds: None,
-    namespace: str,
-    tmp_path: Path,
+    kubeconfig: str, crds: None, namespace: str, tmp_path: Path,
 ) -> None:
-    log_path = tmp_path / "operator.log"
-    with open(log_path, "wb") as log:
-        operator = subprocess.Popen(
-            [sys.executable, "-m", "mlops_operator.cli", f"--namespace={namespace}"],
-            env={**os.environ, "KUBECONFIG": kubeconfig},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=REPO,
-        )
-    try:
+    with OperatorProcess(kubeconfig, namespace, tmp_path / "operator.log") as operator:
         kubectl(kubeconfig, "apply", "-n", namespace, "-f", "-", input=TRAINING_JOB)
 
         def phase() -> str:
-            return kubectl(
-                kubeconfig, "get", "tj", "iris", "-n", namespace, "-o", "jsonpath={.status.phase}"
-            ).stdout
+            return kubectl(kubeconfig, "get", "tj", "iris", "-n", namespace, "-o",
+                           "jsonpath={.status.phase}").stdout
 
-        assert wait_for(phase, 60, "the operator to write status.phase")
-    finally:
-        operator.terminate()
-        try:
-            operator.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            operator.kill()
-            operator.wait()
+        assert wait_for(phase, 60, "the operator to write status.phase", operator.log)

@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 from mlops_dev.load import LoadGenerator
+from mlops_dev.processes import operator_env
 
 from tests.cluster.conftest import OperatorProcess, wait_for
 from tests.conftest import kubectl
@@ -61,11 +62,8 @@ def env(kubeconfig: str, crds: None, endpoints: dict[str, str]) -> Iterator[Env]
     namespace = f"rollout-{uuid.uuid4().hex[:6]}"
     kubectl(kubeconfig, "create", "namespace", namespace)
     log_dir = Path(tempfile.mkdtemp(prefix="operator-"))
-    webhook_port = endpoints["alertWebhook"].rsplit(":", 1)[1].split("/")[0]
-    operator = OperatorProcess(kubeconfig, namespace, log_dir / "operator.log", env={
-        "MLOPS_PROMETHEUS_URL": endpoints["prometheus"],
-        "MLOPS_ALERT_WEBHOOK_PORT": webhook_port,
-    })
+    operator = OperatorProcess(kubeconfig, namespace, log_dir / "operator.log",
+                               env=operator_env(endpoints))
     operator.start()
     environment = Env(kubeconfig, namespace, operator, endpoints)
     try:

@@ -107,8 +107,14 @@ _KEYS = frozenset(
         "consecutiveErrorLimit",
         "onMissingData",
         "window",
+        "minSamples",
     }
 )
+#: Predictions (or input rows) a distribution check needs before it judges: class
+#: shares of a handful of requests are noise, not a shift.
+DEFAULT_MIN_SAMPLES = 50
+TOTAL_CLASS = "__total__"  # series carrying the canary's prediction count
+TOTAL_FEATURE = "__rows__"  # series carrying the canary's input row count
 
 
 def _int(value: Any, what: str, minimum: int) -> int:
@@ -147,6 +153,7 @@ class CheckSpec:
     consecutive_error_limit: int = DEFAULT_CONSECUTIVE_ERROR_LIMIT
     on_missing_data: MissingData = MissingData.INCONCLUSIVE
     window: str = "1m"  # rate window of the errorRate / latencyP99 built-ins
+    min_samples: int = DEFAULT_MIN_SAMPLES  # predictionShift / inputDrift: no data below this
 
     def __post_init__(self) -> None:
         if (self.query is None) == (self.builtin is None):
@@ -218,6 +225,8 @@ class CheckSpec:
             ),
             on_missing_data=_enum(MissingData, missing, f"{where}: onMissingData"),
             window=window,
+            min_samples=_int(data.get("minSamples", DEFAULT_MIN_SAMPLES),
+                             f"{where}: minSamples", 1),
         )
 
     @classmethod
@@ -242,6 +251,7 @@ class CheckSpec:
             consecutiveErrorLimit=self.consecutive_error_limit,
             onMissingData=self.on_missing_data.value,
             window=self.window,
+            minSamples=self.min_samples,
         )
         return data
 
@@ -383,11 +393,17 @@ def build_query(
         )
     if check.builtin is Builtin.PREDICTION_SHIFT:
         if reference is not None and reference.class_shares:
+            # Counts per class plus one series with the total, so that measure() can
+            # refuse to judge a handful of predictions.
             return (
-                f"sum by (class) ({PREDICTIONS_TOTAL}{sel}) / scalar(sum({PREDICTIONS_TOTAL}{sel}))"
+                f"sum by (class) ({PREDICTIONS_TOTAL}{sel}) or label_replace("
+                f'sum({PREDICTIONS_TOTAL}{sel}), "class", "{TOTAL_CLASS}", "", "")'
             )
         if reference is not None and reference.prediction_mean is not None:
-            return f"sum({PREDICTION_VALUE}_sum{sel}) / sum({PREDICTION_VALUE}_count{sel})"
+            return (
+                f'label_replace(sum({PREDICTION_VALUE}_sum{sel}), "stat", "sum", "", "") or '
+                f'label_replace(sum({PREDICTION_VALUE}_count{sel}), "stat", "count", "", "")'
+            )
         raise AnalysisSpecError(
             f"check {check.name!r}: predictionShift needs the ModelVersion's predictionStats "
             f"(class frequencies or mean/std) and {ctx.version} has none"
@@ -398,7 +414,10 @@ def build_query(
                 f"check {check.name!r}: inputDrift needs the ModelVersion's referenceStats "
                 f"(feature mean/std) and {ctx.version} has none"
             )
-        return f"sum by (feature) ({FEATURE_SUM}{sel}) / scalar(sum({ROWS_TOTAL}{sel}))"
+        return (
+            f"sum by (feature) ({FEATURE_SUM}{sel}) or label_replace("
+            f'sum({ROWS_TOTAL}{sel}), "feature", "{TOTAL_FEATURE}", "", "")'
+        )
     raise AnalysisSpecError(f"check {check.name!r}: unknown builtin {check.builtin!r}")
 
 
@@ -428,15 +447,18 @@ def _prediction_shift(
     check: CheckSpec, samples: list[tuple[Mapping[str, str], float]], ref: ReferenceStats | None
 ) -> float | None:
     if ref is not None and ref.class_shares:
-        canary = {str(labels.get("class", "")): v for labels, v in samples}
-        if not canary:
+        counts = {str(labels.get("class", "")): v for labels, v in samples}
+        total = counts.pop(TOTAL_CLASS, sum(counts.values()))
+        if not counts or total < check.min_samples:
             return None
+        canary = {c: n / total for c, n in counts.items()}
         classes = set(canary) | set(ref.class_shares)
         return max(abs(canary.get(c, 0.0) - ref.class_shares.get(c, 0.0)) for c in classes)
     if ref is not None and ref.prediction_mean is not None:
-        if not samples:
+        stats = {str(labels.get("stat", "")): v for labels, v in samples}
+        if stats.get("count", 0.0) < check.min_samples or "sum" not in stats:
             return None
-        shift = abs(samples[0][1] - ref.prediction_mean)
+        shift = abs(stats["sum"] / stats["count"] - ref.prediction_mean)
         if not ref.prediction_std:
             return shift
         return shift / ref.prediction_std
@@ -448,12 +470,16 @@ def _input_drift(
 ) -> float | None:
     if ref is None or not ref.features:
         raise AnalysisSpecError(f"check {check.name!r}: inputDrift has no reference")
+    sums = {str(labels.get("feature", "")): v for labels, v in samples}
+    rows = sums.pop(TOTAL_FEATURE, 0.0)
+    if rows < check.min_samples:
+        return None
     distances = []
-    for labels, mean in samples:
-        stats = ref.features.get(str(labels.get("feature", "")))
+    for feature, total in sums.items():
+        stats = ref.features.get(feature)
         if stats is None or stats[1] <= 0:  # unknown feature, or constant in training
             continue
-        distances.append(abs(mean - stats[0]) / stats[1])
+        distances.append(abs(total / rows - stats[0]) / stats[1])
     return max(distances) if distances else None
 
 

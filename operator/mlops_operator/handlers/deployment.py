@@ -61,16 +61,15 @@ def _target(kube: Kube, namespace: str, name: str) -> tuple[dict | None, bool, s
 
 def _track_states(kube: Kube, namespace: str, deployment: str) -> dict[str, canary.TrackState]:
     """Per track: the version its ready pods run (the majority) and how many are ready."""
-    pods = kube.core.list_namespaced_pod(
-        namespace, label_selector=f"{names.DEPLOYMENT_LABEL}={deployment}"
-    ).items
+    pods = kube.pods(namespace, f"{names.DEPLOYMENT_LABEL}={deployment}")
     counts: dict[str, dict[str, int]] = {t: {} for t in names.TRACKS}
     for pod in pods:
-        labels = pod.metadata.labels or {}
+        labels = pod["metadata"].get("labels") or {}
         track, version = labels.get(names.TRACK_LABEL), labels.get(names.VERSION_LABEL)
-        if track not in counts or pod.metadata.deletion_timestamp:
+        if track not in counts or pod["metadata"].get("deletionTimestamp"):
             continue
-        ready = any(c.type == "Ready" and c.status == "True" for c in (pod.status.conditions or []))
+        ready = any(c["type"] == "Ready" and c["status"] == "True"
+                    for c in (pod.get("status") or {}).get("conditions") or [])
         counts[track].setdefault(version, 0)
         counts[track][version] += int(ready)
     states = {}

@@ -17,8 +17,25 @@ class Conflict(Exception):
 
 
 @lru_cache(maxsize=1)
+def use_local_node_mounts() -> None:
+    """Point in-cluster credentials at the folders the local node agent mounted.
+
+    On the local cluster a pod is a process: its service-account volume is a
+    folder named in ``MLOPS_LOCAL_MOUNTS``, not /var/run/secrets/... The
+    kubernetes client (and kopf's login through it) read the module's paths at
+    call time, so translating them once is enough; in a real pod nothing changes.
+    """
+    from kubernetes.config import incluster_config
+    from mlops_runtime.localpaths import host_path
+
+    incluster_config.SERVICE_TOKEN_FILENAME = host_path(incluster_config.SERVICE_TOKEN_FILENAME)
+    incluster_config.SERVICE_CERT_FILENAME = host_path(incluster_config.SERVICE_CERT_FILENAME)
+
+
+@lru_cache(maxsize=1)
 def api_client() -> client.ApiClient:
     """One client per process: in-cluster credentials in a pod, else the kubeconfig."""
+    use_local_node_mounts()
     try:
         config.load_incluster_config()
     except config.ConfigException:
@@ -128,6 +145,10 @@ class Kube:
 
     def create_job(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
         return self._create(self.batch.create_namespaced_job, namespace, body)
+
+    def pods(self, namespace: str, labels: str) -> list[dict[str, Any]]:
+        return [_plain(p) for p in self.core.list_namespaced_pod(
+            namespace, label_selector=labels).items]
 
     def job_pods(self, namespace: str, job_name: str) -> list[dict[str, Any]]:
         pods = self.core.list_namespaced_pod(namespace, label_selector=f"job-name={job_name}")

@@ -8,6 +8,7 @@ when the trainer later transforms columns (``columnScale``).
 from __future__ import annotations
 
 import io
+import os
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -20,6 +21,7 @@ import pandas as pd
 from sklearn import datasets as sk_datasets
 from sklearn.model_selection import train_test_split
 
+from mlops_runtime.stores import S3_ENDPOINT_ENV
 from mlops_runtime.trainer.errors import TrainerError
 from mlops_runtime.trainer.spec import DatasetSpec
 
@@ -116,6 +118,8 @@ def _s3_bytes(uri: str, endpoint: str | None) -> bytes:
         retries={"max_attempts": 2},
     )
     try:
+        # No dataset.s3.endpoint: the same endpoint as the artifact store (MLOPS_S3_ENDPOINT).
+        endpoint = endpoint or os.environ.get(S3_ENDPOINT_ENV) or None
         client = boto3.client("s3", endpoint_url=endpoint, config=config)
         return bytes(client.get_object(Bucket=bucket, Key=key)["Body"].read())
     except Exception as error:  # botocore raises many unrelated types

@@ -152,13 +152,14 @@ FEATURES = ReferenceStats(features={"petal": (4.0, 2.0), "sepal": (5.0, 0.5), "f
          f"histogram_quantile(0.99, sum by (le) "
          f"(rate(mlops_request_duration_seconds_bucket{{{SEL}}}[1m])))"),
         (Builtin.PREDICTION_SHIFT, CLASSES,
-         f"sum by (class) (mlops_predictions_total{{{SEL}}})"
-         f" / scalar(sum(mlops_predictions_total{{{SEL}}}))"),
+         f"sum by (class) (mlops_predictions_total{{{SEL}}}) or label_replace("
+         f'sum(mlops_predictions_total{{{SEL}}}), "class", "__total__", "", "")'),
         (Builtin.PREDICTION_SHIFT, REGRESSION,
-         f"sum(mlops_prediction_value_sum{{{SEL}}}) / sum(mlops_prediction_value_count{{{SEL}}})"),
+         f'label_replace(sum(mlops_prediction_value_sum{{{SEL}}}), "stat", "sum", "", "") or '
+         f'label_replace(sum(mlops_prediction_value_count{{{SEL}}}), "stat", "count", "", "")'),
         (Builtin.INPUT_DRIFT, FEATURES,
-         f"sum by (feature) (mlops_input_feature_sum{{{SEL}}})"
-         f" / scalar(sum(mlops_input_rows_total{{{SEL}}}))"),
+         f"sum by (feature) (mlops_input_feature_sum{{{SEL}}}) or label_replace("
+         f'sum(mlops_input_rows_total{{{SEL}}}), "feature", "__rows__", "", "")'),
     ],
 )
 def test_builtin_queries(builtin: Builtin, reference: ReferenceStats | None, expected: str) -> None:
@@ -217,24 +218,40 @@ V = dict  # labels
         (ERR, [(V(), math.inf)], None, None),
         (ERR, [(V(pod="a"), 0.01), (V(pod="b"), 0.2)], None, 0.2),  # worst series
         (ACC, [(V(pod="a"), 0.95), (V(pod="b"), 0.8)], None, 0.8),  # worst for "above"
+        # Counts per class and the total; shares are counts / total.
         (CheckSpec.for_builtin("predictionShift"),
-         [(V({"class": "setosa"}), 0.3), (V({"class": "versicolor"}), 0.2),
-          (V({"class": "virginica"}), 0.5)], CLASSES, 0.1),
+         [(V({"class": "setosa"}), 30), (V({"class": "versicolor"}), 20),
+          (V({"class": "virginica"}), 50), (V({"class": "__total__"}), 100)], CLASSES, 0.1),
         (CheckSpec.for_builtin("predictionShift"),
-         [(V({"class": "setosa"}), 1.0)], CLASSES, 0.7),  # absent classes count as share 0
+         [(V({"class": "setosa"}), 60), (V({"class": "__total__"}), 60)], CLASSES,
+         0.7),  # absent classes count as share 0
         (CheckSpec.for_builtin("predictionShift"),
-         [(V({"class": "new"}), 0.5), (V({"class": "setosa"}), 0.5)], CLASSES, 0.5),
+         [(V({"class": "new"}), 50), (V({"class": "setosa"}), 50),
+          (V({"class": "__total__"}), 100)], CLASSES, 0.5),
         (CheckSpec.for_builtin("predictionShift"), [], CLASSES, None),
-        (CheckSpec.for_builtin("predictionShift"), [(V(), 250.0)], REGRESSION, 2.0),
-        (CheckSpec.for_builtin("predictionShift"), [(V(), 5.0)],
+        # A handful of predictions is not judged (minSamples, default 50): no data.
+        (CheckSpec.for_builtin("predictionShift"),
+         [(V({"class": "setosa"}), 5), (V({"class": "__total__"}), 5)], CLASSES, None),
+        (CheckSpec.from_dict({"name": "s", "builtin": "predictionShift", "minSamples": 5}),
+         [(V({"class": "setosa"}), 5), (V({"class": "__total__"}), 5)], CLASSES, 0.7),
+        (CheckSpec.for_builtin("predictionShift"),
+         [(V(stat="sum"), 25000.0), (V(stat="count"), 100.0)], REGRESSION, 2.0),
+        (CheckSpec.for_builtin("predictionShift"),
+         [(V(stat="sum"), 500.0), (V(stat="count"), 100.0)],
          ReferenceStats(prediction_mean=3.0, prediction_std=0.0), 2.0),
+        (CheckSpec.for_builtin("predictionShift"),
+         [(V(stat="sum"), 250.0), (V(stat="count"), 1.0)], REGRESSION, None),
         (CheckSpec.for_builtin("predictionShift"), [], REGRESSION, None),
+        # Feature sums and the row count; means are sums / rows.
         (CheckSpec.for_builtin("inputDrift"),
-         [(V(feature="petal"), 5.0), (V(feature="sepal"), 5.25), (V(feature="flat"), 9.0),
-          (V(feature="unknown"), 100.0)], FEATURES, 0.5),
-        (CheckSpec.for_builtin("inputDrift"), [(V(feature="unknown"), 1.0)], FEATURES, None),
-        (CheckSpec.for_builtin("inputDrift"), [(V(feature="petal"), float("nan"))], FEATURES,
-         None),
+         [(V(feature="petal"), 500.0), (V(feature="sepal"), 525.0), (V(feature="flat"), 900.0),
+          (V(feature="unknown"), 10000.0), (V(feature="__rows__"), 100.0)], FEATURES, 0.5),
+        (CheckSpec.for_builtin("inputDrift"),
+         [(V(feature="unknown"), 100.0), (V(feature="__rows__"), 100.0)], FEATURES, None),
+        (CheckSpec.for_builtin("inputDrift"),
+         [(V(feature="petal"), float("nan")), (V(feature="__rows__"), 100.0)], FEATURES, None),
+        (CheckSpec.for_builtin("inputDrift"),
+         [(V(feature="petal"), 50.0), (V(feature="__rows__"), 10.0)], FEATURES, None),
     ],
 )
 def test_value_from_vector(

@@ -1,0 +1,89 @@
+"""Waiting for conditions and running the operator as a local process.
+
+Shared by the demo, the benchmarks and the tests, so each does it one way.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+def wait_for(check: Callable[[], T], timeout: float, what: str,
+             detail: Callable[[], str] = lambda: "", interval: float = 0.25) -> T:
+    """Poll ``check`` until it returns something truthy; raise TimeoutError naming ``what``."""
+    deadline = time.monotonic() + timeout
+    last: T = check()
+    while not last:
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}; "
+                               f"last seen: {last!r}\n{detail()}")
+        time.sleep(interval)
+        last = check()
+    return last
+
+
+def operator_env(endpoints: dict[str, str]) -> dict[str, str]:
+    """The operator's settings for a local cluster's Prometheus and Alertmanager webhook."""
+    env = {}
+    if "prometheus" in endpoints:
+        env["MLOPS_PROMETHEUS_URL"] = endpoints["prometheus"]
+    if "alertWebhook" in endpoints:
+        env["MLOPS_ALERT_WEBHOOK_PORT"] = endpoints["alertWebhook"].rsplit(":", 1)[1].split("/")[0]
+    return env
+
+
+class OperatorProcess:
+    """The operator from this checkout, watching one namespace, with the flags of its pod."""
+
+    def __init__(self, kubeconfig: str, namespace: str, log_path: Path,
+                 env: dict[str, str] | None = None) -> None:
+        self.kubeconfig, self.namespace, self.log_path = kubeconfig, namespace, log_path
+        self.env = env or {}
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> OperatorProcess:
+        self.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "mlops_operator.cli", f"--namespace={self.namespace}"],
+                env={**os.environ, "KUBECONFIG": self.kubeconfig, **self.env},
+                stdout=log, stderr=subprocess.STDOUT,
+            )
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process else None
+
+    def kill(self) -> None:
+        """SIGKILL: the operator gets no chance to clean up, as in a crash."""
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-4000:]
+        except OSError:
+            return ""
