@@ -100,8 +100,11 @@ class Demo:
 
     def watch(self, name: str) -> Sample:
         status = self.get("mld", name).get("status") or {}
-        checks = {c["name"]: c["lastValue"] for c in (status.get("analysis") or {}).get(
-            "checks", []) if c.get("lastValue") is not None}
+        # The step in progress, or (after a rollback) the last analysis that decided it.
+        analysis = status.get("analysis") or (
+            status.get("lastAnalysis") if status.get("phase") == "RolledBack" else None) or {}
+        checks = {c["name"]: c["lastValue"] for c in analysis.get("checks", [])
+                  if c.get("lastValue") is not None}
         sample = Sample(time.monotonic() - self.started, status.get("phase", ""),
                         status.get("stableVersion"), status.get("canaryVersion"),
                         int(status.get("currentWeight") or 0), checks)
@@ -115,6 +118,8 @@ class Demo:
         values = " ".join(f"{k}={v:.3f}" for k, v in checks.items())
         line = (f"{sample.phase:<11} stable={sample.stable} canary={sample.canary or '-'} "
                 f"weight={sample.weight}% {values}")
+        if sample.phase == "Paused" and status.get("pauseReason"):
+            line += f" ({status['pauseReason']})"
         if line != self._last_line:
             self.say(f"{line}  | traffic {traffic}")
             self._last_line = line
@@ -202,9 +207,16 @@ class Demo:
         top.legend(loc="upper left", fontsize=8)
         top.set_title("mlops-operator demo: canary rollouts of iris-v2 (promoted) and "
                       "iris-v3 (rolled back)")
+        thresholds = {c["name"]: c.get("threshold") for c in (
+            self.get("mld", "iris").get("spec", {}).get("strategy", {}).get("analysis", {})
+            .get("checks", []))}
         for name in sorted({k for s in self.samples for k in s.checks}):
-            points = [(s.at, s.checks[name]) for s in self.samples if name in s.checks]
-            bottom.plot([p[0] for p in points], [p[1] for p in points], marker=".", label=name)
+            # NaN where the check was not measured, so separate rollouts are not joined.
+            values = [s.checks.get(name, float("nan")) for s in self.samples]
+            line, = bottom.plot(times, values, marker=".", label=name)
+            if thresholds.get(name) is not None:
+                bottom.axhline(thresholds[name], color=line.get_color(), linestyle=":",
+                               linewidth=1, label=f"{name} threshold")
         bottom.set_ylabel("check value")
         bottom.set_xlabel("seconds since the demo started")
         bottom.legend(loc="upper left", fontsize=8)

@@ -917,8 +917,9 @@ def _record_analysis(tick: _Tick, s: RolloutStatus, step: Step) -> tuple[Rollout
                 "message": verdict.message,
                 "at": latest,
                 "checks": [
-                    {"name": j.check, "verdict": j.verdict.value, "message": j.message}
-                    for j in judgements
+                    {"name": j.check, "verdict": j.verdict.value, "message": j.message,
+                     "lastValue": st.tally.last_value}
+                    for j, st in zip(judgements, states, strict=True)
                 ],
             },
         )
