@@ -92,7 +92,7 @@ class LocalCluster:
             pid = int(self._pid_file(component).read_text())
         except (OSError, ValueError):
             return None
-        return pid if _alive(pid) else None
+        return pid if process_alive(pid) else None
 
     # ---- kubeconfigs -----------------------------------------------------
     def _write_kubeconfig(self, path: Path, stem: str, server: str) -> None:
@@ -455,7 +455,7 @@ class LocalCluster:
         return tail
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -476,7 +476,7 @@ def _stop_group(pid: int, grace: float) -> None:
     except ProcessLookupError:
         return
     deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and _alive(pid):
+    while time.monotonic() < deadline and process_alive(pid):
         time.sleep(0.1)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGKILL)

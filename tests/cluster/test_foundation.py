@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
 from kubernetes import client, config
+from mlops_dev.cluster import process_alive
 
 from tests.cluster.conftest import OperatorProcess, wait_for
 from tests.conftest import kubectl
@@ -276,3 +280,48 @@ def test_a_kopf_operator_from_the_package_sees_a_training_job_and_writes_status(
                            "jsonpath={.status.phase}").stdout
 
         assert wait_for(phase, 60, "the operator to write status.phase", operator.log)
+
+
+def test_readiness_probe_logs_and_graceful_deletion_of_a_serving_pod(
+    kubeconfig: str, namespace: str, tmp_path: Path,
+) -> None:
+    """A model server pod becomes Ready through its probe; deleting it stops the process."""
+    out = tmp_path / "model"
+    spec = {"model": "iris", "dataset": {"uri": "sklearn://iris"},
+            "estimator": {"name": "LogisticRegression", "params": {"max_iter": 300}}}
+    subprocess.run(["mlops-runtime", "train", "--spec-json", json.dumps(spec),
+                    "--output-uri", f"file://{out}"], check=True, capture_output=True,
+                   env={**os.environ, "MLOPS_TERMINATION_LOG": str(tmp_path / "message")})
+    result = json.loads((tmp_path / "message").read_text())
+    tmp_path.chmod(0o755)
+    pod = {
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "server"},
+        "spec": {
+            "terminationGracePeriodSeconds": 20,
+            "containers": [{
+                "name": "server", "image": "mlops-operator/runtime:0.1.0",
+                "command": ["mlops-runtime", "serve"],
+                "args": ["--model-uri", result["artifacts"]["onnx"]["uri"],
+                         "--sha256", result["artifacts"]["onnx"]["sha256"]],
+                "env": [{"name": "POD_IP",
+                         "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}],
+                "ports": [{"name": "http", "containerPort": 8080}],
+                "readinessProbe": {"httpGet": {"path": "/readyz", "port": "http"},
+                                   "periodSeconds": 1},
+            }],
+        },
+    }
+    kubectl(kubeconfig, "apply", "-n", namespace, "-f", "-", input=json.dumps(pod))
+    kubectl(kubeconfig, "wait", "-n", namespace, "--for=condition=Ready", "pod/server",
+            "--timeout=60s")
+    status = json.loads(kubectl(kubeconfig, "get", "pod", "server", "-n", namespace, "-o",
+                                "json").stdout)["status"]
+    pid = int(status["containerStatuses"][0]["containerID"].removeprefix("local://"))
+    assert process_alive(pid)
+    logs = kubectl(kubeconfig, "logs", "-n", namespace, "server").stdout
+    assert "Uvicorn running" in logs or "Application startup complete" in logs
+    started = time.monotonic()
+    kubectl(kubeconfig, "delete", "pod", "server", "-n", namespace, "--timeout=30s")
+    # SIGTERM: the server drains and exits long before the 20 s grace period.
+    assert time.monotonic() - started < 15
+    wait_for(lambda: not process_alive(pid), 10, "the server process to exit")
