@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from mlops_dev import processes
 from mlops_dev.cluster import LocalCluster
 from mlops_dev.processes import OperatorProcess, operator_env, wait_for
 
@@ -32,8 +32,5 @@ def cluster() -> Iterator[LocalCluster]:
 
 
 def kubectl(kubeconfig: str, *args: str, input: str | None = None, check: bool = True) -> str:
-    result = subprocess.run(["kubectl", "--kubeconfig", kubeconfig, *args], input=input,
-                            capture_output=True, text=True, timeout=120, check=False)
-    if check and result.returncode != 0:
-        raise RuntimeError(f"kubectl {' '.join(args)}: {result.stderr}")
-    return result.stdout
+    """kubectl's output (the benchmarks only read stdout)."""
+    return processes.kubectl(kubeconfig, *args, input=input, check=check).stdout

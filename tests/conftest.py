@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -12,6 +11,9 @@ from pathlib import Path
 
 import pytest
 from mlops_dev.cluster import LocalCluster
+from mlops_dev.processes import kubectl
+
+__all__ = ["REPO", "kubectl"]
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -70,20 +72,3 @@ def namespace(kubeconfig: str) -> Iterator[str]:
     kubectl(kubeconfig, "create", "namespace", name)
     yield name
     kubectl(kubeconfig, "delete", "namespace", name, "--wait=false", check=False)
-
-
-def kubectl(
-    kubeconfig: str, *args: str, input: str | None = None, check: bool = True
-) -> subprocess.CompletedProcess[str]:
-    """Run kubectl against the test cluster; a failure shows kubectl's own message."""
-    result = subprocess.run(
-        ["kubectl", "--kubeconfig", kubeconfig, *args],
-        input=input,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    if check and result.returncode != 0:
-        raise AssertionError(f"kubectl {' '.join(args)} failed:\n{result.stderr}")
-    return result

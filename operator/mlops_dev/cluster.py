@@ -203,7 +203,7 @@ class LocalCluster:
             ],
         )
         wait_for(
-            lambda: self._api_ready(ports),
+            self._api_ready,
             timeout,
             "kube-apiserver /readyz",
             self._log_tail("kube-apiserver"),
@@ -359,10 +359,8 @@ class LocalCluster:
                     raise
 
     def _wait_ready(self, timeout: float) -> None:
-        ports = self.ports()
-        assert ports is not None
         wait_for(
-            lambda: self._api_ready(ports),
+            self._api_ready,
             timeout,
             "kube-apiserver /readyz",
             self._log_tail("kube-apiserver"),
@@ -388,13 +386,12 @@ class LocalCluster:
         self._ports_file().unlink(missing_ok=True)
 
     def status(self) -> dict[str, object]:
-        ports = self.ports()
         return {
             "home": str(self.home),
             "endpoints": self.endpoints(),
             "components": {c: self._pid(c) for c in COMPONENTS},
-            "apiserverReady": bool(ports and self._api_ready(ports)),
-            "nodeReady": bool(ports and self._node_ready()),
+            "apiserverReady": self._api_ready(),
+            "nodeReady": self._node_ready(),
         }
 
     # ---- helpers -----------------------------------------------------------
@@ -433,7 +430,7 @@ class LocalCluster:
         except OSError:
             return 0, b""
 
-    def _api_ready(self, ports: Ports) -> bool:
+    def _api_ready(self) -> bool:
         status, body = self._api_get("/readyz")
         return status == 200 and body.strip() == b"ok"
 

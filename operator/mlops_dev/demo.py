@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import subprocess
 import time
 import uuid
 from collections.abc import Callable
@@ -25,13 +24,27 @@ from pathlib import Path
 from mlops_dev.cluster import LocalCluster
 from mlops_dev.kubebuild import REPO_ROOT
 from mlops_dev.load import LoadGenerator
-from mlops_dev.processes import OperatorProcess, operator_env, wait_for
+from mlops_dev.processes import (
+    KubectlError,
+    OperatorProcess,
+    kubectl,
+    operator_env,
+    wait_for,
+)
 
 EXAMPLES = REPO_ROOT / "manifests" / "examples"
 
 
 class StoryFailed(Exception):
     """The demo did not go as described."""
+
+
+def story_kubectl(kubeconfig: str, *args: str, input: str | None = None) -> str:
+    """kubectl's output; a failure ends the story with kubectl's own message."""
+    try:
+        return kubectl(kubeconfig, *args, input=input).stdout
+    except KubectlError as error:
+        raise StoryFailed(str(error)) from None
 
 
 @dataclass
@@ -63,12 +76,7 @@ class Demo:
         print(f"[{elapsed:6.1f}s] {text}", flush=True)
 
     def kubectl(self, *args: str, input: str | None = None) -> str:
-        result = subprocess.run(["kubectl", "--kubeconfig", self.kubeconfig, "-n",
-                                 self.namespace, *args], input=input, capture_output=True,
-                                text=True, timeout=60, check=False)
-        if result.returncode != 0:
-            raise StoryFailed(f"kubectl {' '.join(args)}: {result.stderr.strip()}")
-        return result.stdout
+        return story_kubectl(self.kubeconfig, "-n", self.namespace, *args, input=input)
 
     def get(self, kind: str, name: str) -> dict:
         try:
@@ -245,11 +253,7 @@ class OperatorPod:
         self.endpoints = cluster.endpoints()
 
     def kubectl(self, *args: str) -> str:
-        result = subprocess.run(["kubectl", "--kubeconfig", self.kubeconfig, *args],
-                                capture_output=True, text=True, timeout=120, check=False)
-        if result.returncode != 0:
-            raise StoryFailed(f"kubectl {' '.join(args)}: {result.stderr.strip()}")
-        return result.stdout
+        return story_kubectl(self.kubeconfig, *args)
 
     def start(self) -> None:
         self.kubectl("apply", "-k", str(REPO_ROOT / "manifests" / "operator"))
@@ -281,14 +285,11 @@ def main(argv: list[str] | None = None, home: Path | None = None) -> int:
     was_running = cluster.status()["apiserverReady"]
     print(f"bringing up the local cluster in {cluster.home} ...", flush=True)
     cluster.up()
-    subprocess.run(["kubectl", "--kubeconfig", str(cluster.kubeconfig), "apply", "-f",
-                    str(REPO_ROOT / "crds")], check=True, capture_output=True)
-    subprocess.run(["kubectl", "--kubeconfig", str(cluster.kubeconfig), "wait",
-                    "--for=condition=Established", "crd", "--all"], check=True,
-                   capture_output=True)
+    kubeconfig = str(cluster.kubeconfig)
+    kubectl(kubeconfig, "apply", "-f", str(REPO_ROOT / "crds"))
+    kubectl(kubeconfig, "wait", "--for=condition=Established", "crd", "--all")
     namespace = f"mlops-demo-{uuid.uuid4().hex[:5]}"
-    subprocess.run(["kubectl", "--kubeconfig", str(cluster.kubeconfig), "create", "namespace",
-                    namespace], check=True, capture_output=True)
+    kubectl(kubeconfig, "create", "namespace", namespace)
     out = cluster.home / "demo" / namespace
     out.mkdir(parents=True, exist_ok=True)
     demo = Demo(cluster, namespace, out)
@@ -319,8 +320,7 @@ def main(argv: list[str] | None = None, home: Path | None = None) -> int:
         else:
             with contextlib.suppress(StoryFailed):
                 operator.stop()
-            subprocess.run(["kubectl", "--kubeconfig", str(cluster.kubeconfig), "delete",
-                            "namespace", namespace, "--wait=false"], capture_output=True)
+            kubectl(kubeconfig, "delete", "namespace", namespace, "--wait=false", check=False)
             if not was_running:
                 cluster.down(quiet=True)
     print(f"demo {'succeeded' if code == 0 else 'FAILED'} in {time.monotonic() - started:.0f}s")

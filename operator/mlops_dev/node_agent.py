@@ -22,6 +22,7 @@ import platform
 import re
 import shutil
 import signal
+import socket
 import ssl
 import subprocess
 import sys
@@ -758,8 +759,6 @@ class NodeAgent:
                 )
                 ok = 200 <= response.status_code < 400
             elif "tcpSocket" in spec:
-                import socket
-
                 port = spec["tcpSocket"]["port"]
                 port = ports.get(port, port) if isinstance(port, str) else port
                 with socket.create_connection((runtime.ip, int(port)), timeout=timeout):

@@ -30,6 +30,20 @@ def wait_for(check: Callable[[], T], timeout: float, what: str,
     return last
 
 
+class KubectlError(RuntimeError):
+    """kubectl exited non-zero; the message carries kubectl's own error."""
+
+
+def kubectl(kubeconfig: str, *args: str, input: str | None = None, check: bool = True,
+            timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run kubectl against ``kubeconfig``; with ``check``, a failure raises KubectlError."""
+    result = subprocess.run(["kubectl", "--kubeconfig", kubeconfig, *args], input=input,
+                            capture_output=True, text=True, timeout=timeout, check=False)
+    if check and result.returncode != 0:
+        raise KubectlError(f"kubectl {' '.join(args)}: {result.stderr.strip()}")
+    return result
+
+
 def operator_env(endpoints: dict[str, str]) -> dict[str, str]:
     """The operator's settings for a local cluster's Prometheus and Alertmanager webhook."""
     env = {}

@@ -186,6 +186,17 @@ def claim_of(uri: str) -> str | None:
     return uri[len("pvc://") :].split("/", 1)[0] or None
 
 
+def artifact_claim_mount(uri: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(volumeMounts, volumes) giving read-only access to a ``pvc://`` artifact's claim."""
+    claim = claim_of(uri)
+    if claim is None:
+        return [], []
+    return (
+        [{"name": "artifacts", "mountPath": f"{PVC_ROOT}/{claim}", "readOnly": True}],
+        [{"name": "artifacts", "persistentVolumeClaim": {"claimName": claim, "readOnly": True}}],
+    )
+
+
 def verify_job_name(model_version: str) -> str:
     return f"{model_version}-verify"[:63].rstrip("-")
 
@@ -193,14 +204,7 @@ def verify_job_name(model_version: str) -> str:
 def build_verify_job(model_version: dict[str, Any], image: str) -> dict[str, Any]:
     """A short Job that checks a hand-registered artifact's sha256 where pods can read it."""
     meta, artifact = model_version["metadata"], model_version["spec"]["artifact"]
-    claim = claim_of(artifact["uri"])
-    mounts: list[dict[str, Any]] = []
-    volumes: list[dict[str, Any]] = []
-    if claim:
-        mounts.append({"name": "artifacts", "mountPath": f"{PVC_ROOT}/{claim}", "readOnly": True})
-        volumes.append(
-            {"name": "artifacts", "persistentVolumeClaim": {"claimName": claim, "readOnly": True}}
-        )
+    mounts, volumes = artifact_claim_mount(artifact["uri"])
     labels = {
         "mlops.dev/model-version": meta["name"],
         "app.kubernetes.io/managed-by": "mlops-operator",
@@ -296,14 +300,9 @@ def build_server_workload(
     fault = (mv_meta.get("annotations") or {}).get(FAULT_ANNOTATION)
     if fault:
         env.append({"name": "MLOPS_FAULT_ERROR_RATE", "value": str(fault)})
-    claim = claim_of(artifact["uri"])
-    mounts: list[dict[str, Any]] = [{"name": "tmp", "mountPath": "/tmp"}]
-    volumes: list[dict[str, Any]] = [{"name": "tmp", "emptyDir": {}}]
-    if claim:
-        mounts.append({"name": "artifacts", "mountPath": f"{PVC_ROOT}/{claim}", "readOnly": True})
-        volumes.append(
-            {"name": "artifacts", "persistentVolumeClaim": {"claimName": claim, "readOnly": True}}
-        )
+    mounts, volumes = artifact_claim_mount(artifact["uri"])
+    mounts.append({"name": "tmp", "mountPath": "/tmp"})
+    volumes.append({"name": "tmp", "emptyDir": {}})
     probe = {
         "httpGet": {"path": "/readyz", "port": "http"},
         "periodSeconds": 1,

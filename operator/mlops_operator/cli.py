@@ -19,9 +19,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     kopf.configure(verbose=args.verbose)
     from mlops_operator import main as _handlers  # noqa: F401 - importing registers handlers
-    from mlops_operator.k8s.api import use_local_node_mounts
-
-    use_local_node_mounts()  # before kopf logs in with the in-cluster credentials
     asyncio.run(kopf.operator(
         clusterwide=not args.namespace,
         namespaces=args.namespace,

@@ -11,13 +11,16 @@ import kopf
 
 from mlops_operator.config import Settings
 from mlops_operator.handlers import (  # noqa: F401 - importing registers the handlers
+    SETTINGS_KEY,
     alerts,
     deployment,
     modelversion,
     trainingjob,
 )
+from mlops_operator.k8s.api import use_local_node_mounts
 
-SETTINGS_KEY = "mlops_settings"
+# Before kopf logs in with in-cluster credentials (also under `kopf run -m`).
+use_local_node_mounts()
 
 
 @kopf.on.startup()

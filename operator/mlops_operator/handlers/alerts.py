@@ -16,7 +16,7 @@ import kopf
 from aiohttp import web
 
 from mlops_operator.config import Settings
-from mlops_operator.handlers import deployment
+from mlops_operator.handlers import ALERTS_KEY, deployment
 
 log = logging.getLogger(__name__)
 
@@ -45,14 +45,14 @@ def record(alerts_by_deployment: dict, payload: dict[str, Any]) -> set[tuple[str
 @kopf.on.startup()
 async def start_receiver(memo: kopf.Memo, **_: Any) -> None:
     settings = Settings.from_env()  # startup handlers may run before main.configure
-    memo[deployment.ALERTS_KEY] = {}
+    memo[ALERTS_KEY] = {}
 
     async def receive(request: web.Request) -> web.Response:
         try:
             payload = await request.json()
         except ValueError:
             return web.json_response({"error": "body must be Alertmanager's JSON"}, status=400)
-        touched = record(memo[deployment.ALERTS_KEY], payload)
+        touched = record(memo[ALERTS_KEY], payload)
         loop = asyncio.get_running_loop()
         for namespace, name in touched:
             log.info("alert update for %s/%s", namespace, name)

@@ -10,7 +10,6 @@ restarted operator resumes mid-step.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import threading
 from typing import Any
@@ -20,14 +19,13 @@ import kopf
 from mlops_operator import builders
 from mlops_operator.config import Settings
 from mlops_operator.domain import analysis, canary, conditions
-from mlops_operator.k8s.api import Kube
+from mlops_operator.handlers import ALERTS_KEY, SETTINGS_KEY, now
+from mlops_operator.k8s.api import GROUP, VERSION, Kube
 from mlops_operator.ports import MetricProvider, ProviderError
 from mlops_operator.providers import provider_for
 from mlops_operator.routers import names, router_for
 
-GROUP, VERSION, PLURAL = "mlops.dev", "v1alpha1", "deployments"
-SETTINGS_KEY = "mlops_settings"
-ALERTS_KEY = "mlops_alerts"
+PLURAL = "deployments"
 TICK_SECONDS = 1.0
 log = logging.getLogger(__name__)
 # One tick at a time per Deployment: the timer, spec changes and alerts all call reconcile.
@@ -38,10 +36,6 @@ _locks_guard = threading.Lock()
 def _lock(uid: str) -> threading.Lock:
     with _locks_guard:
         return _locks.setdefault(uid, threading.Lock())
-
-
-def now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(microsecond=0)
 
 
 def _target(kube: Kube, namespace: str, name: str) -> tuple[dict | None, bool, str]:
@@ -124,26 +118,6 @@ def _alerts(memo: kopf.Memo, namespace: str, name: str) -> list[canary.FiringAle
     ]
 
 
-_applied: dict[tuple[str, str, str], str] = {}
-
-
-def _apply_once(kube: Kube, body: dict[str, Any]) -> None:
-    """Server-side apply, skipped when this process already applied the same manifest."""
-    key = (body["kind"], body["metadata"]["namespace"], body["metadata"]["name"])
-    text = json.dumps(body, sort_keys=True)
-    if _applied.get(key) != text:
-        kube.apply(body)
-        _applied[key] = text
-
-
-def _delete(kube: Kube, api_version: str, kind: str, namespace: str, name: str) -> None:
-    if (
-        _applied.pop((kind, namespace, name), None) is not None
-        or kube.get(api_version, kind, namespace, name) is not None
-    ):
-        kube.delete(api_version, kind, namespace, name)
-
-
 def _apply(
     kube: Kube,
     deployment: dict[str, Any],
@@ -157,7 +131,7 @@ def _apply(
     replicas = int(deployment["spec"].get("replicas", 1))
     plan = router.plan(weight, replicas, decision.stable_replicas, decision.canary_replicas)
     for service in builders.build_track_services(deployment):
-        _apply_once(kube, service)
+        kube.apply(service)
     router.apply(deployment, weight)
     meta = deployment["metadata"]
     for track, version, count in (
@@ -166,16 +140,14 @@ def _apply(
     ):
         workload = names.workload_name(meta["name"], track)
         if version is None or (count == 0 and track == "canary"):
-            _delete(kube, "apps/v1", "Deployment", meta["namespace"], workload)
+            kube.delete("apps/v1", "Deployment", meta["namespace"], workload)
             continue
         model_version = versions.get(version) or kube.get_custom(
             meta["namespace"], "modelversions", version
         )
         if model_version is None:
             continue
-        _apply_once(
-            kube, builders.build_server_workload(deployment, track, model_version, count, image)
-        )
+        kube.apply(builders.build_server_workload(deployment, track, model_version, count, image))
 
 
 def reconcile(body: dict[str, Any], memo: kopf.Memo, kube: Kube | None = None) -> float | None:

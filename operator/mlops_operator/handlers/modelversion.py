@@ -8,21 +8,16 @@ and match its sha256 where pods can read it) and ends Approved or Invalid.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 from typing import Any
 
 import kopf
 
 from mlops_operator import builders
 from mlops_operator.domain import conditions, training, versions
-from mlops_operator.k8s.api import Conflict, Kube, termination_message
+from mlops_operator.handlers import SETTINGS_KEY, now
+from mlops_operator.k8s.api import GROUP, VERSION, Conflict, Kube, termination_message
 
-GROUP, VERSION, PLURAL = "mlops.dev", "v1alpha1", "modelversions"
-SETTINGS_KEY = "mlops_settings"
-
-
-def now() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+PLURAL = "modelversions"
 
 
 def _status(phase: str, ok: bool, reason: str, message: str, spec: dict[str, Any]) -> dict:

@@ -7,7 +7,6 @@ and a re-run converge on the same end state: one Job, one ModelVersion.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from typing import Any
 
@@ -16,15 +15,11 @@ import kopf
 from mlops_operator import builders
 from mlops_operator.config import Settings
 from mlops_operator.domain import conditions, gates, training, versions
-from mlops_operator.k8s.api import Conflict, Kube, termination_message
+from mlops_operator.handlers import SETTINGS_KEY, now, stamp
+from mlops_operator.k8s.api import GROUP, VERSION, Conflict, Kube, termination_message
 
-GROUP, VERSION, PLURAL = "mlops.dev", "v1alpha1", "trainingjobs"
-SETTINGS_KEY = "mlops_settings"
+PLURAL = "trainingjobs"
 log = logging.getLogger(__name__)
-
-
-def now() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _job_facts(kube: Kube, namespace: str, job: dict[str, Any] | None) -> training.JobFacts:
@@ -164,7 +159,7 @@ def reconcile(body: dict[str, Any], settings: Settings, kube: Kube | None = None
             kopf.info(
                 body, reason="JobCreated", message=f"created Job {manifest['metadata']['name']}"
             )
-        status.setdefault("startTime", now())
+        status.setdefault("startTime", stamp())
     if outcome.phase is training.TrainingPhase.SUCCEEDED and outcome.result is not None:
         version, created = record_version(kube, body, dict(outcome.result), settings.runtime_image)
         version_status = gate_version(kube, body, version)
@@ -186,7 +181,7 @@ def _write(
     status["phase"] = outcome.phase.value
     status["observedGeneration"] = meta.get("generation")
     if outcome.terminal:
-        status.setdefault("completionTime", now())
+        status.setdefault("completionTime", stamp())
     status["conditions"] = conditions.set_condition(
         status.get("conditions"),
         conditions.make_condition(

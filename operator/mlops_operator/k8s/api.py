@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from functools import lru_cache
 from typing import Any
 
@@ -35,7 +36,6 @@ def use_local_node_mounts() -> None:
 @lru_cache(maxsize=1)
 def api_client() -> client.ApiClient:
     """One client per process: in-cluster credentials in a pod, else the kubeconfig."""
-    use_local_node_mounts()
     try:
         config.load_incluster_config()
     except config.ConfigException:
@@ -48,6 +48,17 @@ def _plain(obj: Any) -> Any:
 
 
 FIELD_MANAGER = "mlops-operator"
+#: Reconcile runs every second; re-sending an unchanged manifest is skipped for this
+#: long, so drift (someone edits or deletes a child) is still healed within it.
+RESEND_AFTER_SECONDS = 30.0
+# (kind, namespace, name) -> (manifest as sent, or None once deleted; when)
+_sent: dict[tuple[str, str, str], tuple[str | None, float]] = {}
+
+
+def _recently_sent(key: tuple[str, str, str], manifest: str | None) -> bool:
+    last = _sent.get(key)
+    return last is not None and last[0] == manifest and (
+        time.monotonic() - last[1] < RESEND_AFTER_SECONDS)
 
 
 @lru_cache(maxsize=1)
@@ -68,14 +79,21 @@ class Kube:
         self.custom = client.CustomObjectsApi(api)
 
     # ---- declarative -----------------------------------------------------------
-    def apply(self, body: dict[str, Any]) -> dict[str, Any]:
-        """Server-side apply ``body`` (any kind); the operator owns the fields it sets."""
+    def apply(self, body: dict[str, Any]) -> None:
+        """Server-side apply ``body`` (any kind); the operator owns the fields it sets.
+
+        An identical manifest sent within RESEND_AFTER_SECONDS is not sent again.
+        """
+        key = (body["kind"], body["metadata"].get("namespace", ""), body["metadata"]["name"])
+        manifest = json.dumps(body, sort_keys=True)
+        if _recently_sent(key, manifest):
+            return
         dynamic = _dynamic()
         resource = dynamic.resources.get(api_version=body["apiVersion"], kind=body["kind"])
-        result = dynamic.server_side_apply(
+        dynamic.server_side_apply(
             resource, body=body, namespace=body["metadata"].get("namespace"),
             field_manager=FIELD_MANAGER, force_conflicts=True)
-        return result.to_dict()
+        _sent[key] = (manifest, time.monotonic())
 
     def get(self, api_version: str, kind: str, namespace: str, name: str) -> dict | None:
         dynamic = _dynamic()
@@ -88,6 +106,10 @@ class Kube:
             raise
 
     def delete(self, api_version: str, kind: str, namespace: str, name: str) -> None:
+        """Delete if present; a repeated delete within RESEND_AFTER_SECONDS is skipped."""
+        key = (kind, namespace, name)
+        if _recently_sent(key, None):
+            return
         dynamic = _dynamic()
         resource = dynamic.resources.get(api_version=api_version, kind=kind)
         try:
@@ -96,6 +118,7 @@ class Kube:
         except ApiException as error:
             if error.status != 404:
                 raise
+        _sent[key] = (None, time.monotonic())
 
     # ---- generic -------------------------------------------------------------
     def _create(self, call, *args: Any) -> dict[str, Any]:
