@@ -20,7 +20,9 @@ command -v go >/dev/null || { echo "Go >= 1.24 is required to build the local co
 command -v kubectl >/dev/null || { echo "kubectl is required" >&2; exit 1; }
 
 # A virtual environment in the checkout; it sees the machine's packages, so what is
-# already installed is not downloaded again.
+# already installed is not downloaded again. uv (from PyPI) resolves and installs the
+# project several times faster than pip and keeps its download cache in ~/.cache/uv.
 [ -x .venv/bin/python ] || python3 -m venv --system-site-packages .venv
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[test]"
+[ -x .venv/bin/uv ] || .venv/bin/python -m pip install --quiet --disable-pip-version-check "uv>=0.5"
+.venv/bin/uv pip install --quiet --python .venv/bin/python -e ".[test]"
 .venv/bin/mlops-dev cluster build

@@ -13,7 +13,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -25,7 +24,7 @@ from pathlib import Path
 import yaml
 
 from mlops_dev import kubebuild, pki
-from mlops_dev.processes import wait_for
+from mlops_dev.processes import free_port, wait_for
 
 NODE_NAME = "local-node"
 SERVICE_CIDR = "10.96.0.0/16"
@@ -56,12 +55,6 @@ class Ports:
     alertmanager: int
     alert_webhook: int  # where the operator receives Alertmanager's webhook
     discovery: int  # Prometheus HTTP service discovery, served by the service proxy
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class LocalCluster:
@@ -135,7 +128,7 @@ class LocalCluster:
             self._wait_ready(timeout)
             return self.kubeconfig
         self.down(quiet=True)
-        ports = Ports(*(_free_port() for _ in range(10)))
+        ports = Ports(*(free_port() for _ in range(10)))
         self._ports_file().write_text(json.dumps(asdict(ports)))
         server = f"https://127.0.0.1:{ports.apiserver}"
         for stem in ("admin", "controller-manager", "scheduler", "node-agent"):

@@ -6,14 +6,23 @@ Shared by the demo, the benchmarks and the tests, so each does it one way.
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
 T = TypeVar("T")
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def wait_for(check: Callable[[], T], timeout: float, what: str,
@@ -58,9 +67,11 @@ class OperatorProcess:
     """The operator from this checkout, watching one namespace, with the flags of its pod."""
 
     def __init__(self, kubeconfig: str, namespace: str, log_path: Path,
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, args: tuple[str, ...] = ()) -> None:
         self.kubeconfig, self.namespace, self.log_path = kubeconfig, namespace, log_path
-        self.env = env or {}
+        self.args = args
+        self.metrics_port = free_port()
+        self.env = {"MLOPS_METRICS_PORT": str(self.metrics_port), **(env or {})}
         self.process: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> OperatorProcess:
@@ -73,7 +84,8 @@ class OperatorProcess:
     def start(self) -> None:
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "mlops_operator.cli", f"--namespace={self.namespace}"],
+                [sys.executable, "-m", "mlops_operator.cli", f"--namespace={self.namespace}",
+                 *self.args],
                 env={**os.environ, "KUBECONFIG": self.kubeconfig, **self.env},
                 stdout=log, stderr=subprocess.STDOUT,
             )
@@ -95,6 +107,16 @@ class OperatorProcess:
                 self.process.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+    def metric(self, name: str, **labels: str) -> float:
+        """The sum of ``name``'s samples matching ``labels`` on the operator's /metrics."""
+        from prometheus_client.parser import text_string_to_metric_families
+
+        text = urllib.request.urlopen(
+            f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5).read().decode()
+        return sum(sample.value for family in text_string_to_metric_families(text)
+                   for sample in family.samples
+                   if sample.name == name and labels.items() <= sample.labels.items())
 
     def log(self) -> str:
         try:

@@ -8,6 +8,8 @@ from typing import Any
 TRAINER_CONTAINER = "trainer"
 PVC_ROOT = "/mnt/pvc"
 TRAINING_JOB_LABEL = "mlops.dev/training-job"
+#: On verification Jobs (and their pods): the ModelVersion they verify.
+VERIFY_JOB_LABEL = "mlops.dev/verifies"
 
 #: The restricted Pod Security profile, for every container we run.
 RESTRICTED_CONTAINER = {
@@ -206,7 +208,7 @@ def build_verify_job(model_version: dict[str, Any], image: str) -> dict[str, Any
     meta, artifact = model_version["metadata"], model_version["spec"]["artifact"]
     mounts, volumes = artifact_claim_mount(artifact["uri"])
     labels = {
-        "mlops.dev/model-version": meta["name"],
+        VERIFY_JOB_LABEL: meta["name"],
         "app.kubernetes.io/managed-by": "mlops-operator",
     }
     return {

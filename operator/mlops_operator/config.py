@@ -14,7 +14,8 @@ class Settings:
     artifact_claim: str = "mlops-artifacts"
     prometheus_url: str = "http://127.0.0.1:9090"
     alert_webhook_port: int = 8085
-    alert_webhook_host: str = "127.0.0.1"
+    alert_webhook_host: str = "127.0.0.1"  # also where /metrics listens
+    metrics_port: int = 8087  # the operator's own /metrics; 0 turns it off
     namespace: str | None = None  # None: watch every namespace
 
     @classmethod
@@ -29,5 +30,6 @@ class Settings:
                 env.get("MLOPS_ALERT_WEBHOOK_PORT", defaults.alert_webhook_port)
             ),
             alert_webhook_host=env.get("MLOPS_ALERT_WEBHOOK_HOST", defaults.alert_webhook_host),
+            metrics_port=int(env.get("MLOPS_METRICS_PORT", defaults.metrics_port)),
             namespace=env.get("MLOPS_NAMESPACE") or None,
         )

@@ -38,10 +38,6 @@ class TrafficRouter(Protocol):
         """Pure: the replica counts and Service membership that realise ``weight`` %."""
         ...
 
-    def apply(self, deployment: dict[str, Any], weight: int) -> None:
-        """Make the cluster send ``weight`` % of requests to the canary."""
-        ...
-
-    def observed_weight(self, deployment: dict[str, Any]) -> int | None:
-        """The canary weight the cluster carries now, as far as the router can tell."""
+    def manifests(self, deployment: dict[str, Any], weight: int) -> list[dict[str, Any]]:
+        """Pure: the objects (Services, routes) that send ``weight`` % to the canary."""
         ...

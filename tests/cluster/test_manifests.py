@@ -181,8 +181,16 @@ def test_operator_role_grants_what_the_code_calls() -> None:
         ("gateway.networking.k8s.io", "httproutes", "patch"), ("", "events", "create"),
         ("apiextensions.k8s.io", "customresourcedefinitions", "watch"),
         ("", "namespaces", "watch"),
+        # The watch indexes a reconcile reads instead of the API server.
+        ("", "pods", "watch"), ("", "services", "watch"), ("apps", "deployments", "watch"),
+        ("gateway.networking.k8s.io", "httproutes", "watch"),
     ]
     assert [n for n in needed if n not in granted] == []
+    (lease_role,) = [r for r in objects_of("operator", "Role")
+                     if r["metadata"]["name"] == "mlops-operator-leader-election"]
+    assert lease_role["rules"] == [{"apiGroups": ["coordination.k8s.io"],
+                                    "resources": ["leases"],
+                                    "verbs": ["get", "create", "update"]}]
 
 
 def test_operator_deployment_env_is_what_settings_reads() -> None:
@@ -194,7 +202,8 @@ def test_operator_deployment_env_is_what_settings_reads() -> None:
     settings = Settings.from_env(env)
     assert settings.runtime_image == "mlops-operator/runtime:0.1.0"
     assert settings.prometheus_url == "http://prometheus.mlops-system.svc:9090"
-    assert (settings.alert_webhook_host, settings.alert_webhook_port) == ("0.0.0.0", 8085)
+    assert (settings.alert_webhook_host, settings.alert_webhook_port) == ("$(POD_IP)", 8085)
+    assert settings.metrics_port == 8087
     # Every MLOPS_ variable set is one Settings reads: a misspelt name would be ignored.
     for name in env:
         if name.startswith("MLOPS_"):

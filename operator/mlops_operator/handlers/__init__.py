@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import MutableMapping
+from typing import Any
 
 from mlops_operator.domain.durations import to_rfc3339
+from mlops_operator.handlers.wakeups import Wakeups
 
 #: kopf memo keys shared by the handlers.
 SETTINGS_KEY = "mlops_settings"
 ALERTS_KEY = "mlops_alerts"
+WAKEUPS_KEY = "mlops_wakeups"
 
 
 def now() -> dt.datetime:
@@ -19,3 +23,12 @@ def now() -> dt.datetime:
 def stamp() -> str:
     """``now()`` as an RFC 3339 string for status fields."""
     return to_rfc3339(now())
+
+
+def init_memo(memo: MutableMapping[str, Any]) -> None:
+    """The state the handlers share: firing alerts and the reconcile loops' wake-ups.
+
+    Called by every startup handler that needs it (kopf gives them no order).
+    """
+    memo.setdefault(ALERTS_KEY, {})
+    memo.setdefault(WAKEUPS_KEY, Wakeups())

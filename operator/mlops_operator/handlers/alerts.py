@@ -3,12 +3,11 @@
 Alertmanager posts ``{"alerts": [{"status", "labels", "annotations", "startsAt"}]}``.
 Alerts carrying ``namespace`` and ``deployment`` labels are kept in memory
 (Alertmanager re-sends them while they fire) and the Deployment is reconciled
-at once instead of on its next tick.
+at once: the receiver wakes its reconcile loop.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
@@ -16,7 +15,7 @@ import kopf
 from aiohttp import web
 
 from mlops_operator.config import Settings
-from mlops_operator.handlers import ALERTS_KEY, deployment
+from mlops_operator.handlers import ALERTS_KEY, WAKEUPS_KEY, init_memo
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +44,7 @@ def record(alerts_by_deployment: dict, payload: dict[str, Any]) -> set[tuple[str
 @kopf.on.startup()
 async def start_receiver(memo: kopf.Memo, **_: Any) -> None:
     settings = Settings.from_env()  # startup handlers may run before main.configure
-    memo[ALERTS_KEY] = {}
+    init_memo(memo)
 
     async def receive(request: web.Request) -> web.Response:
         try:
@@ -53,10 +52,9 @@ async def start_receiver(memo: kopf.Memo, **_: Any) -> None:
         except ValueError:
             return web.json_response({"error": "body must be Alertmanager's JSON"}, status=400)
         touched = record(memo[ALERTS_KEY], payload)
-        loop = asyncio.get_running_loop()
         for namespace, name in touched:
-            log.info("alert update for %s/%s", namespace, name)
-            loop.run_in_executor(None, deployment.on_alerts_changed, memo, namespace, name)
+            log.info("%s/%s: alert update received", namespace, name)
+            memo[WAKEUPS_KEY].wake((namespace, name))
         return web.json_response({"deployments": len(touched)})
 
     app = web.Application()

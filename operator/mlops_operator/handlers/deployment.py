@@ -1,71 +1,70 @@
 """mlops Deployment handlers: observe, decide (domain.canary), apply, write status once.
 
-One tick: read the target ModelVersion, the ready pods of both tracks, the
-due analysis measurements from Prometheus and the firing alerts; ask
-``canary.decide``; apply traffic first (router), then the workloads; write
-the status and post the decision's Events. State lives in the status, so a
-restarted operator resumes mid-step.
+Each Deployment has one reconcile loop (a kopf daemon). A reconcile reads the
+target ModelVersion, the pods of both tracks and its children from the watch
+indexes (``handlers.watches``), measures due analysis checks in Prometheus,
+takes the firing alerts, asks ``canary.decide``, applies traffic first (router),
+then the workloads, and writes the status when it changed. Then the loop sleeps
+until a watch event or an alert wakes it, or until the decision's next
+time-based step is due. An idle Deployment makes no API requests at all.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
-import threading
+from collections.abc import Mapping
 from typing import Any
 
 import kopf
 
-from mlops_operator import builders
+from mlops_operator import builders, metrics
 from mlops_operator.config import Settings
 from mlops_operator.domain import analysis, canary, conditions
-from mlops_operator.handlers import ALERTS_KEY, SETTINGS_KEY, now
+from mlops_operator.domain.durations import seconds_since
+from mlops_operator.handlers import ALERTS_KEY, SETTINGS_KEY, WAKEUPS_KEY, now, watches
+from mlops_operator.handlers.wakeups import sleep_until_woken
 from mlops_operator.k8s.api import GROUP, VERSION, Kube
 from mlops_operator.ports import MetricProvider, ProviderError
 from mlops_operator.providers import provider_for
 from mlops_operator.routers import names, router_for
 
 PLURAL = "deployments"
-TICK_SECONDS = 1.0
+#: After an unexpected error, try again this much later (a watch event may come sooner).
+RETRY_AFTER_ERROR = 10.0
+#: While a rollout is under way, look again at least this often even without an event
+#: (the progress deadline passes silently; a pause without a duration can be promoted).
+RECHECK_WHILE_ROLLING = 5.0
+INDEXES = ("serving_pods", "model_versions", "serving_workloads", "serving_services",
+           "serving_routes")
 log = logging.getLogger(__name__)
-# One tick at a time per Deployment: the timer, spec changes and alerts all call reconcile.
-_locks: dict[str, threading.Lock] = {}
-_locks_guard = threading.Lock()
+#: The status this operator last wrote, by Deployment UID: the watch may not have
+#: delivered it yet when the next reconcile starts, and only this operator writes it.
+_written: dict[str, dict[str, Any]] = {}
 
 
-def _lock(uid: str) -> threading.Lock:
-    with _locks_guard:
-        return _locks.setdefault(uid, threading.Lock())
-
-
-def _target(kube: Kube, namespace: str, name: str) -> tuple[dict | None, bool, str]:
-    version = kube.get_custom(namespace, "modelversions", name)
+def _target(view: watches.Snapshot, name: str) -> tuple[dict | None, bool, str]:
+    version = view.versions.get(name)
     if version is None:
         return None, False, f"ModelVersion {name} not found"
-    phase = (version.get("status") or {}).get("phase")
-    if phase != "Approved":
-        why = (version.get("status") or {}).get("message") or ""
-        return (
-            version,
-            False,
-            f"ModelVersion {name} is {phase or 'not yet judged'}" + (f": {why}" if why else ""),
-        )
+    status = version.get("status") or {}
+    if status.get("phase") != "Approved":
+        why = status.get("message") or ""
+        return (version, False,
+                f"ModelVersion {name} is {status.get('phase') or 'not yet judged'}"
+                + (f": {why}" if why else ""))
     return version, True, ""
 
 
-def _track_states(kube: Kube, namespace: str, deployment: str) -> dict[str, canary.TrackState]:
+def _track_states(pods: list[watches.PodSummary]) -> dict[str, canary.TrackState]:
     """Per track: the version its ready pods run (the majority) and how many are ready."""
-    pods = kube.pods(namespace, f"{names.DEPLOYMENT_LABEL}={deployment}")
     counts: dict[str, dict[str, int]] = {t: {} for t in names.TRACKS}
     for pod in pods:
-        labels = pod["metadata"].get("labels") or {}
-        track, version = labels.get(names.TRACK_LABEL), labels.get(names.VERSION_LABEL)
-        if track not in counts or pod["metadata"].get("deletionTimestamp"):
+        if pod.track not in counts or pod.deleting:
             continue
-        ready = any(c["type"] == "Ready" and c["status"] == "True"
-                    for c in (pod.get("status") or {}).get("conditions") or [])
-        counts[track].setdefault(version, 0)
-        counts[track][version] += int(ready)
+        by_version = counts[pod.track]
+        by_version[str(pod.version)] = by_version.get(str(pod.version), 0) + int(pod.ready)
     states = {}
     for track, by_version in counts.items():
         if not by_version:
@@ -110,7 +109,7 @@ def _measure(
     return measurements, reachable, error_text
 
 
-def _alerts(memo: kopf.Memo, namespace: str, name: str) -> list[canary.FiringAlert]:
+def _alerts(memo: Mapping[str, Any], namespace: str, name: str) -> list[canary.FiringAlert]:
     firing = (memo.get(ALERTS_KEY) or {}).get((namespace, name)) or {}
     return [
         canary.FiringAlert(name=alert, message=message, started_at=started)
@@ -122,17 +121,20 @@ def _apply(
     kube: Kube,
     deployment: dict[str, Any],
     decision: canary.Decision,
-    versions: dict[str, dict[str, Any]],
+    view: watches.Snapshot,
     image: str,
 ) -> None:
-    """Traffic first, then workloads (so a rollback never sends traffic to a dying canary)."""
-    router = router_for(deployment, kube)
+    """Traffic first, then workloads (so a rollback never sends traffic to a dying canary).
+
+    Only what differs from the watch's copy is sent.
+    """
+    router = router_for(deployment)
     weight = decision.weights.canary
     replicas = int(deployment["spec"].get("replicas", 1))
     plan = router.plan(weight, replicas, decision.stable_replicas, decision.canary_replicas)
-    for service in builders.build_track_services(deployment):
-        kube.apply(service)
-    router.apply(deployment, weight)
+    for manifest in [*builders.build_track_services(deployment),
+                     *router.manifests(deployment, weight)]:
+        kube.apply_if_changed(manifest, view.child(manifest["kind"], manifest["metadata"]["name"]))
     meta = deployment["metadata"]
     for track, version, count in (
         ("stable", decision.stable_version, plan.stable_replicas),
@@ -140,100 +142,158 @@ def _apply(
     ):
         workload = names.workload_name(meta["name"], track)
         if version is None or (count == 0 and track == "canary"):
-            kube.delete("apps/v1", "Deployment", meta["namespace"], workload)
+            if view.child("Deployment", workload) is not None:
+                kube.delete("apps/v1", "Deployment", meta["namespace"], workload)
             continue
-        model_version = versions.get(version) or kube.get_custom(
-            meta["namespace"], "modelversions", version
-        )
+        model_version = view.versions.get(version)
         if model_version is None:
             continue
-        kube.apply(builders.build_server_workload(deployment, track, model_version, count, image))
+        kube.apply_if_changed(
+            builders.build_server_workload(deployment, track, model_version, count, image),
+            view.child("Deployment", workload),
+        )
 
 
-def reconcile(body: dict[str, Any], memo: kopf.Memo, kube: Kube | None = None) -> float | None:
-    """One tick of one Deployment; returns seconds until something is due (or None)."""
-    kube = kube or Kube()
-    settings: Settings = memo[SETTINGS_KEY]
+def _observe(
+    body: dict[str, Any], status: dict[str, Any], view: watches.Snapshot,
+    alerts: list[canary.FiringAlert], settings: Settings,
+) -> tuple[canary.Observations, dict[str, Any] | None]:
+    """Everything the decision needs: target, tracks, due measurements, alerts."""
     meta, spec = body["metadata"], body["spec"]
-    namespace, name = meta["namespace"], meta["name"]
-    with _lock(meta["uid"]):
-        fresh = kube.get_custom(namespace, PLURAL, name)  # the newest status, not kopf's copy
-        if fresh is None:
-            return None
-        body, spec = fresh, fresh["spec"]
-        status = body.get("status") or {}
-        at = now()
-        target, approved, target_message = _target(kube, namespace, spec["modelVersion"])
-        tracks = _track_states(kube, namespace, name)
-        measurements: dict[str, analysis.Measurement] = {}
-        reachable, prometheus_error = True, ""
-        try:
-            parsed = canary.RolloutSpec.from_dict(spec, generation=meta.get("generation"))
-        except (canary.SpecError, analysis.AnalysisSpecError):
-            parsed = None
-        if parsed is not None:
-            due = canary.checks_to_measure(parsed, canary.RolloutStatus.from_dict(status), at)
-            if due:
-                provider = provider_for("prometheus", settings.prometheus_url)
-                measurements, reachable, prometheus_error = _measure(
-                    provider, due, body, target, at
-                )
-        observations = canary.Observations(
-            now=at,
-            target_approved=approved,
-            target_message=target_message,
-            stable=tracks["stable"],
-            canary=tracks["canary"],
-            measurements=measurements,
-            alerts=_alerts(memo, namespace, name),
-            prometheus_reachable=reachable,
-            prometheus_error=prometheus_error,
-        )
-        decision = canary.decide_from_dicts(
-            spec, status, observations, generation=meta.get("generation")
-        )
-        versions = {target["metadata"]["name"]: target} if target else {}
-        _apply(kube, body, decision, versions, settings.runtime_image)
-        new_status = decision.status.to_dict()
-        new_conditions = status.get("conditions") or []
-        for condition in decision.conditions:
-            new_conditions = conditions.set_condition(new_conditions, condition, at)
-        new_status.update(
-            {
-                "conditions": new_conditions,
-                "observedGeneration": meta.get("generation"),
-                "weights": decision.weights.as_dict(),
-                "readyReplicas": {
-                    "stable": tracks["stable"].ready_replicas,
-                    "canary": tracks["canary"].ready_replicas,
-                },
-            }
-        )
-        if any(new_status.get(k) != status.get(k) for k in new_status):
-            kube.patch_custom_status(namespace, PLURAL, name, new_status)
-        for event in decision.events:
-            (kopf.warn if event.type == "Warning" else kopf.info)(
-                body, reason=event.reason, message=event.message
-            )
-        return decision.requeue_after
+    at = now()
+    target, approved, target_message = _target(view, spec["modelVersion"])
+    tracks = _track_states(view.pods)
+    measurements: dict[str, analysis.Measurement] = {}
+    reachable, prometheus_error = True, ""
+    try:
+        parsed = canary.RolloutSpec.from_dict(spec, generation=meta.get("generation"))
+    except (canary.SpecError, analysis.AnalysisSpecError):
+        parsed = None
+    if parsed is not None:
+        due = canary.checks_to_measure(parsed, canary.RolloutStatus.from_dict(status), at)
+        if due:
+            provider = provider_for("prometheus", settings.prometheus_url)
+            measurements, reachable, prometheus_error = _measure(provider, due, body, target, at)
+    observations = canary.Observations(
+        now=at, target_approved=approved, target_message=target_message,
+        stable=tracks["stable"], canary=tracks["canary"], measurements=measurements,
+        alerts=alerts, prometheus_reachable=reachable, prometheus_error=prometheus_error,
+    )
+    return observations, target
 
 
-@kopf.on.create(GROUP, VERSION, PLURAL)
-@kopf.on.update(GROUP, VERSION, PLURAL, field="spec")
-@kopf.on.resume(GROUP, VERSION, PLURAL)
-def on_deployment(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    reconcile(dict(body), memo)
+def _new_status(
+    body: dict[str, Any], status: dict[str, Any], decision: canary.Decision,
+    observations: canary.Observations,
+) -> dict[str, Any]:
+    new_status = decision.status.to_dict()
+    new_conditions = status.get("conditions") or []
+    for condition in decision.conditions:
+        new_conditions = conditions.set_condition(new_conditions, condition, observations.now)
+    new_status.update({
+        "conditions": new_conditions,
+        "observedGeneration": body["metadata"].get("generation"),
+        "weights": decision.weights.as_dict(),
+        "readyReplicas": {"stable": observations.stable.ready_replicas,
+                          "canary": observations.canary.ready_replicas},
+    })
+    return new_status
 
 
-@kopf.timer(GROUP, VERSION, PLURAL, interval=TICK_SECONDS)
-def tick(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    """The state machine's clock: pauses end, measurements fall due, pods get ready."""
-    reconcile(dict(body), memo)
+def _report(body: dict[str, Any], old: dict[str, Any], new: dict[str, Any],
+            decision: canary.Decision) -> None:
+    """One log line and one Event per decision; rollout outcomes into the metrics."""
+    meta = body["metadata"]
+    for event in decision.events:
+        log.info("%s/%s %s -> %s %s: %s", meta["namespace"], meta["name"], old.get("phase"),
+                 new.get("phase"), event.reason, event.message)
+        (kopf.warn if event.type == "Warning" else kopf.info)(
+            body, reason=event.reason, message=event.message)
+    seen = {(h.get("version"), h.get("event"), h.get("at")) for h in old.get("history") or []}
+    for entry in new.get("history") or []:
+        if (entry.get("version"), entry.get("event"), entry.get("at")) in seen:
+            continue
+        if entry.get("event") in ("Promoted", "RolledBack", "Abandoned"):
+            metrics.ROLLOUTS.labels(outcome=entry["event"]).inc()
+        started = old.get("canaryStartedAt")
+        if entry.get("event") == "RolledBack" and started:
+            metrics.ROLLBACK_SECONDS.observe(max(seconds_since(started, entry["at"]), 0.0))
 
 
-def on_alerts_changed(memo: kopf.Memo, namespace: str, name: str) -> None:
-    """Called by the alert receiver: act on a firing alert without waiting for the tick."""
-    kube = Kube()
-    body = kube.get_custom(namespace, PLURAL, name)
-    if body is not None:
-        reconcile(body, memo, kube)
+def reconcile(
+    body: dict[str, Any], view: watches.Snapshot, alerts: list[canary.FiringAlert],
+    settings: Settings, kube: Kube | None = None,
+) -> float | None:
+    """One reconcile of one Deployment; returns seconds until something is due (or None)."""
+    kube = kube or Kube()
+    meta, spec = body["metadata"], body["spec"]
+    status = _written.get(meta["uid"]) or body.get("status") or {}
+    observations, target = _observe(body, status, view, alerts, settings)
+    decision = canary.decide_from_dicts(
+        spec, status, observations, generation=meta.get("generation"))
+    _apply(kube, body, decision, view, settings.runtime_image)
+    new_status = _new_status(body, status, decision, observations)
+    if any(new_status.get(k) != status.get(k) for k in new_status):
+        stored = kube.patch_custom_status(meta["namespace"], PLURAL, meta["name"], new_status)
+        _written[meta["uid"]] = dict(stored.get("status") or new_status)
+    _report(body, status, new_status, decision)
+    wait = decision.requeue_after
+    if new_status.get("phase") != canary.RolloutPhase.HEALTHY.value or new_status.get(
+            "canaryVersion"):
+        wait = min(wait if wait is not None else RECHECK_WHILE_ROLLING, RECHECK_WHILE_ROLLING)
+    return wait
+
+
+def _plain(body: Mapping[str, Any]) -> dict[str, Any]:
+    """A deep copy of kopf's live body, safe to read from a worker thread."""
+    def copy(value: Any) -> Any:
+        if isinstance(value, Mapping):
+            return {k: copy(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [copy(v) for v in value]
+        return value
+    return copy(body)
+
+
+@kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=5.0)
+async def rollout_loop(
+    body: kopf.Body, memo: kopf.Memo, stopped: kopf.DaemonStopped, **kwargs: Any
+) -> None:
+    """Reconcile now, then whenever a dependency changes or a step falls due."""
+    meta = body["metadata"]
+    key, uid = (meta["namespace"], meta["name"]), meta["uid"]
+    wakeups = memo[WAKEUPS_KEY]
+    woken = wakeups.register(key)
+    try:
+        while not stopped:
+            current = _plain(body)
+            versions = {current["spec"].get("modelVersion")} | {
+                (_written.get(uid) or current.get("status") or {}).get(f)
+                for f in ("stableVersion", "canaryVersion")}
+            view = watches.snapshot(kwargs, key[0], key[1], {v for v in versions if v})
+            alerts = _alerts(memo, *key)
+            try:
+                with metrics.timed_reconcile("Deployment"):
+                    wait = await asyncio.to_thread(
+                        reconcile, current, view, alerts, memo[SETTINGS_KEY])
+            except Exception:  # logged once per failed reconcile; the loop must go on
+                log.exception("%s/%s: reconcile failed; retrying in %.0fs", *key,
+                              RETRY_AFTER_ERROR)
+                wait = RETRY_AFTER_ERROR
+            await sleep_until_woken(woken, wait)
+    finally:
+        wakeups.unregister(key)
+        if body.get("metadata", {}).get("deletionTimestamp"):
+            _written.pop(uid, None)
+
+
+@kopf.on.event(GROUP, VERSION, PLURAL)
+async def deployment_changed(
+    event: Mapping[str, Any], namespace: str, name: str, meta: kopf.Meta, status: kopf.Status,
+    memo: kopf.Memo, **_: Any,
+) -> None:
+    """A spec change (new generation) wakes the loop; its own status writes do not."""
+    if event.get("type") == "DELETED":
+        return
+    if meta.get("generation") != status.get("observedGeneration"):
+        memo[WAKEUPS_KEY].wake((namespace, name))

@@ -18,6 +18,7 @@ from mlops_operator.handlers import SETTINGS_KEY, now
 from mlops_operator.k8s.api import GROUP, VERSION, Conflict, Kube, termination_message
 
 PLURAL = "modelversions"
+VERIFY_LABEL = builders.VERIFY_JOB_LABEL
 
 
 def _status(phase: str, ok: bool, reason: str, message: str, spec: dict[str, Any]) -> dict:
@@ -61,11 +62,11 @@ def reconcile(body: dict[str, Any], image: str, kube: Kube | None = None) -> Non
             {"phase": "Verifying"}
             | {"message": f"checking {spec['artifact']['uri']} against its sha256"},
         )
-        raise kopf.TemporaryError("verification started", delay=2)
+        return  # the Job's watch events bring the result (on_verify_job)
     pods = kube.job_pods(namespace, job["metadata"]["name"])
     result = termination_message(pods[-1], "verify") if pods else None
     if result is None:
-        raise kopf.TemporaryError("verification still running", delay=2)
+        return  # still running
     if result.get("ok"):
         status = _status(
             "Approved",
@@ -87,3 +88,16 @@ def reconcile(body: dict[str, Any], image: str, kube: Kube | None = None) -> Non
 @kopf.on.resume(GROUP, VERSION, PLURAL)
 def on_model_version(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     reconcile(dict(body), memo[SETTINGS_KEY].runtime_image)
+
+
+@kopf.on.event("batch", "v1", "jobs", labels={VERIFY_LABEL: kopf.PRESENT})
+def on_verify_job(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """A verification Job changed (finished): read its result into the ModelVersion."""
+    status = body.get("status") or {}
+    if not (status.get("succeeded") or status.get("failed")):
+        return
+    namespace = body["metadata"]["namespace"]
+    kube = Kube()
+    version = kube.get_custom(namespace, PLURAL, body["metadata"]["labels"][VERIFY_LABEL])
+    if version is not None:
+        reconcile(version, memo[SETTINGS_KEY].runtime_image, kube)

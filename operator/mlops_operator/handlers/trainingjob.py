@@ -210,22 +210,13 @@ def on_training_job(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     reconcile(dict(body), memo[SETTINGS_KEY])
 
 
-@kopf.timer(
-    GROUP,
-    VERSION,
-    PLURAL,
-    interval=5.0,
-    idle=2.0,
-    when=lambda status, **_: status.get("phase") not in ("Succeeded", "Failed"),
-)
-def tick(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    """Safety net: re-check jobs whose Job events were missed."""
-    reconcile(dict(body), memo[SETTINGS_KEY])
-
-
 @kopf.on.event("batch", "v1", "jobs", labels={builders.TRAINING_JOB_LABEL: kopf.PRESENT})
-def on_training_pod_job(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    """A training Job changed: reconcile its TrainingJob right away."""
+@kopf.on.event("", "v1", "pods", labels={builders.TRAINING_JOB_LABEL: kopf.PRESENT})
+def on_training_child(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """A training Job or its pod changed (started, failed, finished): reconcile its owner.
+
+    Watch events are the only trigger besides creation; nothing polls.
+    """
     namespace = body["metadata"]["namespace"]
     owner = body["metadata"]["labels"][builders.TRAINING_JOB_LABEL]
     kube = Kube()

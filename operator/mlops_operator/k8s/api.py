@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
-import time
 from functools import lru_cache
 from typing import Any
 
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
+
+from mlops_operator.k8s import changes
+from mlops_operator.metrics import count_api_request
 
 GROUP, VERSION = "mlops.dev", "v1alpha1"
 
@@ -48,17 +50,6 @@ def _plain(obj: Any) -> Any:
 
 
 FIELD_MANAGER = "mlops-operator"
-#: Reconcile runs every second; re-sending an unchanged manifest is skipped for this
-#: long, so drift (someone edits or deletes a child) is still healed within it.
-RESEND_AFTER_SECONDS = 30.0
-# (kind, namespace, name) -> (manifest as sent, or None once deleted; when)
-_sent: dict[tuple[str, str, str], tuple[str | None, float]] = {}
-
-
-def _recently_sent(key: tuple[str, str, str], manifest: str | None) -> bool:
-    last = _sent.get(key)
-    return last is not None and last[0] == manifest and (
-        time.monotonic() - last[1] < RESEND_AFTER_SECONDS)
 
 
 @lru_cache(maxsize=1)
@@ -69,7 +60,12 @@ def _dynamic() -> Any:
 
 
 class Kube:
-    """The cluster operations the handlers need, returning plain dicts."""
+    """The cluster operations the handlers need, returning plain dicts.
+
+    Every request is counted by verb in the operator's metrics. Reads that the
+    watches already answer (pods, ModelVersions, children) are not made here:
+    handlers pass what the watch shows, and unchanged children are not re-sent.
+    """
 
     def __init__(self) -> None:
         api = api_client()
@@ -80,24 +76,29 @@ class Kube:
 
     # ---- declarative -----------------------------------------------------------
     def apply(self, body: dict[str, Any]) -> None:
-        """Server-side apply ``body`` (any kind); the operator owns the fields it sets.
-
-        An identical manifest sent within RESEND_AFTER_SECONDS is not sent again.
-        """
-        key = (body["kind"], body["metadata"].get("namespace", ""), body["metadata"]["name"])
-        manifest = json.dumps(body, sort_keys=True)
-        if _recently_sent(key, manifest):
-            return
+        """Server-side apply ``body`` (any kind); the operator owns the fields it sets."""
+        body = changes.with_hash(body)
         dynamic = _dynamic()
         resource = dynamic.resources.get(api_version=body["apiVersion"], kind=body["kind"])
+        count_api_request("apply")
         dynamic.server_side_apply(
             resource, body=body, namespace=body["metadata"].get("namespace"),
             field_manager=FIELD_MANAGER, force_conflicts=True)
-        _sent[key] = (manifest, time.monotonic())
+
+    def apply_if_changed(self, body: dict[str, Any], observed: dict[str, Any] | None) -> bool:
+        """Apply ``body`` unless ``observed`` (the watch's copy; None: absent) matches it.
+
+        Returns whether a request was sent.
+        """
+        if not changes.needs_apply(changes.with_hash(body), observed):
+            return False
+        self.apply(body)
+        return True
 
     def get(self, api_version: str, kind: str, namespace: str, name: str) -> dict | None:
         dynamic = _dynamic()
         resource = dynamic.resources.get(api_version=api_version, kind=kind)
+        count_api_request("get")
         try:
             return resource.get(name=name, namespace=namespace).to_dict()
         except ApiException as error:
@@ -106,22 +107,20 @@ class Kube:
             raise
 
     def delete(self, api_version: str, kind: str, namespace: str, name: str) -> None:
-        """Delete if present; a repeated delete within RESEND_AFTER_SECONDS is skipped."""
-        key = (kind, namespace, name)
-        if _recently_sent(key, None):
-            return
+        """Delete if present (a 404 is success)."""
         dynamic = _dynamic()
         resource = dynamic.resources.get(api_version=api_version, kind=kind)
+        count_api_request("delete")
         try:
             resource.delete(name=name, namespace=namespace,
                             body={"propagationPolicy": "Background"})
         except ApiException as error:
             if error.status != 404:
                 raise
-        _sent[key] = (None, time.monotonic())
 
     # ---- generic -------------------------------------------------------------
     def _create(self, call, *args: Any) -> dict[str, Any]:
+        count_api_request("create")
         try:
             return _plain(call(*args))
         except ApiException as error:
@@ -131,6 +130,7 @@ class Kube:
 
     @staticmethod
     def _get(call, *args: Any) -> dict[str, Any] | None:
+        count_api_request("get")
         try:
             return _plain(call(*args))
         except ApiException as error:
@@ -140,6 +140,7 @@ class Kube:
 
     # ---- custom resources ---------------------------------------------------
     def list_custom(self, namespace: str, plural: str, labels: str = "") -> list[dict[str, Any]]:
+        count_api_request("list")
         result = self.custom.list_namespaced_custom_object(
             GROUP, VERSION, namespace, plural, label_selector=labels
         )
@@ -157,10 +158,12 @@ class Kube:
 
     def patch_custom_status(
         self, namespace: str, plural: str, name: str, status: dict[str, Any]
-    ) -> None:
-        self.custom.patch_namespaced_custom_object_status(
+    ) -> dict[str, Any]:
+        """Merge-patch the status subresource; returns the object as the server stored it."""
+        count_api_request("patch")
+        return dict(self.custom.patch_namespaced_custom_object_status(
             GROUP, VERSION, namespace, plural, name, {"status": status}
-        )
+        ))
 
     # ---- jobs, pods, claims ----------------------------------------------------
     def get_job(self, namespace: str, name: str) -> dict[str, Any] | None:
@@ -169,16 +172,14 @@ class Kube:
     def create_job(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
         return self._create(self.batch.create_namespaced_job, namespace, body)
 
-    def pods(self, namespace: str, labels: str) -> list[dict[str, Any]]:
-        return [_plain(p) for p in self.core.list_namespaced_pod(
-            namespace, label_selector=labels).items]
-
     def job_pods(self, namespace: str, job_name: str) -> list[dict[str, Any]]:
+        count_api_request("list")
         pods = self.core.list_namespaced_pod(namespace, label_selector=f"job-name={job_name}")
         items = [_plain(p) for p in pods.items]
         return sorted(items, key=lambda p: p["metadata"].get("creationTimestamp") or "")
 
     def pod_log_tail(self, namespace: str, pod: str, container: str, lines: int = 20) -> list[str]:
+        count_api_request("get")
         try:
             text = self.core.read_namespaced_pod_log(
                 pod, namespace, container=container, tail_lines=lines
@@ -200,6 +201,7 @@ class Kube:
                 "resources": {"requests": {"storage": size}},
             },
         }
+        count_api_request("create")
         try:
             self.core.create_namespaced_persistent_volume_claim(namespace, body)
         except ApiException as error:

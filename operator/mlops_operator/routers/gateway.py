@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from mlops_operator import builders
-from mlops_operator.k8s.api import Kube
 from mlops_operator.ports import TrafficPlan
 from mlops_operator.routers import names
 
@@ -52,9 +51,6 @@ def build_http_route(deployment: dict[str, Any], weight: int, port: int) -> dict
 
 
 class GatewayAPIRouter:
-    def __init__(self, kube: Kube) -> None:
-        self.kube = kube
-
     def plan(
         self, weight: int, replicas: int, stable_replicas: int, canary_replicas: int
     ) -> TrafficPlan:
@@ -62,21 +58,12 @@ class GatewayAPIRouter:
             stable_replicas, canary_replicas, ("canary",) if weight >= 100 else ("stable",)
         )
 
-    def apply(self, deployment: dict[str, Any], weight: int) -> None:
-        port = int(deployment["spec"].get("port", 80))
-        self.kube.apply(build_http_route(deployment, weight, port))
-        # In-cluster clients that skip the gateway reach the version carrying the majority.
-        tracks = ("canary",) if weight >= 100 else ("stable",)
-        self.kube.apply(builders.build_main_service(deployment, tracks))
+    def manifests(self, deployment: dict[str, Any], weight: int) -> list[dict[str, Any]]:
+        """The HTTPRoute carrying the split, and the main Service.
 
-    def observed_weight(self, deployment: dict[str, Any]) -> int | None:
-        meta = deployment["metadata"]
-        route = self.kube.get(HTTPROUTE_API, "HTTPRoute", meta["namespace"], meta["name"])
-        if route is None:
-            return None
-        canary = names.service_name(meta["name"], "canary")
-        for rule in route["spec"].get("rules") or []:
-            for backend in rule.get("backendRefs") or []:
-                if backend.get("name") == canary:
-                    return int(backend.get("weight", 1))
-        return 0
+        In-cluster clients that skip the gateway reach the version carrying the majority.
+        """
+        port = int(deployment["spec"].get("port", 80))
+        tracks = ("canary",) if weight >= 100 else ("stable",)
+        return [build_http_route(deployment, weight, port),
+                builders.build_main_service(deployment, tracks)]

@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 from mlops_operator import builders
-from mlops_operator.k8s.api import Kube
 from mlops_operator.ports import TrafficPlan
 from mlops_operator.routers import names
 
@@ -25,9 +24,6 @@ def replica_split(weight: int, replicas: int) -> tuple[int, int]:
 
 
 class ReplicaRouter:
-    def __init__(self, kube: Kube) -> None:
-        self.kube = kube
-
     def plan(
         self, weight: int, replicas: int, stable_replicas: int, canary_replicas: int
     ) -> TrafficPlan:
@@ -39,10 +35,7 @@ class ReplicaRouter:
         # While a promotion scales the canary up, never hold it below what was decided.
         return TrafficPlan(stable, max(canary, canary_replicas), names.TRACKS)
 
-    def apply(self, deployment: dict[str, Any], weight: int) -> None:
+    def manifests(self, deployment: dict[str, Any], weight: int) -> list[dict[str, Any]]:
         """The main Service's selector follows the weight (both tracks in between)."""
         tracks = ("stable",) if weight <= 0 else ("canary",) if weight >= 100 else names.TRACKS
-        self.kube.apply(builders.build_main_service(deployment, tracks))
-
-    def observed_weight(self, deployment: dict[str, Any]) -> int | None:
-        return None  # the split follows ready pod counts; status reports them
+        return [builders.build_main_service(deployment, tracks)]

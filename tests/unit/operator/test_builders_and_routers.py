@@ -76,7 +76,7 @@ def test_replica_split(weight: int, replicas: int, split: tuple[int, int]) -> No
 
 
 def test_replica_router_selects_one_track_at_the_ends_and_both_between() -> None:
-    router = ReplicaRouter(kube=None)  # type: ignore[arg-type]
+    router = ReplicaRouter()
     assert router.plan(0, 4, 4, 1).tracks_in_service == ("stable",)
     assert router.plan(100, 4, 4, 4).tracks_in_service == ("canary",)
     between = router.plan(25, 4, 4, 1)
@@ -94,5 +94,5 @@ def test_http_route_weights() -> None:
     assert route["spec"]["parentRefs"] == [{"name": "gw"}]
     only_stable = build_http_route(DEPLOYMENT, 0, 80)["spec"]["rules"][0]["backendRefs"]
     assert [(b["name"], b["weight"]) for b in only_stable] == [("iris-stable", 100)]
-    plan = GatewayAPIRouter(kube=None).plan(30, 4, 4, 2)  # type: ignore[arg-type]
+    plan = GatewayAPIRouter().plan(30, 4, 4, 2)
     assert (plan.stable_replicas, plan.canary_replicas) == (4, 2)
