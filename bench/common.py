@@ -17,12 +17,12 @@ __all__ = ["REPO", "OperatorProcess", "cluster", "kubectl", "operator_env", "wai
 
 
 @contextlib.contextmanager
-def cluster() -> Iterator[LocalCluster]:
+def cluster(hollow_nodes: int = 0) -> Iterator[LocalCluster]:
     """A throw-away local cluster with the CRDs installed; stopped and removed on exit."""
     home = Path(tempfile.mkdtemp(prefix="mlops-bench-"))
     local = LocalCluster(home)
     try:
-        local.up()
+        local.up(hollow_nodes=hollow_nodes)
         kubectl(str(local.kubeconfig), "apply", "-f", str(REPO / "crds"))
         kubectl(str(local.kubeconfig), "wait", "--for=condition=Established", "crd", "--all")
         yield local

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from mlops_dev import kubebuild
+from mlops_dev import hollow, kubebuild
 from mlops_dev.cluster import LocalCluster
 
 
@@ -40,9 +40,11 @@ def main(argv: list[str] | None = None) -> int:
     actions = cluster.add_subparsers(dest="action", required=True)
     up = actions.add_parser("up", help="start it (builds the control plane the first time)")
     up.add_argument("--timeout", type=float, default=180.0)
+    up.add_argument("--hollow-nodes", type=int, default=0, metavar="N",
+                    help="add N kwok nodes whose pods are Ready without running (scale tests)")
     actions.add_parser("down", help="stop every process it started")
     actions.add_parser("status", help="show components and readiness as JSON")
-    actions.add_parser("build", help="only build (or find) the control-plane binaries")
+    actions.add_parser("build", help="only build (or find) the control-plane binaries and kwok")
     demo = commands.add_parser("demo", help="train, canary, promote and roll back, end to end")
     demo.add_argument("--keep", action="store_true",
                       help="leave the cluster, operator and demo namespace running")
@@ -65,8 +67,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.action == "build":
         print(kubebuild.ensure_binaries())
         kubebuild.gateway_api_crds()  # fetch the Gateway API module now, not at first `up`
+        print(hollow.kwok_binary())  # for `up --hollow-nodes N`
     elif args.action == "up":
-        kubeconfig = local.up(timeout=args.timeout)
+        kubeconfig = local.up(timeout=args.timeout, hollow_nodes=args.hollow_nodes)
         print(kubeconfig)
         print(f"export KUBECONFIG={kubeconfig}", file=sys.stderr)
     elif args.action == "down":

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import yaml
 
-from mlops_dev import kubebuild, pki
+from mlops_dev import hollow, kubebuild, pki
 from mlops_dev.processes import free_port, wait_for
 
 NODE_NAME = "local-node"
@@ -117,8 +117,35 @@ class LocalCluster:
         path.chmod(0o600)
 
     # ---- lifecycle -------------------------------------------------------
-    def up(self, timeout: float = 120.0, log=sys.stderr) -> Path:
-        """Start every component not already running; return the admin kubeconfig path."""
+    def up(self, timeout: float = 120.0, log=sys.stderr, hollow_nodes: int = 0) -> Path:
+        """Start every component not already running; return the admin kubeconfig path.
+
+        ``hollow_nodes`` adds that many kwok-simulated nodes (see ``mlops_dev.hollow``).
+        """
+        path = self._up(timeout, log)
+        if hollow_nodes:
+            self.add_hollow_nodes(hollow_nodes, timeout, log)
+        return path
+
+    def add_hollow_nodes(self, count: int, timeout: float = 120.0, log=sys.stderr) -> None:
+        """Start kwok (once) and make sure ``count`` hollow nodes exist and are Ready."""
+        if self._pid("kwok") is None:
+            self._spawn("kwok", hollow.command(hollow.kwok_binary(log), self.kubeconfig))
+        names = hollow.add_nodes(self.kubeconfig, count)
+        wait_for(lambda: all(self._node_ready(name) for name in names), timeout,
+                 f"{count} hollow nodes to be Ready", self._log_tail("kwok"))
+        print(f"{count} hollow nodes Ready", file=log, flush=True)
+
+    def remove_hollow_nodes(self) -> None:
+        """Delete the hollow nodes (and so their pods) and stop kwok."""
+        if self._api_ready():
+            hollow.remove_nodes(self.kubeconfig)
+        pid = self._pid("kwok")
+        if pid is not None:
+            _stop_group(pid, grace=10.0)
+        self._pid_file("kwok").unlink(missing_ok=True)
+
+    def _up(self, timeout: float, log) -> Path:
         started = time.monotonic()
         binaries = kubebuild.ensure_binaries(log)
         for directory in (self.run_dir, self.log_dir, self.home / "etcd"):
@@ -363,7 +390,8 @@ class LocalCluster:
         )
 
     def down(self, quiet: bool = False) -> None:
-        """Stop every component (node agent first, so it can stop its pods)."""
+        """Stop every component (hollow nodes and the node agent first, with their pods)."""
+        self.remove_hollow_nodes()
         for component in reversed(COMPONENTS):
             pid = self._pid(component)
             if pid is not None:
@@ -427,8 +455,8 @@ class LocalCluster:
         status, body = self._api_get("/readyz")
         return status == 200 and body.strip() == b"ok"
 
-    def _node_ready(self) -> bool:
-        status, body = self._api_get(f"/api/v1/nodes/{NODE_NAME}")
+    def _node_ready(self, name: str = NODE_NAME) -> bool:
+        status, body = self._api_get(f"/api/v1/nodes/{name}")
         if status != 200:
             return False
         conditions = json.loads(body).get("status", {}).get("conditions", [])

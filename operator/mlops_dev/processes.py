@@ -64,9 +64,9 @@ def operator_env(endpoints: dict[str, str]) -> dict[str, str]:
 
 
 class OperatorProcess:
-    """The operator from this checkout, watching one namespace, with the flags of its pod."""
+    """The operator from this checkout, watching one namespace (None: all), as in its pod."""
 
-    def __init__(self, kubeconfig: str, namespace: str, log_path: Path,
+    def __init__(self, kubeconfig: str, namespace: str | None, log_path: Path,
                  env: dict[str, str] | None = None, args: tuple[str, ...] = ()) -> None:
         self.kubeconfig, self.namespace, self.log_path = kubeconfig, namespace, log_path
         self.args = args
@@ -84,8 +84,8 @@ class OperatorProcess:
     def start(self) -> None:
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "mlops_operator.cli", f"--namespace={self.namespace}",
-                 *self.args],
+                [sys.executable, "-m", "mlops_operator.cli",
+                 *([f"--namespace={self.namespace}"] if self.namespace else []), *self.args],
                 env={**os.environ, "KUBECONFIG": self.kubeconfig, **self.env},
                 stdout=log, stderr=subprocess.STDOUT,
             )

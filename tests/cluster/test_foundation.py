@@ -40,6 +40,18 @@ def test_crds_are_established_and_listed_in_the_mlops_category(
     )
 
 
+@pytest.mark.parametrize("value", ["", "Iris-V2", "iris_v2", "-iris"])
+def test_a_deployment_naming_no_valid_model_version_is_refused_at_admission(
+        kubeconfig: str, crds: None, namespace: str, value: str) -> None:
+    manifest = json.dumps({"apiVersion": "mlops.dev/v1alpha1", "kind": "Deployment",
+                           "metadata": {"name": "refused", "namespace": namespace},
+                           "spec": {"modelVersion": value}})
+    result = kubectl(kubeconfig, "apply", "--dry-run=server", "-f", "-", input=manifest,
+                     check=False)
+    assert result.returncode != 0
+    assert "spec.modelVersion" in result.stderr
+
+
 MODEL_VERSION = """
 apiVersion: mlops.dev/v1alpha1
 kind: ModelVersion
