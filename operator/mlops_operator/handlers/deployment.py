@@ -33,8 +33,9 @@ from mlops_operator.routers import names, router_for
 PLURAL = "deployments"
 #: After an unexpected error, try again this much later (a watch event may come sooner).
 RETRY_AFTER_ERROR = 10.0
-#: While a rollout is under way, look again at least this often even without an event
-#: (the progress deadline passes silently; a pause without a duration can be promoted).
+#: While Progressing (waiting for pods), look again at least this often even without an
+#: event: the progress deadline passes silently. Every other phase waits for events and
+#: for the decision's own next due time.
 RECHECK_WHILE_ROLLING = 5.0
 INDEXES = ("serving_pods", "model_versions", "serving_workloads", "serving_services",
            "serving_routes")
@@ -238,8 +239,7 @@ def reconcile(
         _written[meta["uid"]] = dict(stored.get("status") or new_status)
     _report(body, status, new_status, decision)
     wait = decision.requeue_after
-    if new_status.get("phase") != canary.RolloutPhase.HEALTHY.value or new_status.get(
-            "canaryVersion"):
+    if new_status.get("phase") == canary.RolloutPhase.PROGRESSING.value:
         wait = min(wait if wait is not None else RECHECK_WHILE_ROLLING, RECHECK_WHILE_ROLLING)
     return wait
 

@@ -66,7 +66,14 @@ def reconcile(body: dict[str, Any], image: str, kube: Kube | None = None) -> Non
     pods = kube.job_pods(namespace, job["metadata"]["name"])
     result = termination_message(pods[-1], "verify") if pods else None
     if result is None:
-        return  # still running
+        if not (job.get("status") or {}).get("failed"):
+            return  # still running; the Job's next event comes back here
+        why = next((c.get("message") or c.get("reason") for c in
+                    (job.get("status") or {}).get("conditions") or []
+                    if c.get("type") == "Failed" and c.get("status") == "True"), None)
+        result = {"ok": False, "reason": "VerificationFailed",
+                  "message": f"verification Job {job['metadata']['name']} failed without a "
+                             f"result: {why or 'its pod never reported one'}"}
     if result.get("ok"):
         status = _status(
             "Approved",
