@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import shutil
 import signal
 import ssl
@@ -309,8 +310,22 @@ class LocalCluster:
             "prometheus": f"http://127.0.0.1:{ports.prometheus}",
             "alertmanager": f"http://127.0.0.1:{ports.alertmanager}",
             "alertWebhook": f"http://127.0.0.1:{ports.alert_webhook}/alerts",
+            "alertWebhookTokenFile": str(self.alert_token_file),
             "kubeconfig": str(self.kubeconfig),
         }
+
+    @property
+    def alert_token_file(self) -> Path:
+        """The bearer token Alertmanager sends to the operator's webhook."""
+        return self.pki_dir / "alert-webhook.token"
+
+    def _alert_token(self) -> Path:
+        """Create the webhook token once (random, readable by its owner only)."""
+        path = self.alert_token_file
+        if not path.exists():
+            path.write_text(secrets.token_hex(32) + "\n")
+            path.chmod(0o600)
+        return path
 
     def _start_monitoring(self, ports: Ports) -> None:
         """Prometheus discovering pods through the API server; Alertmanager -> operator."""
@@ -341,6 +356,8 @@ class LocalCluster:
                       "group_wait": "1s", "group_interval": "5s", "repeat_interval": "1h"},
             "receivers": [{"name": "mlops-operator", "webhook_configs": [{
                 "url": f"http://127.0.0.1:{ports.alert_webhook}/alerts",
+                "http_config": {"authorization": {
+                    "type": "Bearer", "credentials_file": str(self._alert_token())}},
                 "send_resolved": True}]}],
         }
         (alertmanager_dir / "alertmanager.yml").write_text(yaml.safe_dump(alertmanager_config))

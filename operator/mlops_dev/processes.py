@@ -54,12 +54,15 @@ def kubectl(kubeconfig: str, *args: str, input: str | None = None, check: bool =
 
 
 def operator_env(endpoints: dict[str, str]) -> dict[str, str]:
-    """The operator's settings for a local cluster's Prometheus and Alertmanager webhook."""
+    """The operator's settings for a local cluster's Prometheus and Alertmanager webhook
+    (its address and the bearer token Alertmanager sends)."""
     env = {}
     if "prometheus" in endpoints:
         env["MLOPS_PROMETHEUS_URL"] = endpoints["prometheus"]
     if "alertWebhook" in endpoints:
         env["MLOPS_ALERT_WEBHOOK_PORT"] = endpoints["alertWebhook"].rsplit(":", 1)[1].split("/")[0]
+    if "alertWebhookTokenFile" in endpoints:
+        env["MLOPS_ALERT_WEBHOOK_TOKEN_FILE"] = endpoints["alertWebhookTokenFile"]
     return env
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from mlops_operator import names
+
 TRAINER_CONTAINER = "trainer"
 PVC_ROOT = "/mnt/pvc"
 TRAINING_JOB_LABEL = "mlops.dev/training-job"
@@ -269,8 +271,6 @@ def build_server_workload(
     deployment: dict[str, Any], track: str, model_version: dict[str, Any], replicas: int, image: str
 ) -> dict[str, Any]:
     """The apps/v1 Deployment running one track's model servers."""
-    from mlops_operator.routers import names
-
     meta, spec = deployment["metadata"], deployment["spec"]
     mv_meta, mv_spec = model_version["metadata"], model_version["spec"]
     artifact = mv_spec["artifact"]
@@ -370,8 +370,6 @@ def build_server_workload(
 
 
 def _service(deployment: dict[str, Any], name: str, tracks: tuple[str, ...]) -> dict[str, Any]:
-    from mlops_operator.routers import names
-
     meta = deployment["metadata"]
     port = int(deployment["spec"].get("port", 80))
     return {
@@ -392,8 +390,6 @@ def _service(deployment: dict[str, Any], name: str, tracks: tuple[str, ...]) -> 
 
 def build_track_services(deployment: dict[str, Any]) -> list[dict[str, Any]]:
     """One Service per track (the Gateway API router's backends; handy for debugging)."""
-    from mlops_operator.routers import names
-
     name = deployment["metadata"]["name"]
     return [_service(deployment, names.service_name(name, t), (t,)) for t in names.TRACKS]
 

@@ -16,6 +16,8 @@ class Settings:
     alert_webhook_port: int = 8085
     alert_webhook_host: str = "127.0.0.1"  # also where /metrics listens
     metrics_port: int = 8087  # the operator's own /metrics; 0 turns it off
+    #: The bearer token Alertmanager must send (a mounted Secret); none: every post is 401.
+    alert_webhook_token_file: str | None = None
     namespace: str | None = None  # None: watch every namespace
 
     @classmethod
@@ -31,5 +33,6 @@ class Settings:
             ),
             alert_webhook_host=env.get("MLOPS_ALERT_WEBHOOK_HOST", defaults.alert_webhook_host),
             metrics_port=int(env.get("MLOPS_METRICS_PORT", defaults.metrics_port)),
+            alert_webhook_token_file=env.get("MLOPS_ALERT_WEBHOOK_TOKEN_FILE") or None,
             namespace=env.get("MLOPS_NAMESPACE") or None,
         )

@@ -212,6 +212,37 @@ def test_operator_deployment_env_is_what_settings_reads() -> None:
     assert service["spec"]["ports"][0]["port"] == settings.alert_webhook_port
 
 
+def test_the_alert_webhook_token_is_one_secret_shared_and_only_alertmanager_may_post() -> None:
+    (deployment,) = objects_of("operator", "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    secret_of = {v["name"]: v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v}
+    mounts = {m["mountPath"]: secret_of.get(m["name"]) for m in container["volumeMounts"]}
+    token_dir, _, key = env["MLOPS_ALERT_WEBHOOK_TOKEN_FILE"].rpartition("/")
+    assert mounts[token_dir] == "mlops-alert-webhook" and key == "token"
+
+    (alertmanager,) = [d for d in objects_of("monitoring", "Deployment")
+                       if d["metadata"]["name"] == "alertmanager"]
+    am_pod = alertmanager["spec"]["template"]["spec"]
+    am_secrets = {v["name"]: v["secret"]["secretName"] for v in am_pod["volumes"]
+                  if "secret" in v}
+    am_mounts = {m["mountPath"]: am_secrets.get(m["name"])
+                 for m in am_pod["containers"][0]["volumeMounts"]}
+    (config_map,) = [c for c in objects_of("monitoring", "ConfigMap")
+                     if c["metadata"]["name"] == "alertmanager-config"]
+    config = yaml.safe_load(config_map["data"]["alertmanager.yml"])
+    (hook,) = config["receivers"][0]["webhook_configs"]
+    credentials = hook["http_config"]["authorization"]["credentials_file"]
+    assert am_mounts[credentials.rpartition("/")[0]] == "mlops-alert-webhook"
+
+    (policy,) = objects_of("operator", "NetworkPolicy")
+    webhook_rules = [r for r in policy["spec"]["ingress"]
+                     if any(p["port"] == 8085 for p in r.get("ports", []))]
+    assert [r["from"] for r in webhook_rules] == [
+        [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "alertmanager"}}}]]
+
+
 def test_examples_parse_with_the_operators_own_rules() -> None:
     from mlops_operator import builders
     from mlops_operator.domain import canary, gates, versions

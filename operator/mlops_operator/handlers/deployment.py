@@ -19,7 +19,7 @@ from typing import Any
 
 import kopf
 
-from mlops_operator import builders, metrics
+from mlops_operator import builders, metrics, names
 from mlops_operator.config import Settings
 from mlops_operator.domain import analysis, canary, conditions
 from mlops_operator.domain.durations import seconds_since
@@ -28,7 +28,7 @@ from mlops_operator.handlers.wakeups import sleep_until_woken
 from mlops_operator.k8s.api import GROUP, VERSION, Kube
 from mlops_operator.ports import MetricProvider, ProviderError
 from mlops_operator.providers import provider_for
-from mlops_operator.routers import names, router_for
+from mlops_operator.routers import router_for
 
 PLURAL = "deployments"
 #: After an unexpected error, try again this much later (a watch event may come sooner).

@@ -15,9 +15,9 @@ from typing import Any
 
 import kopf
 
+from mlops_operator import names
 from mlops_operator.handlers import WAKEUPS_KEY
 from mlops_operator.k8s.api import GROUP, VERSION
-from mlops_operator.routers import names
 from mlops_operator.routers.gateway import HTTPROUTE_API
 
 log = logging.getLogger(__name__)

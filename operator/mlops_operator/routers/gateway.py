@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlops_operator import builders
+from mlops_operator import builders, names
 from mlops_operator.ports import TrafficPlan
-from mlops_operator.routers import names
 
 HTTPROUTE_API = "gateway.networking.k8s.io/v1"
 

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlops_operator import builders
+from mlops_operator import builders, names
 from mlops_operator.ports import TrafficPlan
-from mlops_operator.routers import names
 
 
 def replica_split(weight: int, replicas: int) -> tuple[int, int]:

@@ -1,0 +1,102 @@
+"""The Alertmanager webhook over real HTTP on loopback: only a valid token changes anything."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from mlops_operator.handlers import ALERTS_KEY, WAKEUPS_KEY, init_memo
+from mlops_operator.handlers.alerts import MAX_BODY_BYTES, authorized, make_app
+
+TOKEN = "s3cret-token-0123456789"
+FIRING = {"alerts": [{"status": "firing", "startsAt": "2026-11-24T10:00:00Z",
+                      "labels": {"alertname": "CanaryLatencyHigh", "namespace": "ns",
+                                 "deployment": "iris"},
+                      "annotations": {"summary": "p99 above 1s"}}]}
+
+
+def post(token_file: Path | None, body: bytes, headers: dict[str, str]) -> tuple[int, Any, dict]:
+    """POST ``body`` to a fresh receiver; returns (status, JSON answer, alert table)."""
+    async def run() -> tuple[int, Any, dict]:
+        memo: dict[str, Any] = {}
+        init_memo(memo)
+        memo[WAKEUPS_KEY].register(("ns", "iris"))
+        app = make_app(memo, str(token_file) if token_file else None)  # type: ignore[arg-type]
+        async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+            response = await client.post("/alerts", data=body, headers=headers)
+            answer = (await response.json() if response.content_type == "application/json"
+                      else await response.text())
+            return response.status, answer, memo[ALERTS_KEY]
+
+    return asyncio.run(run())
+
+
+@pytest.fixture
+def token_file(tmp_path: Path) -> Path:
+    path = tmp_path / "token"
+    path.write_text(TOKEN + "\n")
+    return path
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+
+
+def test_the_right_token_records_the_alert(token_file: Path) -> None:
+    status, answer, table = post(token_file, json.dumps(FIRING).encode(), bearer(TOKEN))
+    assert (status, answer) == (200, {"deployments": 1})
+    assert table[("ns", "iris")]["CanaryLatencyHigh"][0] == "p99 above 1s"
+
+
+@pytest.mark.parametrize(
+    ("case", "headers", "configured"),
+    [
+        ("no header", {"Content-Type": "application/json"}, True),
+        ("wrong token", bearer("guess"), True),
+        ("token as prefix", bearer(TOKEN[:-1]), True),
+        ("basic scheme", {"Authorization": f"Basic {TOKEN}"}, True),
+        ("no token configured on the operator", bearer(TOKEN), False),
+    ],
+)
+def test_without_the_token_nothing_changes(token_file: Path, case: str, headers: dict,
+                                           configured: bool) -> None:
+    status, answer, table = post(token_file if configured else None,
+                                 json.dumps(FIRING).encode(), headers)
+    assert status == 401, case
+    assert "token" in answer["error"]
+    assert table == {}
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        (b"{not json", "Alertmanager's JSON"),
+        (b"[1, 2]", "JSON object"),
+        (json.dumps({"alerts": "all"}).encode(), "alerts must be a list"),
+        (json.dumps({"alerts": [{"labels": ["x"]}]}).encode(), "alerts[0].labels"),
+    ],
+)
+def test_malformed_bodies_are_400_and_say_why(token_file: Path, body: bytes, error: str) -> None:
+    status, answer, table = post(token_file, body, bearer(TOKEN))
+    assert status == 400
+    assert error in answer["error"]
+    assert table == {}
+
+
+def test_a_body_over_the_limit_is_413(token_file: Path) -> None:
+    body = json.dumps({"alerts": [], "padding": "x" * MAX_BODY_BYTES}).encode()
+    status, _, table = post(token_file, body, bearer(TOKEN))
+    assert status == 413
+    assert table == {}
+
+
+def test_the_token_file_is_read_per_request_so_a_rotation_applies(token_file: Path) -> None:
+    assert authorized(f"Bearer {TOKEN}", str(token_file))
+    token_file.write_text("rotated\n")
+    assert not authorized(f"Bearer {TOKEN}", str(token_file))
+    assert authorized("Bearer rotated", str(token_file))
+    assert not authorized("Bearer rotated", str(token_file.parent / "missing"))
