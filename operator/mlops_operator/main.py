@@ -12,6 +12,8 @@ import kopf
 from mlops_operator import metrics
 from mlops_operator.config import Settings
 from mlops_operator.handlers import (  # noqa: F401 - importing registers the handlers
+    KUBE_KEY,
+    OBSERVER_KEY,
     SETTINGS_KEY,
     alerts,
     deployment,
@@ -20,7 +22,8 @@ from mlops_operator.handlers import (  # noqa: F401 - importing registers the ha
     trainingjob,
     watches,
 )
-from mlops_operator.k8s.api import use_local_node_mounts
+from mlops_operator.k8s.api import Kube, use_local_node_mounts
+from mlops_operator.providers import observer_for
 
 # Before kopf logs in with in-cluster credentials (also under `kopf run -m`).
 use_local_node_mounts()
@@ -31,12 +34,14 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: object) -> 
     """Read settings once; keep kopf's own bookkeeping in annotations; serve /metrics."""
     memo[SETTINGS_KEY] = Settings.from_env()
     init_memo(memo)
+    memo[KUBE_KEY] = Kube()
+    memo[OBSERVER_KEY] = observer_for(
+        memo[SETTINGS_KEY].metric_provider, memo[SETTINGS_KEY].prometheus_url)
     settings.persistence.finalizer = "mlops.dev/finalizer"
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="mlops.dev")
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix="mlops.dev", key="last-handled-configuration"
     )
-    settings.posting.level = logging.INFO  # the handlers' kopf.info Events
     if not logging.getLogger().isEnabledFor(logging.DEBUG):  # not --verbose
         # One line (and Event) per decision comes from the handlers; kopf's own
         # "Handler ... succeeded" notes would add a log line and an Event per handler run.

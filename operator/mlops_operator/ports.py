@@ -1,23 +1,51 @@
 """Small interfaces between the handlers and the outside world.
 
-Implementations live in ``providers/`` (metrics) and ``routers/`` (traffic),
-each chosen by name from a registry; an unknown name is a validation error.
+Implementations live in ``providers/`` (metrics), ``routers/`` (traffic) and
+``k8s/`` (the API server), each chosen by name from a registry; an unknown name
+is a validation error.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+from mlops_operator.domain.checks import CheckSpec
 
 
 class ProviderError(Exception):
     """The metric provider could not answer (unreachable, bad query, server error)."""
 
 
-class MetricProvider(Protocol):
-    """Runs one query and returns an instant vector as (labels, value) pairs."""
+class CheckUnavailable(Exception):
+    """This check cannot be measured for this target (e.g. the ModelVersion lacks the
+    training statistics it compares with); the message says what is missing."""
 
-    def query(self, promql: str) -> list[tuple[dict[str, str], float]]: ...
+
+@dataclass(frozen=True)
+class CanaryTarget:
+    """Where a check looks: one track of one mlops Deployment, and its ModelVersion's
+    spec (the training statistics the distribution checks compare with)."""
+
+    deployment: str
+    namespace: str
+    model: str
+    version: str
+    model_version_spec: Mapping[str, Any] = field(default_factory=dict)
+    track: str = "canary"
+
+
+class MetricObserver(Protocol):
+    """Measures checks; the rollout sees only the numbers it returns."""
+
+    def observe(self, check: CheckSpec, target: CanaryTarget) -> float | None:
+        """The check's current value, or None while there is no data.
+
+        Raises :class:`ProviderError` when the backend cannot answer and
+        :class:`CheckUnavailable` when the check cannot be measured for ``target``.
+        """
+        ...
 
 
 @dataclass(frozen=True)
@@ -40,4 +68,64 @@ class TrafficRouter(Protocol):
 
     def manifests(self, deployment: dict[str, Any], weight: int) -> list[dict[str, Any]]:
         """Pure: the objects (Services, routes) that send ``weight`` % to the canary."""
+        ...
+
+
+class Conflict(Exception):
+    """The object to create already exists."""
+
+
+class KubernetesPort(Protocol):
+    """The API server operations the handlers make, on plain dicts.
+
+    Reads the watches already answer (pods, ModelVersions, children) are not here:
+    handlers get those from kopf's indexes. ``k8s.api.Kube`` is the real one.
+    """
+
+    def apply_if_changed(self, body: dict[str, Any], observed: dict[str, Any] | None) -> bool:
+        """Server-side apply ``body`` unless ``observed`` (the watch's copy) matches it."""
+        ...
+
+    def delete(self, api_version: str, kind: str, namespace: str, name: str) -> None:
+        """Delete if present (absent is success)."""
+        ...
+
+    def get_custom(self, namespace: str, plural: str, name: str) -> dict[str, Any] | None: ...
+
+    def list_custom(
+        self, namespace: str, plural: str, labels: str = ""
+    ) -> list[dict[str, Any]]: ...
+
+    def create_custom(
+        self, namespace: str, plural: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Create; raises :class:`Conflict` when it exists."""
+        ...
+
+    def patch_custom_status(
+        self, namespace: str, plural: str, name: str, status: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Merge-patch the status subresource; returns the object as stored."""
+        ...
+
+    def get_job(self, namespace: str, name: str) -> dict[str, Any] | None: ...
+
+    def create_job(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Create; raises :class:`Conflict` when it exists."""
+        ...
+
+    def job_pods(self, namespace: str, job_name: str) -> list[dict[str, Any]]:
+        """The Job's pods, oldest first."""
+        ...
+
+    def pod_log_tail(
+        self, namespace: str, pod: str, container: str, lines: int = 20
+    ) -> list[str]: ...
+
+    def ensure_claim(self, namespace: str, name: str, size: str = "1Gi") -> None:
+        """Create the PersistentVolumeClaim unless it exists."""
+        ...
+
+    def post_event(self, obj: dict[str, Any], type_: str, reason: str, message: str) -> None:
+        """An Event about ``obj`` for ``kubectl describe`` (type Normal or Warning)."""
         ...

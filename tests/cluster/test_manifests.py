@@ -245,7 +245,7 @@ def test_the_alert_webhook_token_is_one_secret_shared_and_only_alertmanager_may_
 
 def test_examples_parse_with_the_operators_own_rules() -> None:
     from mlops_operator import builders
-    from mlops_operator.domain import canary, gates, versions
+    from mlops_operator.domain import gates, rollout, versions
     from mlops_runtime.server.schema import parse_schema
     from mlops_runtime.trainer.spec import parse_spec
 
@@ -253,7 +253,7 @@ def test_examples_parse_with_the_operators_own_rules() -> None:
         parse_spec(builders.trainer_spec(job["spec"]))
         gates.validate_gate(job["spec"].get("qualityGate"))
     for deployment in objects_of("examples", "Deployment"):
-        canary.RolloutSpec.from_dict(deployment["spec"])
+        rollout.RolloutSpec.from_dict(deployment["spec"])
     for version in objects_of("examples", "ModelVersion"):
         spec = version["spec"]
         assert version["metadata"]["name"] == versions.version_name(spec["model"],

@@ -30,7 +30,13 @@ TRAININGS = {
     "v3": ("{name: LogisticRegression, params: {max_iter: 300}}",
            ', columnScale: {"petal length (cm)": 10.0}'),
     "v4": ("{name: LogisticRegression, params: {max_iter: 300, C: 2.0}}", ""),
+    "v5": ("{name: LogisticRegression, params: {max_iter: 300, C: 0.8}}", ""),
 }
+#: Every built-in check, measured every 2 s over a 10 s window, 3 passes to succeed.
+CHECKS = {builtin: (f"{{name: {name}, builtin: {builtin}, interval: 2s, count: 3, window: 10s}}")
+          for builtin, name in (("errorRate", "error-rate"), ("latencyP99", "latency-p99"),
+                                ("predictionShift", "prediction-shift"),
+                                ("inputDrift", "input-drift"))}
 ERROR_RATE = ("{name: error-rate, builtin: errorRate, threshold: 0.05, interval: 2s, "
               "count: 3, window: 10s}")
 
@@ -82,6 +88,8 @@ spec:
                      .get("phase") == "Approved", 90, f"iris-{version} Approved", operator.log)
         kubectl(kubeconfig, "annotate", "mv", "iris-v4", "-n", namespace,
                 "mlops.dev/fault-error-rate=0.6")
+        kubectl(kubeconfig, "annotate", "mv", "iris-v5", "-n", namespace,
+                "mlops.dev/fault-latency=0.6")
         yield environment
     finally:
         operator.stop()
@@ -115,8 +123,9 @@ def remove(env: Env, name: str) -> None:
 def workload_exists(env: Env, name: str) -> bool:
     return bool(env.get("deploy", name))
 
-def test_a_good_canary_is_analysed_and_promoted(env: Env) -> None:
-    deploy(env, "good", f"[{{setWeight: 50}}, {{analysis: {{checks: [{ERROR_RATE}]}}}}]")
+def test_a_good_canary_passes_every_builtin_check_and_is_promoted(env: Env) -> None:
+    checks = ", ".join(CHECKS.values())
+    deploy(env, "good", f"[{{setWeight: 50}}, {{analysis: {{checks: [{checks}]}}}}]")
     with LoadGenerator(env.service_url("good"), rate=20) as load:
         set_version(env, "good", "iris-v2")
         wait_for(lambda: env.status("good").get("canaryVersion") == "iris-v2", 30,
@@ -137,6 +146,12 @@ def test_a_good_canary_is_analysed_and_promoted(env: Env) -> None:
     assert load.statuses().get(200, 0) >= 0.99 * len(load.answers), load.statuses()
     assert any(entry["version"] == "iris-v2" and "romot" in entry["event"]
                for entry in status["history"])
+    # Each built-in was measured from real pods through Prometheus and passed on a value.
+    judged = {c["name"]: c for c in status["lastAnalysis"]["checks"]}
+    assert set(judged) == {"error-rate", "latency-p99", "prediction-shift", "input-drift"}
+    for name, check in judged.items():
+        assert check["verdict"] == "Successful", (name, check)
+        assert check["lastValue"] is not None, (name, check)
     events = kubectl(env.kubeconfig, "get", "events", "-n", env.namespace, "--field-selector",
                      "involvedObject.name=good", "-o", "json").stdout
     assert "iris-v2" in events
@@ -176,6 +191,26 @@ def test_a_canary_whose_predictions_shift_is_rolled_back(env: Env) -> None:
     assert status["rolledBackVersion"] == "iris-v3"
     assert "prediction-shift" in status["rollbackReason"]
     remove(env, "skew")
+
+@pytest.mark.parametrize(
+    ("builtin", "version", "fault"),
+    [("latencyP99", "iris-v5", "answers take 0.6 s (mlops.dev/fault-latency)"),
+     ("inputDrift", "iris-v3", "trained on petal length in mm, fed cm")],
+)
+def test_a_canary_failing_one_builtin_check_is_rolled_back(env: Env, builtin: str, version: str,
+                                                           fault: str) -> None:
+    name = f"fail-{builtin.lower()}"
+    deploy(env, name, f"[{{setWeight: 50}}, {{analysis: {{checks: [{CHECKS[builtin]}]}}}}]")
+    with LoadGenerator(env.service_url(name), rate=20):
+        set_version(env, name, version)
+        wait_for(lambda: env.status(name).get("phase") == "RolledBack", 120,
+                 f"{version} ({fault}) to be rolled back by {builtin}", env.operator.log)
+    status = env.status(name)
+    assert status["rolledBackVersion"] == version and status["stableVersion"] == "iris-v1"
+    check_name = CHECKS[builtin].split(",")[0].split(": ")[1]
+    assert check_name in status["rollbackReason"] and "above threshold" in status["rollbackReason"]
+    remove(env, name)
+
 
 def test_a_firing_alertmanager_alert_rolls_back_at_once(env: Env) -> None:
     deploy(env, "alerted", "[{setWeight: 50}, {pause: {}}]")

@@ -13,6 +13,8 @@ from mlops_operator.handlers.wakeups import Wakeups
 SETTINGS_KEY = "mlops_settings"
 ALERTS_KEY = "mlops_alerts"
 WAKEUPS_KEY = "mlops_wakeups"
+KUBE_KEY = "mlops_kube"  # the KubernetesPort (k8s.api.Kube)
+OBSERVER_KEY = "mlops_observer"  # the MetricObserver of the configured provider
 
 
 def now() -> dt.datetime:

@@ -1,9 +1,9 @@
-"""mlops Deployment handlers: observe, decide (domain.canary), apply, write status once.
+"""mlops Deployment handlers: observe, decide (domain.rollout), apply, write status once.
 
 Each Deployment has one reconcile loop (a kopf daemon). A reconcile reads the
 target ModelVersion, the pods of both tracks and its children from the watch
 indexes (``handlers.watches``), measures due analysis checks in Prometheus,
-takes the firing alerts, asks ``canary.decide``, applies traffic first (router),
+takes the firing alerts, asks ``rollout.decide``, applies traffic first (router),
 then the workloads, and writes the status when it changed. Then the loop sleeps
 until a watch event or an alert wakes it, or until the decision's next
 time-based step is due. An idle Deployment makes no API requests at all.
@@ -21,13 +21,27 @@ import kopf
 
 from mlops_operator import builders, metrics, names
 from mlops_operator.config import Settings
-from mlops_operator.domain import analysis, canary, conditions
+from mlops_operator.domain import analysis, conditions, rollout
+from mlops_operator.domain.checks import AnalysisSpecError, CheckSpec
 from mlops_operator.domain.durations import seconds_since
-from mlops_operator.handlers import ALERTS_KEY, SETTINGS_KEY, WAKEUPS_KEY, now, watches
+from mlops_operator.handlers import (
+    ALERTS_KEY,
+    KUBE_KEY,
+    OBSERVER_KEY,
+    SETTINGS_KEY,
+    WAKEUPS_KEY,
+    now,
+    watches,
+)
 from mlops_operator.handlers.wakeups import sleep_until_woken
-from mlops_operator.k8s.api import GROUP, VERSION, Kube
-from mlops_operator.ports import MetricProvider, ProviderError
-from mlops_operator.providers import provider_for
+from mlops_operator.k8s.api import GROUP, VERSION
+from mlops_operator.ports import (
+    CanaryTarget,
+    CheckUnavailable,
+    KubernetesPort,
+    MetricObserver,
+    ProviderError,
+)
 from mlops_operator.routers import router_for
 
 PLURAL = "deployments"
@@ -58,7 +72,7 @@ def _target(view: watches.Snapshot, name: str) -> tuple[dict | None, bool, str]:
     return version, True, ""
 
 
-def _track_states(pods: list[watches.PodSummary]) -> dict[str, canary.TrackState]:
+def _track_states(pods: list[watches.PodSummary]) -> dict[str, rollout.TrackState]:
     """Per track: the version its ready pods run (the majority) and how many are ready."""
     counts: dict[str, dict[str, int]] = {t: {} for t in names.TRACKS}
     for pod in pods:
@@ -69,59 +83,57 @@ def _track_states(pods: list[watches.PodSummary]) -> dict[str, canary.TrackState
     states = {}
     for track, by_version in counts.items():
         if not by_version:
-            states[track] = canary.TrackState()
+            states[track] = rollout.TrackState()
             continue
         version = max(by_version, key=lambda v: by_version[v])
-        states[track] = canary.TrackState(version=version, ready_replicas=by_version[version])
+        states[track] = rollout.TrackState(version=version, ready_replicas=by_version[version])
     return states
 
 
 def _measure(
-    provider: MetricProvider,
-    checks: tuple[analysis.CheckSpec, ...],
+    observer: MetricObserver,
+    checks: tuple[CheckSpec, ...],
     deployment: dict[str, Any],
     target: dict[str, Any] | None,
     at: dt.datetime,
 ) -> tuple[dict[str, analysis.Measurement], bool, str]:
+    """One measurement per due check; whether the provider answered, and its error."""
     meta = deployment["metadata"]
     spec = (target or {}).get("spec") or {}
-    context = analysis.QueryContext(
+    canary_target = CanaryTarget(
         deployment=meta["name"],
         namespace=meta["namespace"],
         model=spec.get("model", ""),
         version=deployment["spec"]["modelVersion"],
+        model_version_spec=spec,
     )
-    reference = analysis.ReferenceStats.from_model_version_spec(spec)
     measurements: dict[str, analysis.Measurement] = {}
     reachable, error_text = True, ""
     for check in checks:
         try:
-            query = analysis.build_query(check, context, reference)
-        except analysis.AnalysisSpecError as error:
+            value = observer.observe(check, canary_target)
+        except CheckUnavailable as error:
             measurements[check.name] = analysis.Measurement.failed(str(error), at)
-            continue
-        try:
-            vector = provider.query(query)
         except ProviderError as error:
             reachable, error_text = False, str(error)
             measurements[check.name] = analysis.Measurement.failed(str(error), at)
-            continue
-        measurements[check.name] = analysis.measure(check, vector, at, reference)
+        else:
+            measurements[check.name] = analysis.Measurement.of(value, at)
     return measurements, reachable, error_text
 
 
-def _alerts(memo: Mapping[str, Any], namespace: str, name: str) -> list[canary.FiringAlert]:
+def _alerts(memo: Mapping[str, Any], namespace: str, name: str) -> list[rollout.FiringAlert]:
     firing = (memo.get(ALERTS_KEY) or {}).get((namespace, name)) or {}
     return [
-        canary.FiringAlert(name=alert, message=message, started_at=started)
+        rollout.FiringAlert(name=alert, message=message, started_at=started)
         for alert, (message, started) in firing.items()
     ]
 
 
 def _apply(
-    kube: Kube,
+    kube: KubernetesPort,
     deployment: dict[str, Any],
-    decision: canary.Decision,
+    decision: rollout.Decision,
     view: watches.Snapshot,
     image: str,
 ) -> None:
@@ -157,8 +169,8 @@ def _apply(
 
 def _observe(
     body: dict[str, Any], status: dict[str, Any], view: watches.Snapshot,
-    alerts: list[canary.FiringAlert], settings: Settings,
-) -> tuple[canary.Observations, dict[str, Any] | None]:
+    alerts: list[rollout.FiringAlert], observer: MetricObserver,
+) -> tuple[rollout.Observations, dict[str, Any] | None]:
     """Everything the decision needs: target, tracks, due measurements, alerts."""
     meta, spec = body["metadata"], body["spec"]
     at = now()
@@ -167,15 +179,14 @@ def _observe(
     measurements: dict[str, analysis.Measurement] = {}
     reachable, prometheus_error = True, ""
     try:
-        parsed = canary.RolloutSpec.from_dict(spec, generation=meta.get("generation"))
-    except (canary.SpecError, analysis.AnalysisSpecError):
+        parsed = rollout.RolloutSpec.from_dict(spec, generation=meta.get("generation"))
+    except (rollout.SpecError, AnalysisSpecError):
         parsed = None
     if parsed is not None:
-        due = canary.checks_to_measure(parsed, canary.RolloutStatus.from_dict(status), at)
+        due = rollout.checks_to_measure(parsed, rollout.RolloutStatus.from_dict(status), at)
         if due:
-            provider = provider_for("prometheus", settings.prometheus_url)
-            measurements, reachable, prometheus_error = _measure(provider, due, body, target, at)
-    observations = canary.Observations(
+            measurements, reachable, prometheus_error = _measure(observer, due, body, target, at)
+    observations = rollout.Observations(
         now=at, target_approved=approved, target_message=target_message,
         stable=tracks["stable"], canary=tracks["canary"], measurements=measurements,
         alerts=alerts, prometheus_reachable=reachable, prometheus_error=prometheus_error,
@@ -184,8 +195,8 @@ def _observe(
 
 
 def _new_status(
-    body: dict[str, Any], status: dict[str, Any], decision: canary.Decision,
-    observations: canary.Observations,
+    body: dict[str, Any], status: dict[str, Any], decision: rollout.Decision,
+    observations: rollout.Observations,
 ) -> dict[str, Any]:
     new_status = decision.status.to_dict()
     new_conditions = status.get("conditions") or []
@@ -201,15 +212,14 @@ def _new_status(
     return new_status
 
 
-def _report(body: dict[str, Any], old: dict[str, Any], new: dict[str, Any],
-            decision: canary.Decision) -> None:
+def _report(kube: KubernetesPort, body: dict[str, Any], old: dict[str, Any], new: dict[str, Any],
+            decision: rollout.Decision) -> None:
     """One log line and one Event per decision; rollout outcomes into the metrics."""
     meta = body["metadata"]
     for event in decision.events:
         log.info("%s/%s %s -> %s %s: %s", meta["namespace"], meta["name"], old.get("phase"),
                  new.get("phase"), event.reason, event.message)
-        (kopf.warn if event.type == "Warning" else kopf.info)(
-            body, reason=event.reason, message=event.message)
+        kube.post_event(body, event.type, event.reason, event.message)
     seen = {(h.get("version"), h.get("event"), h.get("at")) for h in old.get("history") or []}
     for entry in new.get("history") or []:
         if (entry.get("version"), entry.get("event"), entry.get("at")) in seen:
@@ -222,24 +232,23 @@ def _report(body: dict[str, Any], old: dict[str, Any], new: dict[str, Any],
 
 
 def reconcile(
-    body: dict[str, Any], view: watches.Snapshot, alerts: list[canary.FiringAlert],
-    settings: Settings, kube: Kube | None = None,
+    body: dict[str, Any], view: watches.Snapshot, alerts: list[rollout.FiringAlert],
+    settings: Settings, kube: KubernetesPort, observer: MetricObserver,
 ) -> float | None:
     """One reconcile of one Deployment; returns seconds until something is due (or None)."""
-    kube = kube or Kube()
     meta, spec = body["metadata"], body["spec"]
     status = _written.get(meta["uid"]) or body.get("status") or {}
-    observations, target = _observe(body, status, view, alerts, settings)
-    decision = canary.decide_from_dicts(
+    observations, target = _observe(body, status, view, alerts, observer)
+    decision = rollout.decide_from_dicts(
         spec, status, observations, generation=meta.get("generation"))
     _apply(kube, body, decision, view, settings.runtime_image)
     new_status = _new_status(body, status, decision, observations)
     if any(new_status.get(k) != status.get(k) for k in new_status):
         stored = kube.patch_custom_status(meta["namespace"], PLURAL, meta["name"], new_status)
         _written[meta["uid"]] = dict(stored.get("status") or new_status)
-    _report(body, status, new_status, decision)
+    _report(kube, body, status, new_status, decision)
     wait = decision.requeue_after
-    if new_status.get("phase") == canary.RolloutPhase.PROGRESSING.value:
+    if new_status.get("phase") == rollout.RolloutPhase.PROGRESSING.value:
         wait = min(wait if wait is not None else RECHECK_WHILE_ROLLING, RECHECK_WHILE_ROLLING)
     return wait
 
@@ -275,7 +284,8 @@ async def rollout_loop(
             try:
                 with metrics.timed_reconcile("Deployment"):
                     wait = await asyncio.to_thread(
-                        reconcile, current, view, alerts, memo[SETTINGS_KEY])
+                        reconcile, current, view, alerts, memo[SETTINGS_KEY], memo[KUBE_KEY],
+                        memo[OBSERVER_KEY])
             except Exception:  # logged once per failed reconcile; the loop must go on
                 log.exception("%s/%s: reconcile failed; retrying in %.0fs", *key,
                               RETRY_AFTER_ERROR)

@@ -14,8 +14,9 @@ import kopf
 
 from mlops_operator import builders
 from mlops_operator.domain import conditions, training, versions
-from mlops_operator.handlers import SETTINGS_KEY, now
-from mlops_operator.k8s.api import GROUP, VERSION, Conflict, Kube, termination_message
+from mlops_operator.handlers import KUBE_KEY, SETTINGS_KEY, now
+from mlops_operator.k8s.api import GROUP, VERSION, termination_message
+from mlops_operator.ports import Conflict, KubernetesPort
 
 PLURAL = "modelversions"
 VERIFY_LABEL = builders.VERIFY_JOB_LABEL
@@ -32,13 +33,12 @@ def _status(phase: str, ok: bool, reason: str, message: str, spec: dict[str, Any
     }
 
 
-def reconcile(body: dict[str, Any], image: str, kube: Kube | None = None) -> None:
+def reconcile(body: dict[str, Any], image: str, kube: KubernetesPort) -> None:
     meta, spec = body["metadata"], body["spec"]
     if (body.get("status") or {}).get("phase") in ("Approved", "Rejected", "Invalid"):
         return
     if (meta.get("labels") or {}).get(versions.TRAINING_JOB_UID_LABEL):
         return  # its TrainingJob gates it
-    kube = kube or Kube()
     namespace, name = meta["namespace"], meta["name"]
     expected = versions.version_name(spec["model"], int(spec["version"]))
     if name != expected:
@@ -49,7 +49,7 @@ def reconcile(body: dict[str, Any], image: str, kube: Kube | None = None) -> Non
         kube.patch_custom_status(
             namespace, PLURAL, name, _status("Invalid", False, "BadName", message, spec)
         )
-        kopf.warn(body, reason="Invalid", message=message)
+        kube.post_event(body, "Warning", "Invalid", message)
         return
     job = kube.get_job(namespace, builders.verify_job_name(name))
     if job is None:
@@ -83,18 +83,18 @@ def reconcile(body: dict[str, Any], image: str, kube: Kube | None = None) -> Non
             spec,
         )
         kube.patch_custom_status(namespace, PLURAL, name, status)
-        kopf.info(body, reason="Approved", message=status["message"])
+        kube.post_event(body, "Normal", "Approved", status["message"])
     else:
         reason = conditions.sanitize_reason(result.get("reason"), "VerificationFailed")
         status = _status("Invalid", False, reason, str(result.get("message")), spec)
         kube.patch_custom_status(namespace, PLURAL, name, status)
-        kopf.warn(body, reason="Invalid", message=status["message"])
+        kube.post_event(body, "Warning", "Invalid", status["message"])
 
 
 @kopf.on.create(GROUP, VERSION, PLURAL)
 @kopf.on.resume(GROUP, VERSION, PLURAL)
 def on_model_version(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    reconcile(dict(body), memo[SETTINGS_KEY].runtime_image)
+    reconcile(dict(body), memo[SETTINGS_KEY].runtime_image, memo[KUBE_KEY])
 
 
 @kopf.on.event("batch", "v1", "jobs", labels={VERIFY_LABEL: kopf.PRESENT})
@@ -104,7 +104,7 @@ def on_verify_job(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     if not (status.get("succeeded") or status.get("failed")):
         return
     namespace = body["metadata"]["namespace"]
-    kube = Kube()
+    kube = memo[KUBE_KEY]
     version = kube.get_custom(namespace, PLURAL, body["metadata"]["labels"][VERIFY_LABEL])
     if version is not None:
         reconcile(version, memo[SETTINGS_KEY].runtime_image, kube)

@@ -15,14 +15,17 @@ import kopf
 from mlops_operator import builders
 from mlops_operator.config import Settings
 from mlops_operator.domain import conditions, gates, training, versions
-from mlops_operator.handlers import SETTINGS_KEY, now, stamp
-from mlops_operator.k8s.api import GROUP, VERSION, Conflict, Kube, termination_message
+from mlops_operator.handlers import KUBE_KEY, SETTINGS_KEY, now, stamp
+from mlops_operator.k8s.api import GROUP, VERSION, termination_message
+from mlops_operator.ports import Conflict, KubernetesPort
 
 PLURAL = "trainingjobs"
 log = logging.getLogger(__name__)
 
 
-def _job_facts(kube: Kube, namespace: str, job: dict[str, Any] | None) -> training.JobFacts:
+def _job_facts(
+    kube: KubernetesPort, namespace: str, job: dict[str, Any] | None
+) -> training.JobFacts:
     if job is None:
         return training.JobFacts(exists=False)
     spec, status = job.get("spec") or {}, job.get("status") or {}
@@ -65,7 +68,7 @@ def _job_facts(kube: Kube, namespace: str, job: dict[str, Any] | None) -> traini
 
 
 def record_version(
-    kube: Kube, body: dict[str, Any], result: dict[str, Any], image: str
+    kube: KubernetesPort, body: dict[str, Any], result: dict[str, Any], image: str
 ) -> tuple[dict[str, Any], bool]:
     """Find or create this job's ModelVersion; returns (version, created_now)."""
     namespace, model = body["metadata"]["namespace"], body["spec"]["model"]
@@ -83,7 +86,9 @@ def record_version(
     raise kopf.TemporaryError("could not pick a free ModelVersion name", delay=2)
 
 
-def gate_version(kube: Kube, body: dict[str, Any], version: dict[str, Any]) -> dict[str, Any]:
+def gate_version(
+    kube: KubernetesPort, body: dict[str, Any], version: dict[str, Any]
+) -> dict[str, Any]:
     """Judge a fresh version by the TrainingJob's quality gate; write its status once."""
     status = version.get("status") or {}
     if status.get("phase"):
@@ -123,9 +128,8 @@ def gate_version(kube: Kube, body: dict[str, Any], version: dict[str, Any]) -> d
     return new_status
 
 
-def reconcile(body: dict[str, Any], settings: Settings, kube: Kube | None = None) -> None:
+def reconcile(body: dict[str, Any], settings: Settings, kube: KubernetesPort) -> None:
     """Bring one TrainingJob one step closer to done; safe to call any number of times."""
-    kube = kube or Kube()
     meta, spec, status = body["metadata"], body["spec"], dict(body.get("status") or {})
     namespace, name = meta["namespace"], meta["name"]
     if status.get("phase") in ("Succeeded", "Failed") and status.get(
@@ -156,16 +160,15 @@ def reconcile(body: dict[str, Any], settings: Settings, kube: Kube | None = None
         except Conflict:
             pass  # created by an earlier run of this handler
         else:
-            kopf.info(
-                body, reason="JobCreated", message=f"created Job {manifest['metadata']['name']}"
-            )
+            created = manifest["metadata"]["name"]
+            kube.post_event(body, "Normal", "JobCreated", f"created Job {created}")
         status.setdefault("startTime", stamp())
     if outcome.phase is training.TrainingPhase.SUCCEEDED and outcome.result is not None:
         version, created = record_version(kube, body, dict(outcome.result), settings.runtime_image)
         version_status = gate_version(kube, body, version)
         version_name = version["metadata"]["name"]
         if created:
-            kopf.info(body, reason="ModelVersionCreated", message=f"recorded {version_name}")
+            kube.post_event(body, "Normal", "ModelVersionCreated", f"recorded {version_name}")
         status["modelVersion"] = version_name
         status["modelVersionPhase"] = version_status.get("phase")
         status["metrics"] = version["spec"].get("metrics") or {}
@@ -174,7 +177,10 @@ def reconcile(body: dict[str, Any], settings: Settings, kube: Kube | None = None
 
 
 def _write(
-    kube: Kube, body: dict[str, Any], status: dict[str, Any], outcome: training.TrainingOutcome
+    kube: KubernetesPort,
+    body: dict[str, Any],
+    status: dict[str, Any],
+    outcome: training.TrainingOutcome,
 ) -> None:
     meta = body["metadata"]
     previous_phase = (body.get("status") or {}).get("phase")
@@ -199,15 +205,15 @@ def _write(
     kube.patch_custom_status(meta["namespace"], PLURAL, meta["name"], status)
     if previous_phase != outcome.phase.value:
         if outcome.phase is training.TrainingPhase.FAILED:
-            kopf.warn(body, reason=outcome.reason, message=outcome.message)
+            kube.post_event(body, "Warning", outcome.reason, outcome.message)
         else:
-            kopf.info(body, reason=outcome.phase.value, message=outcome.message)
+            kube.post_event(body, "Normal", outcome.phase.value, outcome.message)
 
 
 @kopf.on.create(GROUP, VERSION, PLURAL)
 @kopf.on.resume(GROUP, VERSION, PLURAL)
 def on_training_job(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    reconcile(dict(body), memo[SETTINGS_KEY])
+    reconcile(dict(body), memo[SETTINGS_KEY], memo[KUBE_KEY])
 
 
 @kopf.on.event("batch", "v1", "jobs", labels={builders.TRAINING_JOB_LABEL: kopf.PRESENT})
@@ -219,7 +225,7 @@ def on_training_child(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     """
     namespace = body["metadata"]["namespace"]
     owner = body["metadata"]["labels"][builders.TRAINING_JOB_LABEL]
-    kube = Kube()
+    kube = memo[KUBE_KEY]
     parent = kube.get_custom(namespace, PLURAL, owner)
     if parent is not None:
         reconcile(parent, memo[SETTINGS_KEY], kube)

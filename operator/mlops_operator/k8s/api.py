@@ -1,8 +1,10 @@
-"""Kubernetes I/O behind a few small methods, so handlers stay thin and readable."""
+"""The Kubernetes adapter: ``ports.KubernetesPort`` over the kubernetes client, on plain dicts."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import logging
 from functools import lru_cache
 from typing import Any
 
@@ -11,12 +13,10 @@ from kubernetes.client.rest import ApiException
 
 from mlops_operator.k8s import changes
 from mlops_operator.metrics import count_api_request
+from mlops_operator.ports import Conflict
 
 GROUP, VERSION = "mlops.dev", "v1alpha1"
-
-
-class Conflict(Exception):
-    """The object already exists (HTTP 409)."""
+log = logging.getLogger(__name__)
 
 
 @lru_cache(maxsize=1)
@@ -59,7 +59,7 @@ def _dynamic() -> Any:
     return DynamicClient(api_client())
 
 
-class Kube:
+class Kube(changes.AppliesOnChange):
     """The cluster operations the handlers need, returning plain dicts.
 
     Every request is counted by verb in the operator's metrics. Reads that the
@@ -84,16 +84,6 @@ class Kube:
         dynamic.server_side_apply(
             resource, body=body, namespace=body["metadata"].get("namespace"),
             field_manager=FIELD_MANAGER, force_conflicts=True)
-
-    def apply_if_changed(self, body: dict[str, Any], observed: dict[str, Any] | None) -> bool:
-        """Apply ``body`` unless ``observed`` (the watch's copy; None: absent) matches it.
-
-        Returns whether a request was sent.
-        """
-        if not changes.needs_apply(changes.with_hash(body), observed):
-            return False
-        self.apply(body)
-        return True
 
     def get(self, api_version: str, kind: str, namespace: str, name: str) -> dict | None:
         dynamic = _dynamic()
@@ -187,6 +177,32 @@ class Kube:
         except ApiException:
             return []
         return str(text).splitlines()
+
+    def post_event(self, obj: dict[str, Any], type_: str, reason: str, message: str) -> None:
+        """A core/v1 Event about ``obj``, as ``kubectl describe`` shows it.
+
+        Best effort: an Event that cannot be written is logged, never raised, so a
+        reconcile's real work is not undone by its report.
+        """
+        meta = obj["metadata"]
+        at = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        event = {
+            "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
+            "involvedObject": {
+                "apiVersion": obj.get("apiVersion"), "kind": obj.get("kind"),
+                "name": meta["name"], "namespace": meta["namespace"], "uid": meta.get("uid"),
+            },
+            "type": type_, "reason": reason, "message": message[:1024],
+            "source": {"component": FIELD_MANAGER},
+            "reportingComponent": FIELD_MANAGER,
+            "firstTimestamp": at, "lastTimestamp": at, "count": 1,
+        }
+        count_api_request("create")
+        try:
+            self.core.create_namespaced_event(meta["namespace"], event)
+        except ApiException as error:
+            log.warning("could not post Event %s on %s/%s: %s", reason, meta["namespace"],
+                        meta["name"], error.reason)
 
     def ensure_claim(self, namespace: str, name: str, size: str = "1Gi") -> None:
         body = {

@@ -63,3 +63,23 @@ def needs_apply(desired: dict[str, Any], observed: Mapping[str, Any] | None) -> 
     if wanted is None or wanted != seen:
         return True
     return not is_subset(desired.get("spec") or {}, observed.get("spec") or {})
+
+
+class AppliesOnChange:
+    """``apply_if_changed`` for any client with an ``apply``: the adapter and test fakes
+    share this one decision of when a child is sent."""
+
+    def apply(self, body: dict[str, Any]) -> None:
+        """Server-side apply ``body`` (it already carries its hash)."""
+        raise NotImplementedError
+
+    def apply_if_changed(self, body: dict[str, Any], observed: dict[str, Any] | None) -> bool:
+        """Apply ``body`` unless ``observed`` (the watch's copy; None: absent) matches it.
+
+        Returns whether a request was sent.
+        """
+        desired = with_hash(body)
+        if not needs_apply(desired, observed):
+            return False
+        self.apply(desired)
+        return True

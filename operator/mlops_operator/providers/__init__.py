@@ -1,14 +1,15 @@
-"""Metric providers by name."""
+"""Metric providers by name: each gives the handlers a MetricObserver."""
 
 from __future__ import annotations
 
-from mlops_operator.ports import MetricProvider
-from mlops_operator.providers.prometheus import PrometheusProvider
+from mlops_operator.ports import MetricObserver
+from mlops_operator.providers.prometheus import PrometheusObserver
 
-PROVIDERS: dict[str, type] = {"prometheus": PrometheusProvider}
+PROVIDERS: dict[str, type] = {"prometheus": PrometheusObserver}
 
 
-def provider_for(name: str, url: str) -> MetricProvider:
+def observer_for(name: str, url: str) -> MetricObserver:
+    """The observer of provider ``name``; an unknown name is a ValueError naming the known."""
     try:
         return PROVIDERS[name](url)
     except KeyError:

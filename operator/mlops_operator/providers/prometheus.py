@@ -1,4 +1,5 @@
-"""Prometheus as a metric provider: one instant query -> a vector of (labels, value)."""
+"""Prometheus as a metric provider: each check's observer asks one instant query;
+the answer (a vector of (labels, value)) is reduced to one number by the same observer."""
 
 from __future__ import annotations
 
@@ -6,10 +7,12 @@ import math
 
 import httpx
 
-from mlops_operator.ports import ProviderError
+from mlops_operator.domain.checks import CheckSpec
+from mlops_operator.ports import CanaryTarget, ProviderError
+from mlops_operator.providers.checks import kind_of
 
 
-class PrometheusProvider:
+class PrometheusClient:
     """Instant queries against Prometheus' HTTP API."""
 
     def __init__(self, url: str, timeout: float = 3.0) -> None:
@@ -17,6 +20,7 @@ class PrometheusProvider:
         self.client = httpx.Client(timeout=timeout)
 
     def query(self, promql: str) -> list[tuple[dict[str, str], float]]:
+        """One instant query; NaN samples are dropped (no data)."""
         try:
             response = self.client.get(f"{self.url}/api/v1/query", params={"query": promql})
         except httpx.HTTPError as error:
@@ -39,3 +43,14 @@ class PrometheusProvider:
             if not math.isnan(value):
                 result.append((dict(sample.get("metric") or {}), value))
         return result
+
+
+class PrometheusObserver:
+    """The :class:`~mlops_operator.ports.MetricObserver` for Prometheus."""
+
+    def __init__(self, url: str, timeout: float = 3.0) -> None:
+        self.client = PrometheusClient(url, timeout)
+
+    def observe(self, check: CheckSpec, target: CanaryTarget) -> float | None:
+        kind = kind_of(check)
+        return kind.value(check, self.client.query(kind.query(check, target)), target)

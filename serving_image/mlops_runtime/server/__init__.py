@@ -15,5 +15,8 @@ Configuration (arguments win over environment): ``--model-uri``/MLOPS_MODEL_URI,
 ``--fault-error-rate``/MLOPS_FAULT_ERROR_RATE is for demos and tests ONLY: that
 fraction (0..1) of valid inference requests is answered with HTTP 500 (and
 counted as such in ``mlops_requests_total``), to play a misbehaving canary that
-the operator must roll back. It defaults to 0 and must stay 0 in production.
+the operator must roll back. ``--fault-latency``/MLOPS_FAULT_LATENCY (seconds,
+0..60) likewise makes every inference request wait that long before its answer
+(recorded in ``mlops_request_duration_seconds``), to play a slow canary. Both
+default to 0 and must stay 0 in production.
 """

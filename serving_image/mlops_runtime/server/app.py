@@ -187,6 +187,7 @@ class ModelService:
             else None
         )
         self.fault_rate = settings.fault_error_rate
+        self.fault_latency = settings.fault_latency
         self._random = random.Random()
         self.ready = True
 
@@ -196,6 +197,8 @@ class ModelService:
 
     async def predict(self, x: np.ndarray) -> Prediction:
         """Run the model (batched if enabled) and record input/prediction metrics."""
+        if self.fault_latency:
+            await asyncio.sleep(self.fault_latency)  # demo/test fault: a slow canary
         if self.batcher is not None and x.shape[0] < self.batcher.max_rows:
             return await self.batcher.predict(x)  # big requests are batches already
         if x.shape[0] > OFFLOAD_ROWS:

@@ -32,6 +32,21 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
+from mlops_telemetry import (
+    BATCH_SIZE,
+    CLASS_LABEL,
+    FEATURE_LABEL,
+    FEATURE_SQUARES_SUM,
+    FEATURE_SUM,
+    INPUT_ROWS,
+    MODEL_INFO,
+    PREDICTION_VALUE,
+    PREDICTIONS,
+    REQUEST_DURATION,
+    REQUESTS,
+    SERVER_LABELS,
+    STATUS_LABEL,
+)
 from prometheus_client import CollectorRegistry, Counter, Gauge, GCCollector, ProcessCollector
 from prometheus_client.metrics_core import (
     CounterMetricFamily,
@@ -44,7 +59,7 @@ from prometheus_client.utils import floatToGoString
 
 from mlops_runtime.server.runtime import LoadedModel, Prediction
 
-LABELS = ("model", "version", "track")
+LABELS = SERVER_LABELS
 LATENCY_BUCKETS = (
     0.0001,
     0.00025,
@@ -142,8 +157,8 @@ class RequestStats(Collector):
     def describe(self) -> Iterable[Metric]:
         """Names only, so registering does not run a collection."""
         return [
-            HistogramMetricFamily("mlops_request_duration_seconds", "", labels=list(LABELS)),
-            HistogramMetricFamily("mlops_batch_size", "", labels=list(LABELS)),
+            HistogramMetricFamily(REQUEST_DURATION, "", labels=list(LABELS)),
+            HistogramMetricFamily(BATCH_SIZE, "", labels=list(LABELS)),
         ]
 
     def collect(self) -> Iterable[Metric]:
@@ -151,11 +166,11 @@ class RequestStats(Collector):
         self.flush()
         return [
             self.latency.family(
-                "mlops_request_duration_seconds",
+                REQUEST_DURATION,
                 "Inference request latency inside the server.",
                 self.label_values,
             ),
-            self.batch.family("mlops_batch_size", "Rows per inference request.", self.label_values),
+            self.batch.family(BATCH_SIZE, "Rows per inference request.", self.label_values),
         ]
 
 
@@ -225,29 +240,29 @@ class BatchStats(Collector):
         return self._families(with_samples=True)
 
     def _families(self, with_samples: bool) -> list[Metric]:
-        labels = [*LABELS, "feature"]
+        labels = [*LABELS, FEATURE_LABEL]
         own = self.label_values
         sums = GaugeMetricFamily(
-            "mlops_input_feature_sum", "Sum of each input feature over all rows.", labels=labels
+            FEATURE_SUM, "Sum of each input feature over all rows.", labels=labels
         )
         squares = GaugeMetricFamily(
-            "mlops_input_feature_squares_sum",
+            FEATURE_SQUARES_SUM,
             "Sum of squares of each input feature over all rows.",
             labels=labels,
         )
         rows = CounterMetricFamily(
-            "mlops_input_rows", "Input rows seen by the model.", labels=list(LABELS)
+            INPUT_ROWS, "Input rows seen by the model.", labels=list(LABELS)
         )
         families: list[Metric] = [sums, squares, rows]
         if self.classifier:
             predictions = CounterMetricFamily(
-                "mlops_predictions", "Predicted classes.", labels=[*LABELS, "class"]
+                PREDICTIONS, "Predicted classes.", labels=[*LABELS, CLASS_LABEL]
             )
             families.append(predictions)
         elif with_samples:
-            families.append(self.values.family("mlops_prediction_value", "Predicted values.", own))
+            families.append(self.values.family(PREDICTION_VALUE, "Predicted values.", own))
         else:
-            families.append(HistogramMetricFamily("mlops_prediction_value", "", labels=[*LABELS]))
+            families.append(HistogramMetricFamily(PREDICTION_VALUE, "", labels=[*LABELS]))
         if with_samples:
             for name, total, square in zip(
                 self.features, self.sums.tolist(), self.squares.tolist(), strict=True
@@ -269,7 +284,7 @@ class ServerMetrics:
         self.label_values = (name, version, track)
         values = self.label_values
         info = Gauge(
-            "mlops_model_info",
+            MODEL_INFO,
             "The model this server serves (always 1).",
             [*LABELS, "format", "sha256"],
             registry=self.registry,
@@ -279,9 +294,9 @@ class ServerMetrics:
         GCCollector(registry=self.registry)
         # Registered after the request stats: a scrape flushes them into this counter first.
         requests = Counter(
-            "mlops_requests",
+            REQUESTS,
             "Inference requests by HTTP status.",
-            [*LABELS, "status"],
+            [*LABELS, STATUS_LABEL],
             registry=None,  # never the global registry; registered below, in order
         )
         self.requests = RequestStats(values, requests)

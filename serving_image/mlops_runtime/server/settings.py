@@ -42,6 +42,7 @@ class Settings:
     batch_max_rows: int = 256
     batch_max_delay: float = 0.001
     fault_error_rate: float = 0.0
+    fault_latency: float = 0.0
     max_rows: int = 10_000
     max_body_bytes: int = 64 * 1024 * 1024
     graceful_timeout: int = 20
@@ -81,6 +82,13 @@ def _parser() -> argparse.ArgumentParser:
         help=(
             "DEMOS AND TESTS ONLY: fraction 0..1 of valid inference requests answered with "
             "HTTP 500, to simulate a misbehaving canary [MLOPS_FAULT_ERROR_RATE]; default 0"
+        ),
+    )
+    add(
+        "--fault-latency",
+        help=(
+            "DEMOS AND TESTS ONLY: seconds (0..60) every inference request waits before it is "
+            "answered, to simulate a slow canary [MLOPS_FAULT_LATENCY]; default 0"
         ),
     )
     add("--max-rows", help="largest accepted batch in rows [MLOPS_MAX_ROWS]; 10000")
@@ -197,6 +205,9 @@ def parse_settings(argv: Sequence[str], env: Mapping[str, str] | None = None) ->
             "--fault-error-rate",
             0.0,
             1.0,
+        ),
+        fault_latency=_number(
+            _pick(args.fault_latency, env, "MLOPS_FAULT_LATENCY"), 0.0, "--fault-latency", 0.0, 60.0
         ),
         max_rows=_integer(
             _pick(args.max_rows, env, "MLOPS_MAX_ROWS"), 10_000, "--max-rows", 1, 10_000_000

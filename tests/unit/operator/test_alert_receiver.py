@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from mlops_operator.handlers import ALERTS_KEY, WAKEUPS_KEY, init_memo
-from mlops_operator.handlers.alerts import MAX_BODY_BYTES, authorized, make_app
+from mlops_operator.handlers import WAKEUPS_KEY, init_memo
+from mlops_operator.handlers.alerts import wake_touched
+from mlops_operator.receivers.alertmanager import MAX_BODY_BYTES, authorized, make_app
 
 TOKEN = "s3cret-token-0123456789"
 FIRING = {"alerts": [{"status": "firing", "startsAt": "2026-11-24T10:00:00Z",
@@ -20,17 +21,20 @@ FIRING = {"alerts": [{"status": "firing", "startsAt": "2026-11-24T10:00:00Z",
 
 
 def post(token_file: Path | None, body: bytes, headers: dict[str, str]) -> tuple[int, Any, dict]:
-    """POST ``body`` to a fresh receiver; returns (status, JSON answer, alert table)."""
+    """POST ``body`` to a fresh receiver; returns (status, JSON answer, alert table).
+
+    Every accepted post must report the Deployments it touched (checked here).
+    """
     async def run() -> tuple[int, Any, dict]:
-        memo: dict[str, Any] = {}
-        init_memo(memo)
-        memo[WAKEUPS_KEY].register(("ns", "iris"))
-        app = make_app(memo, str(token_file) if token_file else None)  # type: ignore[arg-type]
+        table: dict[tuple[str, str], dict[str, Any]] = {}
+        reported: list[set[tuple[str, str]]] = []
+        app = make_app(table, str(token_file) if token_file else None, reported.append)
         async with TestClient(TestServer(app, host="127.0.0.1")) as client:
             response = await client.post("/alerts", data=body, headers=headers)
             answer = (await response.json() if response.content_type == "application/json"
                       else await response.text())
-            return response.status, answer, memo[ALERTS_KEY]
+        assert reported == ([set(table)] if response.status == 200 else [])
+        return response.status, answer, table
 
     return asyncio.run(run())
 
@@ -100,3 +104,15 @@ def test_the_token_file_is_read_per_request_so_a_rotation_applies(token_file: Pa
     assert not authorized(f"Bearer {TOKEN}", str(token_file))
     assert authorized("Bearer rotated", str(token_file))
     assert not authorized("Bearer rotated", str(token_file.parent / "missing"))
+
+
+def test_an_accepted_alert_wakes_the_deployment_it_names() -> None:
+    async def run() -> tuple[bool, bool]:
+        memo: dict[str, Any] = {}
+        init_memo(memo)
+        named = memo[WAKEUPS_KEY].register(("ns", "iris"))
+        other = memo[WAKEUPS_KEY].register(("ns", "other"))
+        wake_touched(memo, {("ns", "iris"), ("ns", "gone")})  # "gone" has no loop: no error
+        return named.is_set(), other.is_set()
+
+    assert asyncio.run(run()) == (True, False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import numpy as np
@@ -289,6 +290,21 @@ def test_fault_injection_answers_500_and_counts_it(
         assert client.post("/predict", json={"instances": []}).status_code == 400
         text = client.get("/metrics").text
     assert metric(text, "mlops_requests_total", status="500") == 1
+
+
+def test_latency_fault_delays_every_answer_and_shows_in_the_histogram(
+    models: Any, make_client: Any, settings_of: Any, metric: Any
+) -> None:
+    settings = settings_of(models.artifacts["iris_lr"], fault_latency=0.3)
+    with make_client(settings) as client:
+        started = time.monotonic()
+        response = client.post("/predict", json={"instances": [IRIS_ROW]})
+        elapsed = time.monotonic() - started
+        text = client.get("/metrics").text
+    assert response.status_code == 200 and elapsed >= 0.3
+    labels = {"model": "iris", "track": "stable"}
+    assert metric(text, "mlops_request_duration_seconds_bucket", le="0.25", **labels) == 0
+    assert metric(text, "mlops_request_duration_seconds_bucket", le="0.5", **labels) == 1
 
 
 def test_no_metrics_flag_keeps_serving(models: Any, make_client: Any, settings_of: Any) -> None:

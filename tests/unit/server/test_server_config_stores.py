@@ -53,6 +53,8 @@ def test_environment_is_used_and_arguments_win() -> None:
     [
         (["--fault-error-rate", "1.5"], {}, "--fault-error-rate"),
         (["--fault-error-rate", "lots"], {}, "--fault-error-rate"),
+        (["--fault-latency", "-1"], {}, "--fault-latency"),
+        ([], {"MLOPS_FAULT_LATENCY": "slow"}, "--fault-latency"),
         (["--port", "http"], {}, "--port"),
         ([], {"MLOPS_ADAPTIVE_BATCHING": "maybe"}, "MLOPS_ADAPTIVE_BATCHING"),
         (["--format", "pickle"], {}, "--format"),

@@ -14,8 +14,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from mlops_operator.domain.analysis import Builtin, CheckSpec, Measurement
-from mlops_operator.domain.canary import (
+from mlops_operator.domain.analysis import Measurement
+from mlops_operator.domain.checks import Builtin, CheckSpec
+from mlops_operator.domain.conditions import is_valid_reason
+from mlops_operator.domain.rollout import (
     MAX_HISTORY,
     Action,
     Decision,
@@ -38,7 +40,6 @@ from mlops_operator.domain.canary import (
     pause,
     set_weight,
 )
-from mlops_operator.domain.conditions import is_valid_reason
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 V1, V2, V3 = "iris-v1", "iris-v2", "iris-v3"

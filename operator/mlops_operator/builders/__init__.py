@@ -1,0 +1,36 @@
+"""Pure builders of the child objects the operator creates (plain dicts, no I/O)."""
+
+from mlops_operator.builders.common import (
+    PVC_ROOT,
+    RESTRICTED_CONTAINER,
+    RESTRICTED_POD,
+    artifact_claim_mount,
+    claim_of,
+    owner_reference,
+)
+from mlops_operator.builders.serving import (
+    FAULT_ANNOTATIONS,
+    build_main_service,
+    build_server_workload,
+    build_track_services,
+)
+from mlops_operator.builders.training import (
+    TRAINER_CONTAINER,
+    TRAINING_JOB_LABEL,
+    VERIFY_JOB_LABEL,
+    artifact_dir_uri,
+    build_model_version,
+    build_training_job,
+    build_verify_job,
+    trainer_spec,
+    training_job_name,
+    verify_job_name,
+)
+
+__all__ = [
+    "FAULT_ANNOTATIONS", "PVC_ROOT", "RESTRICTED_CONTAINER", "RESTRICTED_POD", "TRAINER_CONTAINER",
+    "TRAINING_JOB_LABEL", "VERIFY_JOB_LABEL", "artifact_claim_mount", "artifact_dir_uri",
+    "build_main_service", "build_model_version", "build_server_workload", "build_track_services",
+    "build_training_job", "build_verify_job", "claim_of", "owner_reference", "trainer_spec",
+    "training_job_name", "verify_job_name",
+]

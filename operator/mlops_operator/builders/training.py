@@ -1,0 +1,237 @@
+"""The Jobs that train a TrainingJob and verify a ModelVersion, and the ModelVersion a
+training records."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from mlops_operator.builders.common import (
+    PVC_ROOT,
+    RESTRICTED_CONTAINER,
+    RESTRICTED_POD,
+    artifact_claim_mount,
+    owner_reference,
+)
+
+TRAINER_CONTAINER = "trainer"
+
+
+TRAINING_JOB_LABEL = "mlops.dev/training-job"
+
+
+#: On verification Jobs (and their pods): the ModelVersion they verify.
+VERIFY_JOB_LABEL = "mlops.dev/verifies"
+
+
+def training_job_name(training_job: str) -> str:
+    """The batch Job's name: deterministic, so a re-run finds the same Job."""
+    return f"{training_job}-train"[:63].rstrip("-")
+
+
+def artifact_dir_uri(claim: str, namespace: str, model: str, training_job: str, uid: str) -> str:
+    return f"pvc://{claim}/{namespace}/{model}/{training_job}-{uid[:8]}"
+
+
+def trainer_spec(spec: dict[str, Any]) -> dict[str, Any]:
+    """The part of a TrainingJob spec the built-in trainer reads."""
+    keys = ("model", "dataset", "estimator", "task")
+    return {key: spec[key] for key in keys if key in spec}
+
+
+def build_training_job(training_job: dict[str, Any], image: str, claim: str) -> dict[str, Any]:
+    """The batch/v1 Job that trains one TrainingJob, owned by it."""
+    meta, spec = training_job["metadata"], training_job["spec"]
+    output = artifact_dir_uri(claim, meta["namespace"], spec["model"], meta["name"], meta["uid"])
+    container = _trainer_container(spec, image, claim, output)
+    labels = {
+        TRAINING_JOB_LABEL: meta["name"],
+        "mlops.dev/model": spec["model"],
+        "app.kubernetes.io/managed-by": "mlops-operator",
+    }
+    job_spec: dict[str, Any] = {
+        "backoffLimit": spec.get("backoffLimit", 1),
+        "activeDeadlineSeconds": spec.get("activeDeadlineSeconds", 600),
+        "template": {
+            "metadata": {"labels": labels},
+            "spec": {
+                "restartPolicy": "Never",
+                "securityContext": RESTRICTED_POD,
+                "automountServiceAccountToken": False,
+                "containers": [container],
+                "volumes": [
+                    {"name": "artifacts", "persistentVolumeClaim": {"claimName": claim}},
+                    {"name": "tmp", "emptyDir": {}},
+                ],
+            },
+        },
+    }
+    if spec.get("ttlSecondsAfterFinished") is not None:
+        job_spec["ttlSecondsAfterFinished"] = spec["ttlSecondsAfterFinished"]
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": training_job_name(meta["name"]),
+            "namespace": meta["namespace"],
+            "labels": labels,
+            "ownerReferences": [owner_reference(training_job)],
+        },
+        "spec": job_spec,
+    }
+
+
+def build_model_version(
+    training_job: dict[str, Any], name: str, number: int, result: dict[str, Any], image: str
+) -> dict[str, Any]:
+    """The ModelVersion recording a successful training run's result."""
+    meta, spec = training_job["metadata"], training_job["spec"]
+    artifacts = result.get("artifacts") or {}
+    preferred = result.get("preferredFormat") or ("onnx" if artifacts.get("onnx") else "skops")
+    main = artifacts[preferred]
+    alternates = [
+        {"uri": a["uri"], "sha256": a["sha256"], "format": fmt}
+        for fmt, a in artifacts.items()
+        if a and fmt != preferred
+    ]
+    lineage = {
+        "trainingJob": meta["name"],
+        "trainingJobUID": meta["uid"],
+        "image": spec.get("image") or image,
+    }
+    if spec.get("gitRevision"):
+        lineage["gitRevision"] = spec["gitRevision"]
+    version_spec: dict[str, Any] = {
+        "model": spec["model"],
+        "version": number,
+        "task": result.get("task"),
+        "artifact": {"uri": main["uri"], "sha256": main["sha256"], "format": preferred},
+        "alternateArtifacts": alternates,
+        "framework": {k: str(v) for k, v in (result.get("framework") or {}).items()},
+        "onnxMatches": bool(result.get("onnxMatches")),
+        "inputSchema": result.get("inputSchema") or {},
+        "metrics": {
+            k: float(v)
+            for k, v in (result.get("metrics") or {}).items()
+            if isinstance(v, int | float)
+        },
+        "params": result.get("params") or {},
+        "dataset": result.get("dataset") or {},
+        "referenceStats": result.get("referenceStats") or {},
+        "predictionStats": result.get("predictionStats") or {},
+        "lineage": lineage,
+    }
+    return {
+        "apiVersion": "mlops.dev/v1alpha1",
+        "kind": "ModelVersion",
+        "metadata": {
+            "name": name,
+            "labels": {
+                "mlops.dev/model": spec["model"],
+                "mlops.dev/training-job-uid": meta["uid"],
+                TRAINING_JOB_LABEL: meta["name"],
+            },
+        },
+        "spec": {k: v for k, v in version_spec.items() if v is not None},
+    }
+
+
+def verify_job_name(model_version: str) -> str:
+    return f"{model_version}-verify"[:63].rstrip("-")
+
+
+def build_verify_job(model_version: dict[str, Any], image: str) -> dict[str, Any]:
+    """A short Job that checks a hand-registered artifact's sha256 where pods can read it."""
+    meta, artifact = model_version["metadata"], model_version["spec"]["artifact"]
+    mounts, volumes = artifact_claim_mount(artifact["uri"])
+    labels = {
+        VERIFY_JOB_LABEL: meta["name"],
+        "app.kubernetes.io/managed-by": "mlops-operator",
+    }
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": verify_job_name(meta["name"]),
+            "namespace": meta["namespace"],
+            "labels": labels,
+            "ownerReferences": [owner_reference(model_version)],
+        },
+        "spec": {
+            "backoffLimit": 0,
+            "activeDeadlineSeconds": 300,
+            "ttlSecondsAfterFinished": 600,
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "restartPolicy": "Never",
+                    "securityContext": RESTRICTED_POD,
+                    "automountServiceAccountToken": False,
+                    "containers": [
+                        {
+                            "name": "verify",
+                            "image": image,
+                            "command": [
+                                "mlops-runtime",
+                                "verify",
+                                "--uri",
+                                artifact["uri"],
+                                "--sha256",
+                                artifact["sha256"],
+                            ],
+                            "env": [
+                                {"name": "MLOPS_PVC_ROOT", "value": PVC_ROOT},
+                                {"name": "HOME", "value": "/tmp"},
+                            ],
+                            "terminationMessagePolicy": "FallbackToLogsOnError",
+                            "securityContext": RESTRICTED_CONTAINER,
+                            "volumeMounts": mounts,
+                            "resources": {
+                                "requests": {"cpu": "50m", "memory": "64Mi"},
+                                "limits": {"memory": "512Mi"},
+                            },
+                        }
+                    ],
+                    "volumes": volumes,
+                },
+            },
+        },
+    }
+
+
+def _trainer_container(
+    spec: dict[str, Any], image: str, claim: str, output: str
+) -> dict[str, Any]:
+    """The trainer: the built-in one, or the user's ``spec.container``, restricted."""
+    env = [
+        {"name": "MLOPS_TRAINING_SPEC", "value": json.dumps(trainer_spec(spec), sort_keys=True)},
+        {"name": "MLOPS_OUTPUT_URI", "value": output},
+        {"name": "MLOPS_PVC_ROOT", "value": PVC_ROOT},
+        {"name": "MLOPS_IMAGE", "value": image},
+        {"name": "MLOPS_GIT_REVISION", "value": spec.get("gitRevision", "")},
+        {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+        {"name": "HOME", "value": "/tmp"},  # the root filesystem is read-only
+    ]
+    secret = ((spec.get("dataset") or {}).get("s3") or {}).get("secretRef")
+    env_from = [{"secretRef": {"name": secret["name"]}}] if secret else []
+    custom = spec.get("container")
+    container: dict[str, Any] = {
+        "name": TRAINER_CONTAINER,
+        "image": custom["image"] if custom else spec.get("image") or image,
+        "command": custom.get("command") if custom else ["mlops-runtime", "train"],
+        "env": env + list((custom or {}).get("env") or []),
+        "envFrom": env_from,
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+        "securityContext": RESTRICTED_CONTAINER,
+        "volumeMounts": [
+            {"name": "artifacts", "mountPath": f"{PVC_ROOT}/{claim}"},
+            {"name": "tmp", "mountPath": "/tmp"},
+        ],
+        "resources": spec.get("resources")
+        or {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "2Gi"}},
+    }
+    if custom and custom.get("args"):
+        container["args"] = custom["args"]
+    if not container["command"]:
+        del container["command"]
+    return container

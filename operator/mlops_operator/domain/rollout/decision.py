@@ -1,0 +1,111 @@
+"""What goes into a decision (what the handler observed) and what comes out (the
+desired traffic split and workloads, events and conditions).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from mlops_operator.domain.analysis import (
+    Measurement,
+)
+from mlops_operator.domain.rollout.status import (
+    RolloutStatus,
+)
+
+CONDITION_READY = "Ready"
+
+
+CONDITION_PROGRESSING = "Progressing"
+
+
+class Action(StrEnum):
+    """What changed in this decision, in the order to apply it (informational:
+    the declarative fields of :class:`Decision` are the source of truth)."""
+
+    SET_WEIGHT = "SetWeight"
+    DEPLOY_STABLE = "DeployStable"
+    CREATE_CANARY = "CreateCanary"
+    PROMOTE_CANARY_TO_STABLE = "PromoteCanaryToStable"
+    SCALE_DOWN_CANARY = "ScaleDownCanary"
+
+
+@dataclass(frozen=True)
+class TrackState:
+    """What one track's workload runs: its version and how many pods are ready."""
+
+    version: str | None = None
+    ready_replicas: int = 0
+
+
+@dataclass(frozen=True)
+class FiringAlert:
+    """A firing Alertmanager alert labelled with this Deployment."""
+
+    name: str
+    message: str = ""
+    started_at: datetime | str | None = None  # alerts older than the canary are ignored
+
+
+@dataclass(frozen=True, kw_only=True)
+class Observations:
+    """What the handler saw this tick."""
+
+    now: datetime | str
+    target_approved: bool  # spec.modelVersion names an Approved ModelVersion
+    target_message: str = ""  # why not, e.g. "ModelVersion iris-v4 is Rejected: ..."
+    stable: TrackState = field(default_factory=TrackState)
+    canary: TrackState = field(default_factory=TrackState)
+    measurements: Mapping[str, Measurement] = field(default_factory=dict)  # by check name
+    alerts: Sequence[FiringAlert] = ()
+    prometheus_reachable: bool = True
+    prometheus_error: str = ""
+
+
+@dataclass(frozen=True)
+class Weights:
+    """Traffic split in percent; always sums to 100."""
+
+    stable: int = 100
+    canary: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        """``{"stable": s, "canary": c}``."""
+        return {"stable": self.stable, "canary": self.canary}
+
+
+@dataclass(frozen=True)
+class Event:
+    """A Kubernetes Event to post on the Deployment."""
+
+    type: str  # Normal | Warning
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The desired state after this tick, plus what to tell people."""
+
+    status: RolloutStatus
+    weights: Weights
+    stable_version: str | None  # version the stable workload must run (None: nothing yet)
+    stable_replicas: int
+    canary_version: str | None  # None: no canary
+    canary_replicas: int
+    actions: tuple[Action, ...] = ()
+    events: tuple[Event, ...] = ()
+    conditions: tuple[dict[str, Any], ...] = ()  # without lastTransitionTime: use set_condition
+    requeue_after: float | None = None  # seconds until something is due (pause end, measurement)
+
+
+def canary_replicas_for(weight: int, replicas: int) -> int:
+    """Canary pods needed to carry ``weight`` percent: at least 1, at most ``replicas``."""
+    if weight <= 0:
+        return 1
+    return min(replicas, max(1, math.ceil(replicas * weight / 100)))

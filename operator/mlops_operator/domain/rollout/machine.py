@@ -1,0 +1,291 @@
+"""``decide``: which state the rollout is in, and the step it takes from there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+from mlops_operator.domain.analysis import (
+    Verdict,
+)
+from mlops_operator.domain.checks import AnalysisSpecError
+from mlops_operator.domain.durations import (
+    format_duration,
+    seconds_since,
+)
+from mlops_operator.domain.rollout.decision import (
+    Action,
+    Decision,
+    FiringAlert,
+    Observations,
+)
+from mlops_operator.domain.rollout.output import (
+    finish,
+)
+from mlops_operator.domain.rollout.spec import (
+    RolloutSpec,
+    SpecError,
+    StepKind,
+)
+from mlops_operator.domain.rollout.status import (
+    PromotionStage,
+    RolloutPhase,
+    RolloutStatus,
+)
+from mlops_operator.domain.rollout.steps import (
+    record_analysis,
+    run_promotion,
+    step_analysis,
+    step_pause,
+    step_set_weight,
+)
+from mlops_operator.domain.rollout.tick import (
+    Tick,
+    current_step,
+    is_ready,
+    position,
+    seconds_elapsed,
+)
+from mlops_operator.domain.rollout.transitions import (
+    abandon,
+    enter_promotion,
+    hold,
+    roll_back,
+    stay_rolled_back,
+)
+
+
+def decide(spec: RolloutSpec, status: RolloutStatus, obs: Observations) -> Decision:
+    """The next desired state of a Deployment; pure and deterministic."""
+    tick = Tick(spec, obs)
+    s = status
+    target = spec.model_version
+    if s.rolled_back_version and target != s.rolled_back_version:
+        s = replace(s, rolled_back_version=None, rollback_reason=None)  # the spec moved on
+    if s.rolled_back_version:
+        s = stay_rolled_back(tick, s)
+    elif s.stable_version is None or _first_deploy_pending(s):
+        s = _first_deploy(tick, s)
+    elif target == s.stable_version:
+        s = _steady(tick, s)
+    elif not obs.target_approved:
+        s = _unapproved(tick, s)
+    elif s.canary_version != target:
+        s = _start(tick, s)
+    else:
+        s = _progress(tick, s)
+    return finish(tick, s)
+
+
+def _first_deploy_pending(s: RolloutStatus) -> bool:
+    """A first version was deployed but never became ready: replace it directly."""
+    return s.canary_version is None and s.phase is RolloutPhase.PROGRESSING
+
+
+def _first_deploy(tick: Tick, s: RolloutStatus) -> RolloutStatus:
+    target = tick.spec.model_version
+    if s.stable_version != target:
+        if not tick.obs.target_approved:
+            return _unapproved(tick, s)
+        s = replace(
+            s,
+            stable_version=target,
+            phase=RolloutPhase.PROGRESSING,
+            step_started_at=tick.now,
+            pause_reason=None,
+        )
+        tick.act(Action.DEPLOY_STABLE)
+        tick.event("Normal", "Deploying", f"deploying {target} as the stable version")
+    return _steady(tick, s)
+
+
+def _steady(tick: Tick, s: RolloutStatus) -> RolloutStatus:
+    """Target is the stable version: drop any canary, report readiness."""
+    first_deploy = s.canary_version is None and s.phase is RolloutPhase.PROGRESSING
+    if s.canary_version is not None:
+        s = abandon(tick, s, f"spec.modelVersion is back to the stable version {s.stable_version}")
+    stable = tick.obs.stable
+    replicas = tick.spec.replicas
+    version = s.stable_version
+    counts = f"{stable.ready_replicas if stable.version == version else 0}/{replicas} pods ready"
+    if first_deploy:  # Healthy once fully ready
+        if is_ready(stable, version, replicas):
+            tick.event("Normal", "Deployed", f"{version} is serving ({counts})")
+            tick.reason = "RolloutComplete"
+            s = tick.history(s, str(version), "Deployed", "first version")
+            return replace(
+                s,
+                phase=RolloutPhase.HEALTHY,
+                step_started_at=None,
+                message=(f"{version} is serving ({counts})"),
+            )
+        waited = seconds_elapsed(s.step_started_at, tick.now)
+        if waited > tick.spec.progress_deadline:
+            message = (
+                f"{version} not ready after {format_duration(waited)} ({counts}); "
+                f"progressDeadline is {format_duration(tick.spec.progress_deadline)}"
+            )
+            tick.event("Warning", "ProgressDeadlineExceeded", message)
+            tick.reason = "ProgressDeadlineExceeded"
+            return replace(s, phase=RolloutPhase.DEGRADED, step_started_at=None, message=message)
+        tick.reason = "Deploying"
+        return replace(s, message=f"deploying {version} ({counts})")
+    if is_ready(stable, version, 1):
+        if s.phase is not RolloutPhase.HEALTHY:
+            tick.event("Normal", "Healthy", f"{version} is serving ({counts})")
+        tick.reason = "RolloutComplete"
+        return replace(
+            s,
+            phase=RolloutPhase.HEALTHY,
+            pause_reason=None,
+            message=f"{version} is serving ({counts})",
+        )
+    message = f"no ready pods serve the stable version {version} ({counts})"
+    if s.phase is not RolloutPhase.DEGRADED or s.message != message:
+        tick.event("Warning", "StableNotReady", message)
+    tick.reason = "StableNotReady"
+    return replace(s, phase=RolloutPhase.DEGRADED, pause_reason=None, message=message)
+
+
+def _unapproved(tick: Tick, s: RolloutStatus) -> RolloutStatus:
+    """Only Approved versions go live: hold the stable version, say why."""
+    target = tick.spec.model_version
+    if s.canary_version is not None:
+        s = abandon(tick, s, f"target {target} is not approved")
+    why = tick.obs.target_message or "not Approved"
+    message = f"{target} cannot go live: {why}"
+    if s.phase is not RolloutPhase.DEGRADED or s.message != message:
+        tick.event("Warning", "TargetNotApproved", message)
+    tick.reason = "TargetNotApproved"
+    return replace(s, phase=RolloutPhase.DEGRADED, pause_reason=None, message=message)
+
+
+def _start(tick: Tick, s: RolloutStatus) -> RolloutStatus:
+    """A new approved target: abandon any other canary and start this one at step 0."""
+    target = tick.spec.model_version
+    replacing = s.canary_version is not None
+    if replacing:
+        s = abandon(tick, s, f"spec.modelVersion changed to {target}")
+    if tick.spec.abort:
+        return roll_back(tick, s, "Aborted", "spec.abort is set; the canary was not started")
+    if replacing:  # the canary workload is re-used for the new version, not scaled away
+        tick.actions.remove(Action.SCALE_DOWN_CANARY)
+    steps = len(tick.spec.steps)
+    s = replace(
+        s,
+        phase=RolloutPhase.PROGRESSING,
+        canary_version=target,
+        current_step_index=0,
+        current_weight=0,
+        step_started_at=tick.now,
+        canary_started_at=tick.now,
+        promotion=None if steps else PromotionStage.SCALING_UP,
+        pause_reason=None,
+        analysis=None,
+        message=f"canary {target} starting (stable {s.stable_version})",
+    )
+    tick.act(Action.CREATE_CANARY)
+    tick.event(
+        "Normal",
+        "CanaryStarted",
+        f"canary {target} started against stable {s.stable_version} ({steps} steps)",
+    )
+    tick.reason = "CanaryStarted"
+    return tick.history(s, target, "CanaryStarted", f"stable was {s.stable_version}")
+
+
+def _applicable_alert(tick: Tick, s: RolloutStatus) -> FiringAlert | None:
+    for alert in sorted(tick.obs.alerts, key=lambda a: (a.name, a.message)):
+        if alert.started_at is None or s.canary_started_at is None:
+            return alert
+        if seconds_since(s.canary_started_at, alert.started_at) >= 0:
+            return alert
+    return None
+
+
+def _progress(tick: Tick, s: RolloutStatus) -> RolloutStatus:
+    """The canary of the target is in flight: one step of the machine."""
+    spec = tick.spec
+    if s.current_step_index is None:  # a status without a step: start the steps over
+        s = replace(s, current_step_index=0, step_started_at=tick.now, analysis=None)
+    if s.promotion is None and s.current_step_index >= len(spec.steps):
+        s = enter_promotion(tick, s, "all steps done")  # the steps were shortened meanwhile
+    if spec.abort:
+        return roll_back(tick, s, "Aborted", "spec.abort is set")
+    alert = _applicable_alert(tick, s)
+    if alert is not None:
+        detail = f": {alert.message}" if alert.message else ""
+        return roll_back(tick, s, "AlertFiring", f"alert {alert.name} is firing{detail}")
+    step = current_step(spec, s)
+    judgement = None
+    if step is not None and step.kind is StepKind.ANALYSIS:
+        s, judgement = record_analysis(tick, s, step)
+        if judgement.verdict is Verdict.FAILED:
+            return roll_back(tick, s, "AnalysisFailed", judgement.message)
+    if spec.paused:
+        return hold(tick, s, f"paused by spec.paused at {position(spec, s)}", "PausedBySpec")
+    if spec.promote and s.promotion is None:
+        tick.event("Normal", "Promoting", "spec.promote is set: skipping the remaining steps")
+        s = enter_promotion(tick, s, "spec.promote")
+        step = None
+    if s.promotion is not None:
+        return run_promotion(tick, s)
+    assert step is not None
+    if step.kind is StepKind.SET_WEIGHT:
+        return step_set_weight(tick, s, step)
+    if step.kind is StepKind.PAUSE:
+        return step_pause(tick, s, step)
+    assert judgement is not None
+    return step_analysis(tick, s, judgement)
+
+
+def decide_from_dicts(
+    spec: Mapping[str, Any],
+    status: Mapping[str, Any] | None,
+    obs: Observations,
+    *,
+    generation: int | None = None,
+) -> Decision:
+    """:func:`decide` on raw dicts; an invalid spec holds everything as it is
+    (phase Degraded, condition reason InvalidSpec) instead of raising."""
+    current = RolloutStatus.from_dict(status)
+    try:
+        parsed = RolloutSpec.from_dict(spec, generation=generation)
+    except (SpecError, AnalysisSpecError) as error:
+        raw = spec.get("replicas") if isinstance(spec, Mapping) else None
+        replicas = raw if isinstance(raw, int) and not isinstance(raw, bool) and raw >= 1 else None
+        return hold_invalid_spec(current, str(error), obs, replicas=replicas, generation=generation)
+    return decide(parsed, current, obs)
+
+
+def hold_invalid_spec(
+    status: RolloutStatus,
+    error: str,
+    obs: Observations,
+    *,
+    replicas: int | None = None,
+    generation: int | None = None,
+) -> Decision:
+    """Keep traffic and workloads as the status says; report the spec error.
+
+    The same :func:`finish` as every tick builds the decision, from a spec with no
+    steps: ``replicas`` is the spec's count if it was readable, else the number of
+    ready stable pods is kept.
+    """
+    message = f"invalid spec: {error}"
+    count = replicas if replicas is not None else max(obs.stable.ready_replicas, 1)
+    held = RolloutSpec(
+        model_version=status.stable_version or status.canary_version or "",
+        replicas=count,
+        steps=(),
+        generation=generation,
+    )
+    tick = Tick(held, obs)
+    if status.phase is not RolloutPhase.DEGRADED or status.message != message:
+        tick.event("Warning", "InvalidSpec", message)
+    tick.reason = "InvalidSpec"
+    if status.promotion is PromotionStage.UPDATING_STABLE:
+        tick.stable_override = status.canary_version
+    return finish(tick, replace(status, phase=RolloutPhase.DEGRADED, message=message))

@@ -1,0 +1,209 @@
+"""The Deployment spec the rollout reads: steps (setWeight, pause, analysis), checks,
+flags (promote, abort, paused) and the progress deadline, parsed and validated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from mlops_operator.domain.checks import AnalysisSpecError, Builtin, CheckSpec
+from mlops_operator.domain.durations import (
+    DurationError,
+    format_duration,
+    parse_duration,
+)
+
+DEFAULT_PROGRESS_DEADLINE = 600.0
+
+
+#: Checks an analysis step runs when neither it nor spec.strategy.analysis names any.
+DEFAULT_CHECKS: tuple[CheckSpec, ...] = (
+    CheckSpec.for_builtin(Builtin.ERROR_RATE),
+    CheckSpec.for_builtin(Builtin.LATENCY_P99),
+)
+
+
+class SpecError(ValueError):
+    """An invalid Deployment spec; the message names the field."""
+
+
+class StepKind(StrEnum):
+    """The three kinds of canary step."""
+
+    SET_WEIGHT = "setWeight"
+    PAUSE = "pause"
+    ANALYSIS = "analysis"
+
+
+@dataclass(frozen=True)
+class Step:
+    """One canary step."""
+
+    kind: StepKind
+    weight: int | None = None  # setWeight
+    duration: float | None = None  # pause; None = until promoted
+    checks: tuple[CheckSpec, ...] = ()  # analysis
+
+    def describe(self) -> str:
+        """E.g. "setWeight 20", "pause 30s", "analysis errorRate, latencyP99"."""
+        if self.kind is StepKind.SET_WEIGHT:
+            return f"setWeight {self.weight}"
+        if self.kind is StepKind.PAUSE:
+            return (
+                "pause until promoted"
+                if self.duration is None
+                else (f"pause {format_duration(self.duration)}")
+            )
+        return "analysis " + ", ".join(c.name for c in self.checks)
+
+
+def set_weight(weight: int) -> Step:
+    """A setWeight step (for code and tests)."""
+    return Step(StepKind.SET_WEIGHT, weight=weight)
+
+
+def pause(duration: float | None = None) -> Step:
+    """A pause step; None waits until promoted."""
+    return Step(StepKind.PAUSE, duration=duration)
+
+
+def analysis(*checks: CheckSpec) -> Step:
+    """An analysis step running ``checks``."""
+    return Step(StepKind.ANALYSIS, checks=tuple(checks) or DEFAULT_CHECKS)
+
+
+def _parse_checks(raw: Any, defaults: tuple[CheckSpec, ...], where: str) -> tuple[CheckSpec, ...]:
+    if raw is None:
+        return defaults
+    if not isinstance(raw, list) or not raw:
+        raise SpecError(f"{where}.checks must be a non-empty list of names or check specs")
+    by_name = {c.name: c for c in defaults}
+    checks: list[CheckSpec] = []
+    for index, item in enumerate(raw):
+        try:
+            if isinstance(item, str):
+                if item in by_name:
+                    checks.append(by_name[item])
+                elif item in {b.value for b in Builtin}:
+                    checks.append(CheckSpec.for_builtin(item))
+                else:
+                    builtins = ", ".join(b.value for b in Builtin)
+                    raise SpecError(
+                        f"{where}.checks[{index}]: unknown check {item!r} (define it in "
+                        f"spec.strategy.analysis.checks or use a built-in: {builtins})"
+                    )
+            else:
+                checks.append(CheckSpec.from_dict(item))
+        except AnalysisSpecError as error:
+            raise SpecError(f"{where}.checks[{index}]: {error}") from None
+    names = [c.name for c in checks]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise SpecError(f"{where}.checks: duplicate check name(s) {', '.join(duplicates)}")
+    return tuple(checks)
+
+
+def _parse_step(raw: Any, index: int, defaults: tuple[CheckSpec, ...]) -> Step:
+    where = f"spec.strategy.steps[{index}]"
+    if not isinstance(raw, Mapping) or len(raw) != 1:
+        raise SpecError(f"{where} must have exactly one of setWeight, pause, analysis; got {raw!r}")
+    ((key, value),) = raw.items()
+    if key == "setWeight":
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 100:
+            raise SpecError(f"{where}.setWeight must be an integer 0..100, not {value!r}")
+        return set_weight(value)
+    if key == "pause":
+        value = value or {}
+        if not isinstance(value, Mapping) or set(value) - {"duration"}:
+            raise SpecError(f"{where}.pause must be {{}} or {{duration: 30s}}, not {value!r}")
+        if value.get("duration") is None:
+            return pause(None)
+        try:
+            return pause(parse_duration(value["duration"]))
+        except DurationError as error:
+            raise SpecError(f"{where}.pause.duration: {error}") from None
+    if key == "analysis":
+        value = value or {}
+        if not isinstance(value, Mapping) or set(value) - {"checks"}:
+            raise SpecError(f"{where}.analysis must be {{checks: [...]}}, not {value!r}")
+        checks = _parse_checks(value.get("checks"), defaults, f"{where}.analysis")
+        return Step(StepKind.ANALYSIS, checks=checks)
+    raise SpecError(f"{where}: unknown step {key!r} (expected setWeight, pause or analysis)")
+
+
+def default_steps(checks: tuple[CheckSpec, ...] = DEFAULT_CHECKS) -> tuple[Step, ...]:
+    """Used when spec.strategy.steps is absent: 20 %, analyse, 50 %, analyse."""
+    return (set_weight(20), analysis(*checks), set_weight(50), analysis(*checks))
+
+
+@dataclass(frozen=True)
+class RolloutSpec:
+    """The parts of Deployment.spec the rollout needs."""
+
+    model_version: str
+    replicas: int = 1
+    steps: tuple[Step, ...] = field(default_factory=default_steps)
+    progress_deadline: float = DEFAULT_PROGRESS_DEADLINE  # seconds waiting for pods
+    promote: bool = False  # skip the remaining steps of the canary and promote it
+    abort: bool = False  # roll the canary back now (and do not start new ones)
+    paused: bool = False  # hold at the current step
+    generation: int | None = None
+
+    @classmethod
+    def from_dict(cls, spec: Mapping[str, Any], *, generation: int | None = None) -> RolloutSpec:
+        """Parse Deployment.spec: modelVersion, replicas, promote, abort, paused and
+        strategy: {steps, analysis: {checks}, progressDeadline}."""
+        if not isinstance(spec, Mapping):
+            raise SpecError("spec must be an object")
+        version = spec.get("modelVersion")
+        if not isinstance(version, str) or not version:
+            raise SpecError("spec.modelVersion must name a ModelVersion")
+        replicas = spec.get("replicas", 1)
+        if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 1:
+            raise SpecError(f"spec.replicas must be an integer >= 1, not {replicas!r}")
+        strategy = spec.get("strategy") or {}
+        if not isinstance(strategy, Mapping):
+            raise SpecError("spec.strategy must be an object")
+        unknown = sorted(set(strategy) - {"steps", "analysis", "progressDeadline"})
+        if unknown:
+            raise SpecError(
+                f"spec.strategy: unknown field(s) {', '.join(unknown)} "
+                "(known: steps, analysis, progressDeadline)"
+            )
+        analysis_spec = strategy.get("analysis") or {}
+        if not isinstance(analysis_spec, Mapping) or set(analysis_spec) - {"checks"}:
+            raise SpecError("spec.strategy.analysis must be {checks: [...]}")
+        defaults = DEFAULT_CHECKS
+        if analysis_spec.get("checks") is not None:
+            raw = analysis_spec["checks"]
+            if not isinstance(raw, list) or not raw or any(isinstance(c, str) for c in raw):
+                raise SpecError("spec.strategy.analysis.checks must be a non-empty list of checks")
+            defaults = _parse_checks(raw, (), "spec.strategy.analysis")
+        raw_steps = strategy.get("steps")
+        if raw_steps is None:
+            steps = default_steps(defaults)
+        elif isinstance(raw_steps, list):
+            steps = tuple(_parse_step(s, i, defaults) for i, s in enumerate(raw_steps))
+        else:
+            raise SpecError("spec.strategy.steps must be a list")
+        try:
+            deadline = parse_duration(strategy.get("progressDeadline", DEFAULT_PROGRESS_DEADLINE))
+        except DurationError as error:
+            raise SpecError(f"spec.strategy.progressDeadline: {error}") from None
+        flags = {}
+        for name in ("promote", "abort", "paused"):
+            value = spec.get(name, False)
+            if not isinstance(value, bool):
+                raise SpecError(f"spec.{name} must be true or false, not {value!r}")
+            flags[name] = value
+        return cls(
+            model_version=version,
+            replicas=replicas,
+            steps=steps,
+            progress_deadline=deadline,
+            generation=generation,
+            **flags,
+        )

@@ -1,0 +1,233 @@
+"""The canary steps (setWeight, pause, analysis) and the promotion that follows them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from mlops_operator.domain.analysis import (
+    CheckState,
+    Judgement,
+    Verdict,
+    combine,
+    due,
+)
+from mlops_operator.domain.checks import CheckSpec
+from mlops_operator.domain.durations import (
+    as_datetime,
+    format_duration,
+    to_rfc3339,
+)
+from mlops_operator.domain.rollout.decision import (
+    Action,
+    canary_replicas_for,
+)
+from mlops_operator.domain.rollout.spec import (
+    RolloutSpec,
+    Step,
+    StepKind,
+)
+from mlops_operator.domain.rollout.status import (
+    AnalysisState,
+    PromotionStage,
+    RolloutPhase,
+    RolloutStatus,
+)
+from mlops_operator.domain.rollout.tick import (
+    Tick,
+    current_step,
+    is_ready,
+    position,
+    seconds_elapsed,
+)
+from mlops_operator.domain.rollout.transitions import (
+    enter_promotion,
+    hold,
+    keep_running,
+    reset_canary,
+    wait_for_pods,
+)
+
+
+def advance(tick: Tick, s: RolloutStatus, done: str) -> RolloutStatus:
+    """Next step (or promotion after the last one)."""
+    index = (s.current_step_index or 0) + 1
+    s = replace(s, current_step_index=index, step_started_at=tick.now, analysis=None)
+    if index >= len(tick.spec.steps):
+        return enter_promotion(tick, s, done)
+    next_step = tick.spec.steps[index].describe()
+    return keep_running(
+        tick,
+        s,
+        f"{done}; next: step {index + 1}/{len(tick.spec.steps)} ({next_step})",
+        "CanaryProgressing",
+    )
+
+
+def step_set_weight(tick: Tick, s: RolloutStatus, step: Step) -> RolloutStatus:
+    weight = int(step.weight or 0)
+    needed = canary_replicas_for(weight, tick.spec.replicas)
+    if not is_ready(tick.obs.canary, s.canary_version, needed):
+        return wait_for_pods(
+            tick, s, tick.obs.canary, s.canary_version, needed, f"canary pods for {weight}%"
+        )
+    if weight != s.current_weight:
+        tick.act(Action.SET_WEIGHT)
+        tick.event("Normal", "WeightSet", f"canary {s.canary_version} gets {weight}% of traffic")
+    return advance(tick, replace(s, current_weight=weight), f"canary weight {weight}%")
+
+
+def step_pause(tick: Tick, s: RolloutStatus, step: Step) -> RolloutStatus:
+    if step.duration is None:
+        return hold(
+            tick, s, f"paused at {position(tick.spec, s)}: set spec.promote to continue", "Paused"
+        )
+    elapsed = seconds_elapsed(s.step_started_at, tick.now)
+    if elapsed >= step.duration:
+        return advance(tick, s, f"paused {format_duration(step.duration)}")
+    tick.wake_in(step.duration - elapsed)
+    until = to_rfc3339(
+        as_datetime(s.step_started_at or tick.now) + timedelta(seconds=step.duration)
+    )
+    return keep_running(
+        tick, s, f"pausing {format_duration(step.duration)} until {until}", "CanaryProgressing"
+    )
+
+
+def record_analysis(tick: Tick, s: RolloutStatus, step: Step) -> tuple[RolloutStatus, Judgement]:
+    """Add this tick's measurements to the step's checks and judge them."""
+    index = int(s.current_step_index or 0)
+    state = s.analysis if s.analysis and s.analysis.step_index == index else None
+    states: list[CheckState] = []
+    judgements: list[Judgement] = []
+    latest = None
+    for check in step.checks:
+        current = state.check(check.name) if state else CheckState(check.name)
+        measurement = tick.obs.measurements.get(check.name)
+        if measurement is not None:
+            updated = current.record(check, measurement)
+            if updated is not current:
+                latest = max(latest or measurement.at, measurement.at)
+            current = updated
+        states.append(current)
+        judgements.append(current.judge(check))
+        if not current.judge(check).verdict.terminal:
+            last = current.last_measured_at
+            wait = check.interval - seconds_elapsed(last, tick.now) if last else 0.0
+            tick.wake_in(wait)
+    verdict = combine(judgements)
+    s = replace(s, analysis=AnalysisState(step_index=index, checks=tuple(states)))
+    if latest is not None:
+        s = replace(
+            s,
+            last_analysis={
+                "version": s.canary_version,
+                "stepIndex": index,
+                "verdict": verdict.verdict.value,
+                "message": verdict.message,
+                "at": latest,
+                "checks": [
+                    {"name": j.check, "verdict": j.verdict.value, "message": j.message,
+                     "lastValue": st.tally.last_value}
+                    for j, st in zip(judgements, states, strict=True)
+                ],
+            },
+        )
+    return s, verdict
+
+
+def step_analysis(tick: Tick, s: RolloutStatus, judgement: Judgement) -> RolloutStatus:
+    where = position(tick.spec, s)
+    if not tick.obs.prometheus_reachable:
+        detail = f": {tick.obs.prometheus_error}" if tick.obs.prometheus_error else ""
+        cause = f"analysis at {where} paused: Prometheus is unreachable"
+        return hold(
+            tick,
+            s,
+            f"{cause}{detail} (never promoted without data)",
+            "AnalysisInconclusive",
+            cause,
+        )
+    if judgement.verdict is Verdict.SUCCESSFUL:
+        tick.event("Normal", "AnalysisSucceeded", f"{where}: {judgement.message}")
+        return advance(tick, s, f"analysis passed ({judgement.message})")
+    if judgement.verdict is Verdict.INCONCLUSIVE:
+        cause = f"analysis at {where} inconclusive"
+        return hold(
+            tick,
+            s,
+            f"{cause}: {judgement.message} (keeps measuring; resumes when the checks pass)",
+            "AnalysisInconclusive",
+            cause,
+        )
+    return keep_running(tick, s, f"analysing at {where}: {judgement.message}", "Analysing")
+
+
+def run_promotion(tick: Tick, s: RolloutStatus) -> RolloutStatus:
+    spec = tick.spec
+    replicas = spec.replicas
+    canary = s.canary_version
+    if s.promotion is PromotionStage.SCALING_UP:
+        if not is_ready(tick.obs.canary, canary, replicas):
+            return wait_for_pods(
+                tick, s, tick.obs.canary, canary, replicas, "canary pods for full traffic"
+            )
+        if s.current_weight != 100:
+            tick.act(Action.SET_WEIGHT)
+            tick.event("Normal", "WeightSet", f"canary {canary} gets 100% of traffic")
+        tick.act(Action.PROMOTE_CANARY_TO_STABLE)
+        tick.event("Normal", "Promoting", f"updating the stable pods to {canary}")
+        s = replace(
+            s,
+            current_weight=100,
+            promotion=PromotionStage.UPDATING_STABLE,
+            step_started_at=tick.now,
+        )
+    tick.stable_override = canary
+    if is_ready(tick.obs.stable, canary, replicas):
+        return finalize(tick, s)
+    return wait_for_pods(tick, s, tick.obs.stable, canary, replicas, f"stable pods on {canary}")
+
+
+def finalize(tick: Tick, s: RolloutStatus) -> RolloutStatus:
+    version = str(s.canary_version)
+    previous = s.stable_version
+    tick.stable_override = None
+    tick.act(Action.SET_WEIGHT)
+    tick.act(Action.SCALE_DOWN_CANARY)
+    tick.event("Normal", "Promoted", f"{version} promoted to stable (was {previous})")
+    tick.reason = "RolloutComplete"
+    s = tick.history(reset_canary(s), version, "Promoted", f"replaced {previous}")
+    return replace(
+        s,
+        stable_version=version,
+        phase=RolloutPhase.HEALTHY,
+        message=f"{version} is serving (promoted from canary, replaced {previous})",
+    )
+
+
+def checks_to_measure(
+    spec: RolloutSpec, status: RolloutStatus, now: datetime | str
+) -> tuple[CheckSpec, ...]:
+    """The checks of the current analysis step that are due now (not yet decided).
+
+    Measure these, then pass the results as ``Observations.measurements``.
+    """
+    if status.canary_version is None or status.canary_version != spec.model_version:
+        return ()
+    if spec.promote or status.phase not in (RolloutPhase.PROGRESSING, RolloutPhase.PAUSED):
+        return ()
+    step = current_step(spec, status)
+    if step is None or step.kind is not StepKind.ANALYSIS:
+        return ()
+    index = status.current_step_index
+    state = status.analysis if status.analysis and status.analysis.step_index == index else None
+    due_checks = []
+    for check in step.checks:
+        current = state.check(check.name) if state else CheckState(check.name)
+        if current.judge(check).verdict.terminal:
+            continue
+        if due(check, current.last_measured_at, now):
+            due_checks.append(check)
+    return tuple(due_checks)

@@ -1,0 +1,1 @@
+"""Inbound adapters: HTTP endpoints other systems call (Alertmanager's webhook)."""

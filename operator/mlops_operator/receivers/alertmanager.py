@@ -1,0 +1,104 @@
+"""The Alertmanager webhook as an HTTP adapter: authenticate, validate, fold alerts.
+
+Alertmanager posts ``{"alerts": [{"status", "labels", "annotations", "startsAt"}]}``
+with ``Authorization: Bearer <token>`` (its ``http_config.authorization``); the
+token is read from ``MLOPS_ALERT_WEBHOOK_TOKEN_FILE`` (a mounted Secret) on each
+request, so a rotated Secret takes effect without a restart. Without a valid
+token the answer is 401 and nothing changes; a body over ``MAX_BODY_BYTES`` is
+413, anything that is not Alertmanager's JSON 400. Alerts carrying
+``namespace`` and ``deployment`` labels are folded into a table of firing alerts
+(Alertmanager re-sends them while they fire); ``handlers.alerts`` serves this app
+and wakes the Deployments it names.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+log = logging.getLogger(__name__)
+MAX_BODY_BYTES = 256 * 1024
+CHALLENGE = {"WWW-Authenticate": 'Bearer realm="mlops-operator alerts"'}
+
+
+def authorized(header: str | None, token_file: str | None) -> bool:
+    """Whether ``header`` carries the bearer token in ``token_file`` (constant-time)."""
+    if not header or not token_file:
+        return False
+    scheme, _, presented = header.partition(" ")
+    try:
+        expected = Path(token_file).read_text().strip()
+    except OSError:
+        return False
+    return (scheme.lower() == "bearer" and bool(expected)
+            and hmac.compare_digest(presented.strip().encode(), expected.encode()))
+
+
+def malformed(payload: Any) -> str | None:
+    """Why ``payload`` is not an Alertmanager webhook body (None if it is one)."""
+    if not isinstance(payload, dict):
+        return "the body must be a JSON object"
+    alerts = payload.get("alerts", [])
+    if not isinstance(alerts, list) or not all(isinstance(a, dict) for a in alerts):
+        return "alerts must be a list of objects"
+    for index, alert in enumerate(alerts):
+        for field in ("labels", "annotations"):
+            if not isinstance(alert.get(field) or {}, dict):
+                return f"alerts[{index}].{field} must be an object"
+    return None
+
+
+def record(alerts_by_deployment: dict, payload: dict[str, Any]) -> set[tuple[str, str]]:
+    """Fold one webhook payload into the firing-alert table; return the Deployments touched."""
+    touched = set()
+    for alert in payload.get("alerts") or []:
+        labels = alert.get("labels") or {}
+        namespace, name = labels.get("namespace"), labels.get("deployment")
+        if not namespace or not name:
+            continue
+        key = (namespace, name)
+        firing = alerts_by_deployment.setdefault(key, {})
+        alertname = labels.get("alertname", "alert")
+        annotations = alert.get("annotations") or {}
+        message = annotations.get("summary") or annotations.get("description") or alertname
+        if alert.get("status") == "firing":
+            firing[alertname] = (message, alert.get("startsAt"))
+        else:
+            firing.pop(alertname, None)
+        touched.add(key)
+    return touched
+
+
+#: Called with the Deployments (namespace, name) an accepted post touched.
+OnAlerts = Callable[[set[tuple[str, str]]], None]
+
+
+def make_app(
+    table: dict[tuple[str, str], dict[str, Any]], token_file: str | None, on_alerts: OnAlerts
+) -> web.Application:
+    """The receiver's one route: authenticate, validate, fold into ``table``, report."""
+
+    async def receive(request: web.Request) -> web.Response:
+        if not authorized(request.headers.get("Authorization"), token_file):
+            return web.json_response({"error": "a valid bearer token is required"},
+                                     status=401, headers=CHALLENGE)
+        try:
+            payload = await request.json()  # over MAX_BODY_BYTES: aiohttp answers 413
+        except ValueError:
+            return web.json_response({"error": "the body must be Alertmanager's JSON"},
+                                     status=400)
+        problem = malformed(payload)
+        if problem:
+            return web.json_response({"error": problem}, status=400)
+        touched = record(table, payload)
+        on_alerts(touched)
+        return web.json_response({"deployments": len(touched)})
+
+    app = web.Application(client_max_size=MAX_BODY_BYTES)
+    app.router.add_post("/alerts", receive)
+    return app

@@ -1,0 +1,45 @@
+"""The metrics the model server exports and the operator's checks read, named once.
+
+The model server (``mlops_runtime.server.metrics``) exports these series; the
+operator's check observers (``mlops_operator.providers.checks``) query them. Both
+import the names from here, so renaming a series or a label cannot break one side
+silently. This package imports nothing from either side.
+
+Counters are named without ``_total``; the Prometheus client appends it on
+exposition, which is the name queries use (``*_TOTAL``).
+"""
+
+from __future__ import annotations
+
+#: Labels the server puts on every series (fixed at startup).
+MODEL_LABEL = "model"
+VERSION_LABEL = "version"
+TRACK_LABEL = "track"
+SERVER_LABELS = (MODEL_LABEL, VERSION_LABEL, TRACK_LABEL)
+#: Labels Prometheus adds from the pod's labels when it scrapes (see
+#: manifests/monitoring/scrape.yml): which mlops Deployment a series belongs to.
+NAMESPACE_LABEL = "namespace"
+DEPLOYMENT_LABEL = "deployment"
+
+#: Inference requests by HTTP status (label ``status``): the errorRate check.
+REQUESTS = "mlops_requests"
+REQUESTS_TOTAL = f"{REQUESTS}_total"
+STATUS_LABEL = "status"
+#: Inference latency histogram in seconds: the latencyP99 check.
+REQUEST_DURATION = "mlops_request_duration_seconds"
+#: Rows per inference request (histogram).
+BATCH_SIZE = "mlops_batch_size"
+#: Predicted classes (label ``class``) of a classifier: the predictionShift check.
+PREDICTIONS = "mlops_predictions"
+PREDICTIONS_TOTAL = f"{PREDICTIONS}_total"
+CLASS_LABEL = "class"
+#: Predicted values of a regressor (histogram): the predictionShift check.
+PREDICTION_VALUE = "mlops_prediction_value"
+#: Per-feature sums of the inputs (label ``feature``) and the row count: inputDrift.
+FEATURE_SUM = "mlops_input_feature_sum"
+FEATURE_SQUARES_SUM = "mlops_input_feature_squares_sum"
+FEATURE_LABEL = "feature"
+INPUT_ROWS = "mlops_input_rows"
+INPUT_ROWS_TOTAL = f"{INPUT_ROWS}_total"
+#: Always 1; which artifact (labels ``format``, ``sha256``) is served.
+MODEL_INFO = "mlops_model_info"

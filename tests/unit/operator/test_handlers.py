@@ -1,0 +1,231 @@
+"""Handlers over the Kubernetes port: what they send, in which order, and what they say.
+
+A FakeKube stands in for the API server (see fake_kube.py); the watch views are
+built by hand. The cluster suite runs the same handlers against the real thing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from mlops_operator import builders
+from mlops_operator.config import Settings
+from mlops_operator.domain.checks import CheckSpec
+from mlops_operator.domain.rollout import FiringAlert
+from mlops_operator.handlers import deployment, modelversion, trainingjob
+from mlops_operator.handlers.watches import PodSummary, Snapshot
+from mlops_operator.ports import CanaryTarget
+
+from tests.unit.operator.fake_kube import FakeKube
+
+NS = "ns"
+SETTINGS = Settings(runtime_image="runtime:test", artifact_claim="claim")
+
+
+class NoChecksDue:
+    """These rollouts have no analysis step: measuring anything is a bug."""
+
+    def observe(self, check: CheckSpec, target: CanaryTarget) -> float | None:
+        raise AssertionError(f"measured {check.name} with no analysis step")
+
+
+def model_version(version: int) -> dict[str, Any]:
+    name = f"iris-v{version}"
+    return {
+        "metadata": {"name": name, "namespace": NS, "annotations": {}},
+        "spec": {"model": "iris", "version": version,
+                 "artifact": {"uri": f"pvc://claim/{NS}/iris/{name}/model.onnx",
+                              "sha256": "a" * 64, "format": "onnx"}},
+        "status": {"phase": "Approved"},
+    }
+
+
+class Rollout:
+    """One mlops Deployment driven through reconciles, with pods and alerts set by hand."""
+
+    def __init__(self, kube: FakeKube) -> None:
+        self.kube = kube
+        self.pods: list[PodSummary] = []
+        self.alerts: list[FiringAlert] = []
+        kube.add("deployments", {
+            "apiVersion": "mlops.dev/v1alpha1", "kind": "Deployment",
+            "metadata": {"name": "iris", "namespace": NS, "uid": "uid-iris", "generation": 1},
+            "spec": {"modelVersion": "iris-v1", "replicas": 2,
+                     "strategy": {"steps": [{"setWeight": 50}, {"pause": {}}]}},
+        })
+
+    @property
+    def body(self) -> dict[str, Any]:
+        return self.kube.objects[("deployments", NS, "iris")]
+
+    def status(self) -> dict[str, Any]:
+        return self.body.get("status") or {}
+
+    def target(self, version: str) -> None:
+        self.body["spec"]["modelVersion"] = version
+        self.body["metadata"]["generation"] += 1
+
+    def ready(self, track: str, version: str, count: int) -> None:
+        self.pods = [p for p in self.pods if p.track != track] + [
+            PodSummary(f"{track}-{i}", track, version, True, False) for i in range(count)]
+
+    def view(self) -> Snapshot:
+        children = {(o["kind"], o["metadata"]["name"]): o
+                    for kind in ("Deployment", "Service", "HTTPRoute")
+                    for o in self.kube.of_kind(kind)}
+        versions = {f"iris-v{v}": model_version(v) for v in (1, 2)}
+        return Snapshot(list(self.pods), versions, children)
+
+    def reconcile(self) -> list[tuple[str, str, str]]:
+        deployment.reconcile(json.loads(json.dumps(self.body)), self.view(), self.alerts,
+                             SETTINGS, self.kube, NoChecksDue())
+        return self.kube.requests()
+
+
+@pytest.fixture
+def rollout() -> Iterator[Rollout]:
+    deployment._written.clear()
+    yield Rollout(FakeKube())
+    deployment._written.clear()
+
+
+def healthy(rollout: Rollout) -> None:
+    rollout.reconcile()
+    rollout.ready("stable", "iris-v1", 2)
+    rollout.reconcile()
+    assert rollout.status()["phase"] == "Healthy"
+
+
+def test_first_deploy_creates_services_and_the_stable_workload(rollout: Rollout) -> None:
+    sent = rollout.reconcile()
+    assert ("apply", "Deployment", "iris-stable") in sent
+    assert {name for verb, kind, name in sent if kind == "Service"} >= {"iris"}
+    assert sent[-1] == ("patch-status", "deployments", "iris")
+    assert rollout.status()["phase"] == "Progressing"
+    assert ("Normal", "Deploying") in [(t, r) for t, r, _ in rollout.kube.events]
+
+
+def test_an_unchanged_healthy_deployment_sends_nothing(rollout: Rollout) -> None:
+    healthy(rollout)
+    assert rollout.reconcile() == []
+    assert rollout.reconcile() == []
+
+
+def test_a_child_deleted_by_hand_is_applied_again_and_nothing_else(rollout: Rollout) -> None:
+    healthy(rollout)
+    rollout.kube.objects.pop(("Service", NS, "iris"))
+    assert rollout.reconcile() == [("apply", "Service", "iris")]
+
+
+def test_a_rollback_moves_traffic_before_it_removes_the_canary(rollout: Rollout) -> None:
+    healthy(rollout)
+    rollout.target("iris-v2")
+    assert ("apply", "Deployment", "iris-canary") in rollout.reconcile()
+    rollout.ready("canary", "iris-v2", 1)
+    rollout.reconcile()  # 50 % of traffic
+    rollout.reconcile()  # the pause step
+    assert (rollout.status()["phase"], rollout.status()["currentWeight"]) == ("Paused", 50)
+
+    rollout.alerts = [FiringAlert("CanaryLatencyHigh", "p99 above 1s")]
+    sent = rollout.reconcile()
+    traffic = [i for i, (verb, kind, _) in enumerate(sent) if verb == "apply" and kind == "Service"]
+    removal = sent.index(("delete", "Deployment", "iris-canary"))
+    assert traffic and max(traffic) < removal, sent
+    assert sent[-1] == ("patch-status", "deployments", "iris")
+    status = rollout.status()
+    assert status["phase"] == "RolledBack" and status["weights"] == {"stable": 100, "canary": 0}
+    assert "CanaryLatencyHigh" in status["rollbackReason"]
+    assert ("Warning", "RolledBack") in [(t, r) for t, r, _ in rollout.kube.events]
+
+
+def test_an_invalid_spec_changes_no_child_and_says_which_field(rollout: Rollout) -> None:
+    healthy(rollout)
+    rollout.body["spec"]["strategy"] = {"steps": [{"setWeight": 150}]}
+    rollout.body["metadata"]["generation"] += 1
+    sent = rollout.reconcile()
+    assert sent == [("patch-status", "deployments", "iris")]
+    status = rollout.status()
+    assert status["phase"] == "Degraded" and "setWeight" in status["message"]
+    progressing = next(c for c in status["conditions"] if c["type"] == "Progressing")
+    assert (progressing["status"], progressing["reason"]) == ("False", "InvalidSpec")
+    assert [r for t, r, _ in rollout.kube.events if t == "Warning"] == ["InvalidSpec"]
+
+
+# --------------------------------------------------------------------------- TrainingJob
+
+TRAINING_JOB = {
+    "apiVersion": "mlops.dev/v1alpha1", "kind": "TrainingJob",
+    "metadata": {"name": "iris-logreg", "namespace": NS, "uid": "0123456789abcdef",
+                 "generation": 1},
+    "spec": {"model": "iris", "dataset": {"uri": "sklearn://iris"},
+             "estimator": {"name": "LogisticRegression"}},
+}
+
+
+def test_a_new_training_job_gets_its_claim_then_its_job_then_a_status() -> None:
+    kube = FakeKube()
+    job = kube.add("trainingjobs", json.loads(json.dumps(TRAINING_JOB)))
+    trainingjob.reconcile(job, SETTINGS, kube)
+    verbs = [(verb, kind) for verb, kind, _ in kube.requests()]
+    assert verbs.index(("ensure", "PersistentVolumeClaim")) < verbs.index(("create", "Job"))
+    assert verbs[-1] == ("patch-status", "trainingjobs")
+    assert ("Job", NS, builders.training_job_name("iris-logreg")) in kube.objects
+    assert [r for _, r, _ in kube.events][:1] == ["JobCreated"]
+
+    trainingjob.reconcile(kube.objects[("trainingjobs", NS, "iris-logreg")], SETTINGS, kube)
+    assert ("create", "Job", "iris-logreg-train") not in kube.requests()
+
+
+def test_an_invalid_quality_gate_fails_the_job_without_training() -> None:
+    kube = FakeKube()
+    body = json.loads(json.dumps(TRAINING_JOB))
+    body["spec"]["qualityGate"] = {"metrics": [{"name": "accuracy"}]}
+    trainingjob.reconcile(kube.add("trainingjobs", body), SETTINGS, kube)
+    assert kube.of_kind("Job") == []
+    status = kube.objects[("trainingjobs", NS, "iris-logreg")]["status"]
+    assert status["phase"] == "Failed" and "qualityGate.metrics[0]" in status["message"]
+    assert [(t, r) for t, r, _ in kube.events] == [("Warning", "InvalidQualityGate")]
+
+
+# --------------------------------------------------------------------------- ModelVersion
+
+
+def registered_version(name: str = "iris-v7") -> dict[str, Any]:
+    return {
+        "apiVersion": "mlops.dev/v1alpha1", "kind": "ModelVersion",
+        "metadata": {"name": name, "namespace": NS, "uid": "uid-mv"},
+        "spec": {"model": "iris", "version": 7,
+                 "artifact": {"uri": "pvc://claim/ns/iris/m.onnx", "sha256": "b" * 64,
+                              "format": "onnx"}},
+    }
+
+
+def test_a_misnamed_model_version_is_invalid_and_never_verified() -> None:
+    kube = FakeKube()
+    modelversion.reconcile(kube.add("modelversions", registered_version("iris-latest")),
+                           "runtime:test", kube)
+    status = kube.objects[("modelversions", NS, "iris-latest")]["status"]
+    assert status["phase"] == "Invalid" and "must be named iris-v7" in status["message"]
+    assert kube.of_kind("Job") == []
+    assert [(t, r) for t, r, _ in kube.events] == [("Warning", "Invalid")]
+
+
+def test_a_registered_model_version_is_verified_by_a_job_then_approved() -> None:
+    kube = FakeKube()
+    modelversion.reconcile(kube.add("modelversions", registered_version()), "runtime:test", kube)
+    job_name = builders.verify_job_name("iris-v7")
+    assert ("create", "Job", job_name) in kube.requests()
+    assert kube.objects[("modelversions", NS, "iris-v7")]["status"]["phase"] == "Verifying"
+
+    kube.objects[("Job", NS, job_name)]["status"] = {"succeeded": 1}
+    result = json.dumps({"ok": True, "bytes": 1234})
+    kube.pods[job_name] = [{"metadata": {"name": f"{job_name}-x"}, "status": {
+        "containerStatuses": [{"name": "verify",
+                               "state": {"terminated": {"message": result}}}]}}]
+    modelversion.reconcile(kube.objects[("modelversions", NS, "iris-v7")], "runtime:test", kube)
+    status = kube.objects[("modelversions", NS, "iris-v7")]["status"]
+    assert status["phase"] == "Approved" and "1234 bytes" in status["message"]
+    assert [(t, r) for t, r, _ in kube.events] == [("Normal", "Approved")]
