@@ -72,6 +72,7 @@ spec:
         manifest["spec"]["modelVersion"] = "iris-v1"
         if steps is not None:
             manifest["spec"]["strategy"]["steps"] = steps
+        manifest["spec"]["strategy"]["alerts"] = ["BenchAlert"]  # the alert it posts
         self.kubectl("apply", "-f", "-", input=yaml.safe_dump(manifest))
         self.wait(lambda: self.status(name).get("phase") == "Healthy"
                   and self.status(name).get("readyReplicas", {}).get("stable", 0) >= 1,

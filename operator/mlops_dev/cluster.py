@@ -353,7 +353,7 @@ class LocalCluster:
         alertmanager_config = {
             "route": {"receiver": "mlops-operator",
                       "group_by": ["alertname", "namespace", "deployment"],
-                      "group_wait": "1s", "group_interval": "5s", "repeat_interval": "1h"},
+                      "group_wait": "1s", "group_interval": "5s", "repeat_interval": "5m"},
             "receivers": [{"name": "mlops-operator", "webhook_configs": [{
                 "url": f"http://127.0.0.1:{ports.alert_webhook}/alerts",
                 "http_config": {"authorization": {

@@ -60,6 +60,7 @@ def test_the_expected_manifests_exist() -> None:
     for expected in (
         "operator/namespace.yaml",
         "operator/rbac.yaml",
+        "operator/user-roles.yaml",
         "operator/deployment.yaml",
         "operator/service.yaml",
         "monitoring/kind/prometheus.yaml",
@@ -159,16 +160,22 @@ def test_monitoring_uses_the_shared_scrape_job_and_rules(kubeconfig: str) -> Non
 
 def test_rbac_names_every_group_resource_and_verb() -> None:
     roles = objects_of("", "ClusterRole") + objects_of("", "Role")
-    assert {r["metadata"]["name"] for r in roles} >= {"mlops-operator", "mlops-prometheus"}
+    assert {r["metadata"]["name"] for r in roles} >= {"mlops-operator", "mlops-prometheus",
+                                                      "mlops-view", "mlops-edit"}
     for role in roles:
         for rule in role["rules"]:
             for field in ("apiGroups", "resources", "verbs"):
                 assert "*" not in rule.get(field, []), (role["metadata"]["name"], rule)
             assert "nonResourceURLs" not in rule
+    # People never write a status: that would let an editor approve a version.
+    for name in ("mlops-view", "mlops-edit"):
+        (role,) = [r for r in roles if r["metadata"]["name"] == name]
+        assert not [r for rule in role["rules"] for r in rule["resources"] if "/" in r]
 
 
 def test_operator_role_grants_what_the_code_calls() -> None:
-    role = next(r for r in objects_of("operator", "ClusterRole"))
+    role = next(r for r in objects_of("operator", "ClusterRole")
+                if r["metadata"]["name"] == "mlops-operator")
     granted = {(group, resource, verb) for rule in role["rules"] for group in rule["apiGroups"]
                for resource in rule["resources"] for verb in rule["verbs"]}
     needed = [

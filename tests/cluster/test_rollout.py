@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -213,7 +214,8 @@ def test_a_canary_failing_one_builtin_check_is_rolled_back(env: Env, builtin: st
 
 
 def test_a_firing_alertmanager_alert_rolls_back_at_once(env: Env) -> None:
-    deploy(env, "alerted", "[{setWeight: 50}, {pause: {}}]")
+    deploy(env, "alerted", "[{setWeight: 50}, {pause: {}}]",
+           extra="    alerts: [CanaryLatencyHigh]")
     set_version(env, "alerted", "iris-v2")
     wait_for(lambda: env.status("alerted").get("phase") == "Paused"
              and env.status("alerted").get("currentWeight") == 50, 60,
@@ -353,3 +355,94 @@ def test_an_unapproved_version_never_goes_live(env: Env) -> None:
     assert env.status("guarded")["stableVersion"] == "iris-v1"
     assert not workload_exists(env, "guarded-canary")
     remove(env, "guarded")
+
+
+def artifact_path(env: Env, uri: str) -> Path:
+    """Where a pvc:// artifact lives on this machine (the claim's hostPath volume)."""
+    claim, _, relative = uri.removeprefix("pvc://").partition("/")
+    volume = env.get("pvc", claim)["spec"]["volumeName"]
+    pv = json.loads(kubectl(env.kubeconfig, "get", "pv", volume, "-o", "json").stdout)
+    return Path(pv["spec"]["hostPath"]["path"]) / relative
+
+
+@pytest.fixture(scope="module")
+def tampered(env: Env) -> str:
+    """iris-v9: a copy of iris-v2's artifact, approved by its checksum, then modified."""
+    source = env.get("mv", "iris-v2")["spec"]
+    original = artifact_path(env, source["artifact"]["uri"])
+    copy = original.parent.parent / "tampered" / "model.onnx"
+    copy.parent.mkdir(parents=True, exist_ok=True)
+    copy.write_bytes(original.read_bytes())
+    claim = source["artifact"]["uri"].removeprefix("pvc://").split("/", 1)[0]
+    relative = copy.relative_to(artifact_path(env, f"pvc://{claim}/"))
+    spec = {**source, "version": 9,
+            "artifact": {**source["artifact"], "uri": f"pvc://{claim}/{relative}",
+                         "sha256": hashlib.sha256(copy.read_bytes()).hexdigest()}}
+    env.apply(json.dumps({"apiVersion": "mlops.dev/v1alpha1", "kind": "ModelVersion",
+                          "metadata": {"name": "iris-v9"}, "spec": spec}))
+    wait_for(lambda: (env.get("mv", "iris-v9").get("status") or {}).get("phase") == "Approved",
+             60, "iris-v9 verified", env.operator.log)
+    with copy.open("ab") as artifact:  # changed after approval: must never be served
+        artifact.write(b"tampered")
+    return "iris-v9"
+
+
+def test_a_canary_on_a_tampered_artifact_is_rolled_back_with_the_pods_reason(
+    env: Env, tampered: str
+) -> None:
+    deploy(env, "tamper-canary", "[{setWeight: 50}, {pause: {}}]")
+    set_version(env, "tamper-canary", tampered)
+    started = time.monotonic()
+    wait_for(lambda: env.status("tamper-canary").get("phase") == "RolledBack", 60,
+             "the tampered canary to be rolled back", env.operator.log)
+    elapsed = time.monotonic() - started
+    status = env.status("tamper-canary")
+    assert status["rollbackReason"].startswith("ChecksumMismatch:"), status["rollbackReason"]
+    assert "model checksum mismatch" in status["rollbackReason"]
+    # Not the 10 minute progress deadline: as soon as a pod said why it cannot start.
+    assert elapsed <= 30.0, f"rolled back after {elapsed:.0f}s"
+    assert status["weights"] == {"stable": 100, "canary": 0}
+    remove(env, "tamper-canary")
+
+
+def test_a_tampered_first_version_says_why_in_its_condition_within_30s(
+    env: Env, tampered: str
+) -> None:
+    env.apply(f"""
+apiVersion: mlops.dev/v1alpha1
+kind: Deployment
+metadata: {{name: tamper-first}}
+spec: {{modelVersion: {tampered}, replicas: 1}}
+""")
+
+    def progressing() -> dict:
+        found = [c for c in env.status("tamper-first").get("conditions") or []
+                 if c["type"] == "Progressing"]
+        return found[0] if found else {}
+
+    wait_for(lambda: progressing().get("reason") == "ChecksumMismatch", 30,
+             "the checksum mismatch in the Deployment's condition", env.operator.log)
+    condition = progressing()
+    assert "model checksum mismatch" in condition["message"], condition
+    assert env.status("tamper-first")["phase"] == "Degraded"
+    events = kubectl(env.kubeconfig, "get", "events", "-n", env.namespace, "--field-selector",
+                     "involvedObject.name=tamper-first,reason=ChecksumMismatch", "-o",
+                     "json").stdout
+    assert "model checksum mismatch" in events
+    remove(env, "tamper-first")
+
+
+def test_a_query_prometheus_cannot_parse_pauses_the_canary_within_seconds(env: Env) -> None:
+    broken = ("{name: broken, query: 'sum(rate(mlops_requests_total[1m]', threshold: 1, "
+              "interval: 2s}")
+    deploy(env, "unparsable", f"[{{setWeight: 50}}, {{analysis: {{checks: [{broken}]}}}}]")
+    set_version(env, "unparsable", "iris-v2")
+    wait_for(lambda: env.status("unparsable").get("phase") == "Paused", 60,
+             "the canary to pause on the broken query", env.operator.log)
+    status = env.status("unparsable")
+    assert "Prometheus refused the query" in status["pauseReason"], status["pauseReason"]
+    progressing = next(c for c in status["conditions"] if c["type"] == "Progressing")
+    assert progressing["reason"] == "AnalysisInconclusive"
+    assert "broken" in progressing["message"] and "parse error" in progressing["message"]
+    assert status["stableVersion"] == "iris-v1" and status["canaryVersion"] == "iris-v2"
+    remove(env, "unparsable")

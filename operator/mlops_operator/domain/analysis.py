@@ -55,11 +55,14 @@ class Measurement:
     """One measurement: a value, no data (value None), or a provider error.
 
     ``at`` is stored as an RFC 3339 string; NaN and infinities count as no data.
+    A ``permanent`` error cannot pass by waiting (Prometheus refused the query, the
+    ModelVersion lacks the statistics the check compares with): the check errors at once.
     """
 
     value: float | None
     error: str | None = None
     at: str = ""
+    permanent: bool = False
 
     def __post_init__(self) -> None:
         if self.value is not None and not _finite(self.value):
@@ -77,18 +80,22 @@ class Measurement:
         return cls(value=value, error=None, at=_stamp(at))
 
     @classmethod
-    def failed(cls, error: str, at: datetime | str) -> Measurement:
+    def failed(cls, error: str, at: datetime | str, *, permanent: bool = False) -> Measurement:
         """The provider could not run the query (unreachable, bad PromQL, ...)."""
-        return cls(value=None, error=error or "unknown error", at=_stamp(at))
+        return cls(value=None, error=error or "unknown error", at=_stamp(at), permanent=permanent)
 
     def to_dict(self) -> dict[str, Any]:
-        """Status form."""
-        return {"value": self.value, "error": self.error, "at": self.at}
+        """Status form (``permanent`` only when set)."""
+        data: dict[str, Any] = {"value": self.value, "error": self.error, "at": self.at}
+        if self.permanent:
+            data["permanent"] = True
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Measurement:
         """Inverse of :meth:`to_dict`."""
-        return cls(value=data.get("value"), error=data.get("error"), at=str(data.get("at") or ""))
+        return cls(value=data.get("value"), error=data.get("error"), at=str(data.get("at") or ""),
+                   permanent=bool(data.get("permanent")))
 
 
 
@@ -118,10 +125,13 @@ class Tally:
     def add(self, check: CheckSpec, m: Measurement) -> Tally:
         """The tally after one more measurement."""
         if m.error is not None:
+            consecutive = self.consecutive_errors + 1
+            if m.permanent:  # waiting cannot help: over the limit now
+                consecutive = max(consecutive, check.consecutive_error_limit + 1)
             return replace(
                 self,
                 errors=self.errors + 1,
-                consecutive_errors=self.consecutive_errors + 1,
+                consecutive_errors=consecutive,
                 last_error=m.error,
             )
         base = replace(self, consecutive_errors=0, last_value=m.value)

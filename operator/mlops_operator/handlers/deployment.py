@@ -24,6 +24,7 @@ from mlops_operator.config import Settings
 from mlops_operator.domain import analysis, conditions, rollout
 from mlops_operator.domain.checks import AnalysisSpecError, CheckSpec
 from mlops_operator.domain.durations import seconds_since
+from mlops_operator.domain.pods import PodSummary, diagnose
 from mlops_operator.handlers import (
     ALERTS_KEY,
     KUBE_KEY,
@@ -72,8 +73,9 @@ def _target(view: watches.Snapshot, name: str) -> tuple[dict | None, bool, str]:
     return version, True, ""
 
 
-def _track_states(pods: list[watches.PodSummary]) -> dict[str, rollout.TrackState]:
-    """Per track: the version its ready pods run (the majority) and how many are ready."""
+def _track_states(pods: list[PodSummary]) -> dict[str, rollout.TrackState]:
+    """Per track: the version its ready pods run (the majority), how many are ready, and
+    what its failing pods report."""
     counts: dict[str, dict[str, int]] = {t: {} for t in names.TRACKS}
     for pod in pods:
         if pod.track not in counts or pod.deleting:
@@ -82,11 +84,13 @@ def _track_states(pods: list[watches.PodSummary]) -> dict[str, rollout.TrackStat
         by_version[str(pod.version)] = by_version.get(str(pod.version), 0) + int(pod.ready)
     states = {}
     for track, by_version in counts.items():
+        problem = diagnose(p for p in pods if p.track == track)
         if not by_version:
-            states[track] = rollout.TrackState()
+            states[track] = rollout.TrackState(problem=problem)
             continue
         version = max(by_version, key=lambda v: by_version[v])
-        states[track] = rollout.TrackState(version=version, ready_replicas=by_version[version])
+        states[track] = rollout.TrackState(version=version, ready_replicas=by_version[version],
+                                           problem=problem)
     return states
 
 
@@ -113,7 +117,7 @@ def _measure(
         try:
             value = observer.observe(check, canary_target)
         except CheckUnavailable as error:
-            measurements[check.name] = analysis.Measurement.failed(str(error), at)
+            measurements[check.name] = analysis.Measurement.failed(str(error), at, permanent=True)
         except ProviderError as error:
             reachable, error_text = False, str(error)
             measurements[check.name] = analysis.Measurement.failed(str(error), at)
@@ -122,12 +126,19 @@ def _measure(
     return measurements, reachable, error_text
 
 
-def _alerts(memo: Mapping[str, Any], namespace: str, name: str) -> list[rollout.FiringAlert]:
-    firing = (memo.get(ALERTS_KEY) or {}).get((namespace, name)) or {}
-    return [
-        rollout.FiringAlert(name=alert, message=message, started_at=started)
-        for alert, (message, started) in firing.items()
+#: What Alertmanager last said about one Deployment: firing alerts, resolved alert names.
+Alerts = tuple[list[rollout.FiringAlert], frozenset[str]]
+
+
+def _alerts(memo: Mapping[str, Any], namespace: str, name: str) -> Alerts:
+    """What Alertmanager last said about this Deployment: firing alerts and resolved names."""
+    states = (memo.get(ALERTS_KEY) or {}).get((namespace, name)) or {}
+    firing = [
+        rollout.FiringAlert(name=alert, message=state.message, started_at=state.starts_at,
+                            last_seen=state.received_at)
+        for alert, state in states.items() if not state.resolved
     ]
+    return firing, frozenset(alert for alert, state in states.items() if state.resolved)
 
 
 def _apply(
@@ -169,7 +180,7 @@ def _apply(
 
 def _observe(
     body: dict[str, Any], status: dict[str, Any], view: watches.Snapshot,
-    alerts: list[rollout.FiringAlert], observer: MetricObserver,
+    alerts: Alerts, observer: MetricObserver,
 ) -> tuple[rollout.Observations, dict[str, Any] | None]:
     """Everything the decision needs: target, tracks, due measurements, alerts."""
     meta, spec = body["metadata"], body["spec"]
@@ -189,7 +200,8 @@ def _observe(
     observations = rollout.Observations(
         now=at, target_approved=approved, target_message=target_message,
         stable=tracks["stable"], canary=tracks["canary"], measurements=measurements,
-        alerts=alerts, prometheus_reachable=reachable, prometheus_error=prometheus_error,
+        alerts=alerts[0], resolved_alerts=alerts[1], prometheus_reachable=reachable,
+        prometheus_error=prometheus_error,
     )
     return observations, target
 
@@ -232,7 +244,8 @@ def _report(kube: KubernetesPort, body: dict[str, Any], old: dict[str, Any], new
 
 
 def reconcile(
-    body: dict[str, Any], view: watches.Snapshot, alerts: list[rollout.FiringAlert],
+    body: dict[str, Any], view: watches.Snapshot,
+    alerts: Alerts,
     settings: Settings, kube: KubernetesPort, observer: MetricObserver,
 ) -> float | None:
     """One reconcile of one Deployment; returns seconds until something is due (or None)."""

@@ -16,6 +16,7 @@ from typing import Any
 import kopf
 
 from mlops_operator import names
+from mlops_operator.domain.pods import PodSummary
 from mlops_operator.handlers import WAKEUPS_KEY
 from mlops_operator.k8s.api import GROUP, VERSION
 from mlops_operator.routers.gateway import HTTPROUTE_API
@@ -23,21 +24,6 @@ from mlops_operator.routers.gateway import HTTPROUTE_API
 log = logging.getLogger(__name__)
 SERVING = {names.DEPLOYMENT_LABEL: kopf.PRESENT}
 GATEWAY_GROUP, GATEWAY_VERSION = HTTPROUTE_API.split("/")
-
-
-@dataclass(frozen=True)
-class PodSummary:
-    """What a reconcile needs to know about one model server pod."""
-
-    name: str
-    track: str | None
-    version: str | None
-    ready: bool
-    deleting: bool
-    waiting_reason: str | None = None
-    waiting_message: str | None = None
-    terminated_reason: str | None = None
-    terminated_message: str | None = None
 
 
 def summarize_pod(meta: Mapping[str, Any], status: Mapping[str, Any]) -> PodSummary:
@@ -51,6 +37,10 @@ def summarize_pod(meta: Mapping[str, Any], status: Mapping[str, Any]) -> PodSumm
         waiting = (container.get("state") or {}).get("waiting") or waiting
         terminated = ((container.get("state") or {}).get("terminated")
                       or (container.get("lastState") or {}).get("terminated") or terminated)
+    unschedulable = next((c.get("message") or "no node fits the pod"
+                          for c in status.get("conditions") or []
+                          if c.get("type") == "PodScheduled" and c.get("status") == "False"
+                          and c.get("reason") == "Unschedulable"), None)
     return PodSummary(
         name=str(meta.get("name")),
         track=labels.get(names.TRACK_LABEL),
@@ -61,6 +51,8 @@ def summarize_pod(meta: Mapping[str, Any], status: Mapping[str, Any]) -> PodSumm
         waiting_message=waiting.get("message"),
         terminated_reason=terminated.get("reason"),
         terminated_message=terminated.get("message"),
+        exit_code=terminated.get("exitCode"),
+        unschedulable_message=unschedulable,
     )
 
 

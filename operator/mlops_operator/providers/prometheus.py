@@ -8,7 +8,7 @@ import math
 import httpx
 
 from mlops_operator.domain.checks import CheckSpec
-from mlops_operator.ports import CanaryTarget, ProviderError
+from mlops_operator.ports import CanaryTarget, CheckUnavailable, ProviderError
 from mlops_operator.providers.checks import kind_of
 
 
@@ -32,6 +32,9 @@ class PrometheusClient:
                 f"Prometheus answered HTTP {response.status_code} without JSON"
             ) from error
         if body.get("status") != "success":
+            if body.get("errorType") == "bad_data":  # the query itself: waiting won't fix it
+                raise CheckUnavailable(f"Prometheus refused the query {promql!r}: "
+                                       f"{body.get('error')}")
             raise ProviderError(f"Prometheus query failed: {body.get('error', body)}")
         data = body.get("data") or {}
         if data.get("resultType") == "scalar":

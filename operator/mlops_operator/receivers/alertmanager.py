@@ -16,6 +16,8 @@ from __future__ import annotations
 import hmac
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -53,25 +55,53 @@ def malformed(payload: Any) -> str | None:
     return None
 
 
-def record(alerts_by_deployment: dict, payload: dict[str, Any]) -> set[tuple[str, str]]:
-    """Fold one webhook payload into the firing-alert table; return the Deployments touched."""
+@dataclass(frozen=True)
+class AlertState:
+    """The last word Alertmanager sent about one alert of one Deployment."""
+
+    message: str
+    starts_at: str | None
+    received_at: str  # RFC 3339, this operator's clock
+    resolved: bool = False
+
+
+#: Resolved entries are kept this long so every Deployment's next reconcile sees them.
+KEEP_RESOLVED = timedelta(hours=1)
+
+
+def record(table: dict[tuple[str, str], dict[str, AlertState]], payload: dict[str, Any],
+           now: datetime | None = None) -> set[tuple[str, str]]:
+    """Fold one webhook payload into the alert table; return the Deployments touched."""
+    moment = (now or datetime.now(UTC)).replace(microsecond=0)
+    received = moment.isoformat().replace("+00:00", "Z")
     touched = set()
     for alert in payload.get("alerts") or []:
         labels = alert.get("labels") or {}
         namespace, name = labels.get("namespace"), labels.get("deployment")
         if not namespace or not name:
             continue
-        key = (namespace, name)
-        firing = alerts_by_deployment.setdefault(key, {})
-        alertname = labels.get("alertname", "alert")
+        key = (str(namespace), str(name))
+        alertname = str(labels.get("alertname", "alert"))
         annotations = alert.get("annotations") or {}
         message = annotations.get("summary") or annotations.get("description") or alertname
-        if alert.get("status") == "firing":
-            firing[alertname] = (message, alert.get("startsAt"))
-        else:
-            firing.pop(alertname, None)
+        starts_at = alert.get("startsAt")
+        table.setdefault(key, {})[alertname] = AlertState(
+            str(message), str(starts_at) if starts_at else None, received,
+            resolved=alert.get("status") != "firing")
         touched.add(key)
+    _forget_old_resolutions(table, moment)
     return touched
+
+
+def _forget_old_resolutions(table: dict[tuple[str, str], dict[str, AlertState]],
+                            now: datetime) -> None:
+    cutoff = (now - KEEP_RESOLVED).isoformat().replace("+00:00", "Z")
+    for key in list(table):
+        alerts = table[key]
+        for alertname in [n for n, a in alerts.items() if a.resolved and a.received_at < cutoff]:
+            del alerts[alertname]
+        if not alerts:
+            del table[key]
 
 
 #: Called with the Deployments (namespace, name) an accepted post touched.
@@ -79,7 +109,7 @@ OnAlerts = Callable[[set[tuple[str, str]]], None]
 
 
 def make_app(
-    table: dict[tuple[str, str], dict[str, Any]], token_file: str | None, on_alerts: OnAlerts
+    table: dict[tuple[str, str], dict[str, AlertState]], token_file: str | None, on_alerts: OnAlerts
 ) -> web.Application:
     """The receiver's one route: authenticate, validate, fold into ``table``, report."""
 

@@ -3,7 +3,10 @@
 Modules: ``settings`` (args + env), ``schema`` (input schema), ``payloads``
 (request decoding and validation), ``runtime`` (fetch, verify, load, predict),
 ``metrics`` (own Prometheus registry), ``batching`` (adaptive batching),
-``app`` (FastAPI app factory) and ``main`` (uvicorn runner).
+``service`` (the data plane), ``routes`` (the route table), ``endpoints`` (what
+each route answers), ``errors`` (the one error mapper), ``fastpath`` (inference
+before routing), ``openapi`` (the document at /openapi.json), ``app`` (the app
+factory) and ``main`` (uvicorn runner).
 
 Configuration (arguments win over environment): ``--model-uri``/MLOPS_MODEL_URI,
 ``--sha256``/MLOPS_MODEL_SHA256 (required), ``--model-name``/MLOPS_MODEL_NAME,

@@ -15,25 +15,22 @@ from operator import itemgetter
 from typing import Any
 
 import numpy as np
-import orjson
 
+from mlops_runtime.server.jsontypes import (
+    NUMBER_TYPES,
+    InputError,
+    first_non_number,
+    is_number,
+    json_type,
+    loads_body,
+)
 from mlops_runtime.server.schema import InputSchema
 
 ONNX_INPUT_NAME = "input"
-_NUMBER_TYPES = frozenset((int, float))
 NUMERIC_DATATYPES = frozenset(
     ("FP16", "FP32", "FP64", "INT8", "INT16", "INT32", "INT64")
     + ("UINT8", "UINT16", "UINT32", "UINT64")
 )
-
-
-class InputError(Exception):
-    """A client error: becomes a 4xx ``{"error": message}``; never a 5xx."""
-
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
 
 
 @dataclass(frozen=True)
@@ -43,34 +40,6 @@ class InferRequest:
     x: np.ndarray
     request_id: str | None
     outputs: tuple[str, ...] | None
-
-
-def json_type(value: object) -> str:
-    """JSON name of a parsed value, for error messages."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"
-
-
-def _is_number(value: object) -> bool:
-    return type(value) in _NUMBER_TYPES
-
-
-def _loads(body: bytes) -> Any:
-    if not body:
-        raise InputError("body: empty; expected a JSON object")
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as error:
-        raise InputError(f"body: invalid JSON: {error}") from None
 
 
 class Decoder:
@@ -91,7 +60,7 @@ class Decoder:
     # ---------------------------------------------------------------- /predict
     def predict_body(self, body: bytes) -> np.ndarray:
         """Decode ``{"instances": [...]}`` (records or rows) or ``{"columns": {...}}``."""
-        doc = _loads(body)
+        doc = loads_body(body)
         if type(doc) is not dict:
             raise InputError("body: expected a JSON object with 'instances' or 'columns'")
         if len(doc) != 1:
@@ -150,7 +119,7 @@ class Decoder:
                 if key not in self._name_set:
                     return f"instances[{i}]: unknown feature {key!r}"
             for name in self.names:
-                if not _is_number(record[name]):
+                if not is_number(record[name]):
                     return (
                         f"instances[{i}][{name!r}]: expected a number, "
                         f"got {json_type(record[name])}"
@@ -172,7 +141,7 @@ class Decoder:
             if len(row) != n:
                 return f"{field}[{i}]: expected {n} values (one per feature), got {len(row)}"
             for j, value in enumerate(row):
-                if not _is_number(value):
+                if not is_number(value):
                     return (
                         f"{field}[{i}][{j}] ({self.names[j]!r}): expected a number, "
                         f"got {json_type(value)}"
@@ -213,7 +182,7 @@ class Decoder:
         def diagnose() -> str:
             for j, values in enumerate(lists):
                 for i, value in enumerate(values):
-                    if not _is_number(value):
+                    if not is_number(value):
                         return f"{locate(i, j)}: expected a number, got {json_type(value)}"
             return f"{field}: invalid values"
 
@@ -221,7 +190,7 @@ class Decoder:
             arr = np.array(lists, dtype=np.float64)
         except (ValueError, TypeError, OverflowError):
             raise InputError(diagnose()) from None
-        if arr.ndim != 2 or not set(map(type, chain.from_iterable(lists))) <= _NUMBER_TYPES:
+        if arr.ndim != 2 or not set(map(type, chain.from_iterable(lists))) <= NUMBER_TYPES:
             raise InputError(diagnose())
         return self._finite(np.ascontiguousarray(arr.T), locate)
 
@@ -239,7 +208,7 @@ class Decoder:
             raise InputError(diagnose()) from None
         if arr.shape != (len(rows), self.n_features):
             raise InputError(diagnose())
-        if not set(map(type, chain.from_iterable(rows))) <= _NUMBER_TYPES:
+        if not set(map(type, chain.from_iterable(rows))) <= NUMBER_TYPES:
             raise InputError(diagnose())
         return self._finite(arr, locate)
 
@@ -256,7 +225,7 @@ class Decoder:
     # --------------------------------------------------------------- /v2 infer
     def infer_body(self, body: bytes, outputs_available: Sequence[str]) -> InferRequest:
         """Decode an Open Inference Protocol V2 request."""
-        doc = _loads(body)
+        doc = loads_body(body)
         if type(doc) is not dict:
             raise InputError("body: expected a JSON object with 'inputs'")
         request_id = doc.get("id")
@@ -327,7 +296,7 @@ class Decoder:
         expected = shape[0] * n
 
         def diagnose() -> str:
-            bad = _first_non_number(data, "inputs[0].data")
+            bad = first_non_number(data, "inputs[0].data")
             if bad is not None:
                 return bad
             return (
@@ -342,7 +311,7 @@ class Decoder:
         if arr.size != expected or arr.ndim not in (1, 2) or (arr.ndim == 2 and arr.shape[1] != n):
             raise InputError(diagnose())
         leaves = chain.from_iterable(data) if arr.ndim == 2 else data
-        if not set(map(type, leaves)) <= _NUMBER_TYPES:
+        if not set(map(type, leaves)) <= NUMBER_TYPES:
             raise InputError(diagnose())
         return self._finite(
             arr.reshape(shape[0], n),
@@ -396,18 +365,3 @@ class Decoder:
                 )
             lists.append(data)
         return self._columns_matrix(lists, lambda i, j: f"inputs[{order[j]}].data[{i}]", "inputs")
-
-
-def _first_non_number(data: Any, path: str) -> str | None:
-    """Depth-first search for the first leaf that is not a number (slow path only).
-
-    Iterative, so a deeply nested payload cannot hit Python's recursion limit.
-    """
-    stack: list[tuple[Any, str]] = [(data, path)]
-    while stack:
-        item, where = stack.pop()
-        if type(item) is list:
-            stack.extend((child, f"{where}[{i}]") for i, child in reversed(list(enumerate(item))))
-        elif not _is_number(item):
-            return f"{where}: expected a number, got {json_type(item)}"
-    return None

@@ -146,79 +146,69 @@ def parse_settings(argv: Sequence[str], env: Mapping[str, str] | None = None) ->
     """Build settings; raises :class:`SettingsError` naming the bad option."""
     env = os.environ if env is None else env
     args = _parser().parse_args(list(argv))
-    uri = _pick(args.model_uri, env, "MLOPS_MODEL_URI")
-    if not uri:
-        raise SettingsError("--model-uri (or MLOPS_MODEL_URI) is required")
-    sha256 = _pick(args.sha256, env, "MLOPS_MODEL_SHA256")
-    if not sha256:
-        raise SettingsError("--sha256 (or MLOPS_MODEL_SHA256) is required")
-    digest = sha256.strip().lower().removeprefix("sha256:")
-    if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
-        raise SettingsError(f"--sha256: expected 64 hex digits, got {sha256!r}")
-    track = _pick(args.track, env, "MLOPS_TRACK") or "stable"
+
+    def pick(value: str | None, variable: str) -> str | None:
+        return _pick(value, env, variable)
+
+    track = pick(args.track, "MLOPS_TRACK") or "stable"
     if track not in TRACKS:
         raise SettingsError(f"--track: expected one of {', '.join(TRACKS)}, got {track!r}")
-    schema_raw = _pick(args.input_schema, env, "MLOPS_INPUT_SCHEMA")
-    schema: dict[str, Any] | None = None
-    if schema_raw is not None:
-        try:
-            schema = orjson.loads(schema_raw)
-        except orjson.JSONDecodeError as error:
-            raise SettingsError(f"--input-schema: invalid JSON: {error}") from None
-        if not isinstance(schema, dict):
-            raise SettingsError("--input-schema: expected a JSON object")
-    host = _pick(args.host, env, "MLOPS_HOST") or env.get("POD_IP") or "127.0.0.1"
-    log_level = (_pick(args.log_level, env, "MLOPS_LOG_LEVEL") or "info").lower()
+    log_level = (pick(args.log_level, "MLOPS_LOG_LEVEL") or "info").lower()
     if log_level not in LOG_LEVELS:
         raise SettingsError(f"--log-level: expected one of {', '.join(LOG_LEVELS)}")
-    model_format = _pick(args.model_format, env, "MLOPS_MODEL_FORMAT")
+    model_format = pick(args.model_format, "MLOPS_MODEL_FORMAT")
     if model_format is not None and model_format not in ("onnx", "skops"):
         raise SettingsError(f"--format: expected onnx or skops, got {model_format!r}")
     return Settings(
-        model_uri=uri,
-        sha256=digest,
-        model_name=_pick(args.model_name, env, "MLOPS_MODEL_NAME") or "model",
-        model_version=_pick(args.model_version, env, "MLOPS_MODEL_VERSION") or "0",
+        model_uri=_required(pick(args.model_uri, "MLOPS_MODEL_URI"), "--model-uri",
+                            "MLOPS_MODEL_URI"),
+        sha256=_digest(_required(pick(args.sha256, "MLOPS_MODEL_SHA256"), "--sha256",
+                                 "MLOPS_MODEL_SHA256")),
+        model_name=pick(args.model_name, "MLOPS_MODEL_NAME") or "model",
+        model_version=pick(args.model_version, "MLOPS_MODEL_VERSION") or "0",
         track=track,
-        input_schema=schema,
-        host=host,
-        port=_integer(_pick(args.port, env, "MLOPS_PORT"), 8080, "--port", 0, 65535),
+        input_schema=_schema(pick(args.input_schema, "MLOPS_INPUT_SCHEMA")),
+        host=pick(args.host, "MLOPS_HOST") or env.get("POD_IP") or "127.0.0.1",
+        port=_integer(pick(args.port, "MLOPS_PORT"), 8080, "--port", 0, 65535),
         model_format=model_format,
         batching=_flag(args.batching, env, "MLOPS_ADAPTIVE_BATCHING"),
-        batch_max_rows=_integer(
-            _pick(args.batch_max_rows, env, "MLOPS_BATCH_MAX_ROWS"),
-            256,
-            "--batch-max-rows",
-            1,
-            1_000_000,
-        ),
-        batch_max_delay=_number(
-            _pick(args.batch_max_delay, env, "MLOPS_BATCH_MAX_DELAY"),
-            0.001,
-            "--batch-max-delay",
-            0.0,
-            1.0,
-        ),
-        fault_error_rate=_number(
-            _pick(args.fault_error_rate, env, "MLOPS_FAULT_ERROR_RATE"),
-            0.0,
-            "--fault-error-rate",
-            0.0,
-            1.0,
-        ),
-        fault_latency=_number(
-            _pick(args.fault_latency, env, "MLOPS_FAULT_LATENCY"), 0.0, "--fault-latency", 0.0, 60.0
-        ),
-        max_rows=_integer(
-            _pick(args.max_rows, env, "MLOPS_MAX_ROWS"), 10_000, "--max-rows", 1, 10_000_000
-        ),
-        graceful_timeout=_integer(
-            _pick(args.graceful_timeout, env, "MLOPS_GRACEFUL_TIMEOUT"),
-            20,
-            "--graceful-timeout",
-            1,
-            3600,
-        ),
+        batch_max_rows=_integer(pick(args.batch_max_rows, "MLOPS_BATCH_MAX_ROWS"), 256,
+                                "--batch-max-rows", 1, 1_000_000),
+        batch_max_delay=_number(pick(args.batch_max_delay, "MLOPS_BATCH_MAX_DELAY"), 0.001,
+                                "--batch-max-delay", 0.0, 1.0),
+        fault_error_rate=_number(pick(args.fault_error_rate, "MLOPS_FAULT_ERROR_RATE"), 0.0,
+                                 "--fault-error-rate", 0.0, 1.0),
+        fault_latency=_number(pick(args.fault_latency, "MLOPS_FAULT_LATENCY"), 0.0,
+                              "--fault-latency", 0.0, 60.0),
+        max_rows=_integer(pick(args.max_rows, "MLOPS_MAX_ROWS"), 10_000, "--max-rows", 1,
+                          10_000_000),
+        graceful_timeout=_integer(pick(args.graceful_timeout, "MLOPS_GRACEFUL_TIMEOUT"), 20,
+                                  "--graceful-timeout", 1, 3600),
         log_level=log_level,
         metrics=not args.no_metrics,
     )
+
+
+def _required(value: str | None, flag: str, variable: str) -> str:
+    if not value:
+        raise SettingsError(f"{flag} (or {variable}) is required")
+    return value
+
+
+def _digest(sha256: str) -> str:
+    digest = sha256.strip().lower().removeprefix("sha256:")
+    if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+        raise SettingsError(f"--sha256: expected 64 hex digits, got {sha256!r}")
+    return digest
+
+
+def _schema(raw: str | None) -> dict[str, Any] | None:
+    if raw is None:
+        return None
+    try:
+        schema = orjson.loads(raw)
+    except orjson.JSONDecodeError as error:
+        raise SettingsError(f"--input-schema: invalid JSON: {error}") from None
+    if not isinstance(schema, dict):
+        raise SettingsError("--input-schema: expected a JSON object")
+    return schema

@@ -145,39 +145,106 @@ def train(spec: TrainingSpec, raw_spec: dict[str, Any], options: Options) -> dic
 
     pipeline = build_pipeline(spec)
     fit_warnings = fit(pipeline, parts.x_train, parts.y_train)
-    classifier = spec.task == "classification"
+    scored = _evaluate(pipeline, parts, spec.task == "classification")
+    reference = evaluate.feature_stats(parts.x_train, prepared.features)
+    schema = export.input_schema(
+        prepared.features, prepared.feature_types, spec.task, spec.dataset.target, scored.classes
+    )
+    exported = _export(pipeline, parts, scored, schema, output_uri)
+    payload = _payload(spec, options, scored, exported, schema, reference, {
+        "uri": spec.dataset.uri,
+        "sha256": fingerprint,
+        "rows": int(len(frame)),
+        "columns": int(frame.shape[1]),
+    })
+    payload["metadataUri"] = f"{output_uri.rstrip('/')}/metadata.json"
+    metadata = {
+        **payload,
+        "schemaVersion": 1,
+        "model": spec.model,
+        "metrics": scored.metrics,
+        "referenceStats": reference,
+        "dataset": {
+            **payload["dataset"],
+            "format": fetched.format,
+            "columnNames": list(frame.columns),
+            "trainRows": int(len(parts.y_train)),
+            "testRows": int(len(parts.y_test)),
+        },
+        "onnxError": exported.onnx.error,
+        "skopsTrustedTypes": exported.skops.trusted_types,
+        "allEstimatorParams": export.jsonable(
+            pipeline.named_steps["estimator"].get_params(deep=False)
+        ),
+        "warnings": fit_warnings,
+        "framework": {**payload["framework"], **_runtime_versions()},
+        "spec": raw_spec,
+        "trainedAt": datetime.now(UTC).isoformat(timespec="seconds"),
+        "trainingSeconds": round(time.monotonic() - started, 3),
+    }
+    write_artifact(output_uri, "metadata.json", report.compact_json(metadata).encode("utf-8"))
+    print(report.human_summary(metadata))
+    return payload
+
+
+@dataclass(frozen=True)
+class _Scored:
+    """The fitted model on the test split: predictions, metrics, prediction distribution."""
+
+    predicted: Any
+    classes: list[Any] | None
+    metrics: dict[str, Any]
+    prediction_stats: dict[str, Any]
+
+
+def _evaluate(pipeline: Any, parts: Any, classifier: bool) -> _Scored:
+    """Score the test split; a fitted model that cannot predict is a training failure."""
     try:
         predicted = pipeline.predict(parts.x_test)
-        classes = list(pipeline.classes_) if classifier else None
         if classifier:
+            classes = list(pipeline.classes_)
             proba = pipeline.predict_proba(parts.x_test)
             metrics = evaluate.classification_metrics(parts.y_test, predicted, proba, classes)
-            prediction_stats = evaluate.class_distribution(predicted, classes)
-        else:
-            metrics = evaluate.regression_metrics(parts.y_test, predicted)
-            prediction_stats = evaluate.value_histogram(predicted)
-    except Exception as error:  # a fitted model that cannot predict is a training failure
+            return _Scored(predicted, classes, metrics,
+                           evaluate.class_distribution(predicted, classes))
+        return _Scored(predicted, None, evaluate.regression_metrics(parts.y_test, predicted),
+                       evaluate.value_histogram(predicted))
+    except Exception as error:
         raise TrainerError(
             "TrainingError", f"evaluation failed: {type(error).__name__}: {error}"
         ) from None
-    reference = evaluate.feature_stats(parts.x_train, prepared.features)
-    schema = export.input_schema(
-        prepared.features, prepared.feature_types, spec.task, spec.dataset.target, classes
-    )
 
-    onnx = export.export_onnx(pipeline, parts.x_test, predicted, classifier, schema)
+
+@dataclass(frozen=True)
+class _Exported:
+    """Both serialisations and where they were written."""
+
+    onnx: Any
+    skops: Any
+    artifacts: dict[str, Any]
+
+
+def _export(pipeline: Any, parts: Any, scored: _Scored, schema: dict[str, Any],
+            output_uri: str) -> _Exported:
+    """ONNX (checked against sklearn's own predictions) and skops; without skops there is
+    nothing safe to serve, so its failure fails the training."""
+    onnx = export.export_onnx(pipeline, parts.x_test, scored.predicted,
+                              scored.classes is not None, schema)
     try:
         skops = export.export_skops(pipeline)
-    except Exception as error:  # without skops there is nothing safe to serve
+    except Exception as error:
         raise TrainerError("TrainingError", f"skops serialisation failed: {error}") from None
-
     onnx_written = write_artifact(output_uri, "model.onnx", onnx.data) if onnx.data else None
     skops_written = write_artifact(output_uri, "model.skops", skops.data)
-    artifacts = {
+    return _Exported(onnx, skops, {
         "onnx": onnx_written.as_dict() if onnx_written else None,
         "skops": skops_written.as_dict(),
-    }
-    metadata_uri = f"{output_uri.rstrip('/')}/metadata.json"
+    })
+
+
+def _payload(spec: TrainingSpec, options: Options, scored: _Scored, exported: _Exported,
+             schema: dict[str, Any], reference: Any, dataset: dict[str, Any]) -> dict[str, Any]:
+    """The compact result the operator reads from the termination message."""
     params = {
         "estimator": spec.estimator.name,
         "scaler": spec.estimator.scaler,
@@ -189,64 +256,35 @@ def train(spec: TrainingSpec, raw_spec: dict[str, Any], options: Options) -> dic
     }
     if spec.dataset.column_scale:
         params["columnScale"] = dict(spec.dataset.column_scale)
+    onnx = exported.onnx
     payload: dict[str, Any] = {
         "ok": True,
         "task": spec.task,
-        "metrics": evaluate.round_metrics(metrics),
-        "artifacts": artifacts,
+        "metrics": evaluate.round_metrics(scored.metrics),
+        "artifacts": exported.artifacts,
         "preferredFormat": "onnx" if onnx.data and onnx.matches else "skops",
         "onnxMatches": onnx.matches,
-        "dataset": {
-            "uri": spec.dataset.uri,
-            "sha256": fingerprint,
-            "rows": int(len(frame)),
-            "columns": int(frame.shape[1]),
-        },
+        "dataset": dataset,
         "inputSchema": schema,
         "params": params,
         "referenceStats": evaluate.summary_stats(reference),
-        "predictionStats": prediction_stats,
+        "predictionStats": scored.prediction_stats,
         "framework": framework_versions(),
-        "metadataUri": metadata_uri,
     }
     if options.git_revision:
         payload["gitRevision"] = options.git_revision
     if options.image:
         payload["image"] = options.image
-
-    metadata = {
-        **payload,
-        "schemaVersion": 1,
-        "model": spec.model,
-        "metrics": metrics,
-        "referenceStats": reference,
-        "dataset": {
-            **payload["dataset"],
-            "format": fetched.format,
-            "columnNames": list(frame.columns),
-            "trainRows": int(len(parts.y_train)),
-            "testRows": int(len(parts.y_test)),
-        },
-        "onnxError": onnx.error,
-        "skopsTrustedTypes": skops.trusted_types,
-        "allEstimatorParams": export.jsonable(
-            pipeline.named_steps["estimator"].get_params(deep=False)
-        ),
-        "warnings": fit_warnings,
-        "framework": {
-            **payload["framework"],
-            "numpy": np.__version__,
-            "pandas": pd.__version__,
-            "python": platform.python_version(),
-            "mlopsRuntime": runtime_version,
-        },
-        "spec": raw_spec,
-        "trainedAt": datetime.now(UTC).isoformat(timespec="seconds"),
-        "trainingSeconds": round(time.monotonic() - started, 3),
-    }
-    write_artifact(output_uri, "metadata.json", report.compact_json(metadata).encode("utf-8"))
-    print(report.human_summary(metadata))
     return payload
+
+
+def _runtime_versions() -> dict[str, str]:
+    return {
+        "numpy": np.__version__,
+        "pandas": pd.__version__,
+        "python": platform.python_version(),
+        "mlopsRuntime": runtime_version,
+    }
 
 
 def fail(error: TrainerError) -> int:

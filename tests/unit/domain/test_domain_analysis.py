@@ -15,6 +15,7 @@ from mlops_operator.domain.analysis import (
     combine,
     due,
     judge,
+    judge_tally,
 )
 from mlops_operator.domain.checks import Builtin, CheckSpec, Comparison, MissingData
 
@@ -163,3 +164,15 @@ def test_check_state_bounds_and_ignores_replays() -> None:
 
 def test_verdict_terminal() -> None:
     assert [v for v in Verdict if v.terminal] == [S, F]
+
+
+def test_a_permanent_error_errors_the_check_at_once_and_a_value_recovers_it() -> None:
+    permanent = Measurement.failed("Prometheus refused the query: parse error", at(1),
+                                   permanent=True)
+    counts = Tally().add(ERR, permanent)
+    judgement = judge_tally(ERR, counts)
+    assert judgement.verdict is Verdict.ERROR and "parse error" in judgement.message
+    assert judge_tally(ERR, Tally().add(ERR, boom(1))).verdict is Verdict.RUNNING  # transient
+    assert judge_tally(ERR, counts.add(ERR, ok(0.01, 2))).verdict is Verdict.RUNNING
+    assert Measurement.from_dict(permanent.to_dict()) == permanent
+    assert "permanent" not in boom(1).to_dict()

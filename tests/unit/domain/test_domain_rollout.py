@@ -17,6 +17,8 @@ import pytest
 from mlops_operator.domain.analysis import Measurement
 from mlops_operator.domain.checks import Builtin, CheckSpec
 from mlops_operator.domain.conditions import is_valid_reason
+from mlops_operator.domain.durations import to_rfc3339
+from mlops_operator.domain.pods import PodProblem
 from mlops_operator.domain.rollout import (
     MAX_HISTORY,
     Action,
@@ -40,13 +42,15 @@ from mlops_operator.domain.rollout import (
     pause,
     set_weight,
 )
+from mlops_operator.domain.rollout.alerts import ALERT_TTL
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 V1, V2, V3 = "iris-v1", "iris-v2", "iris-v3"
 ERR = CheckSpec(name="error-rate", threshold=0.05, builtin=Builtin.ERROR_RATE, interval=10,
                 count=2, failure_limit=0)
 STEPS = (set_weight(20), pause(30), analysis(ERR), set_weight(50), pause(None))
-SPEC = RolloutSpec(model_version=V2, replicas=4, steps=STEPS, progress_deadline=120)
+SPEC = RolloutSpec(model_version=V2, replicas=4, steps=STEPS, progress_deadline=120,
+                   alerts=("MlopsHighErrorRate", "MlopsHighLatency", "Boom"))
 HEALTHY_V1 = RolloutStatus(phase=RolloutPhase.HEALTHY, stable_version=V1)
 
 PROGRESSING, PAUSED, HEALTHY, DEGRADED, ROLLED_BACK = (
@@ -508,6 +512,18 @@ def test_alert_while_stable_is_updating_reverts_the_stable_workload() -> None:
     assert d.actions == (Action.SET_WEIGHT, Action.SCALE_DOWN_CANARY)
 
 
+def test_an_alert_the_deployment_does_not_accept_does_nothing() -> None:
+    sim = Sim()
+    sim.tick()
+    d = sim.tick(alerts=(FiringAlert("SomeoneElsesAlert", "", at(sim.clock + 1)),))
+    assert d.status.phase is PROGRESSING and "RolledBack" not in events(d)
+    assert d.status.rolled_back_version is None
+    quiet = replace(SPEC, alerts=())
+    sim = Sim(spec=quiet)
+    sim.tick()
+    assert sim.tick(alerts=(FiringAlert("MlopsHighErrorRate"),)).status.rolled_back_version is None
+
+
 def test_alert_older_than_the_canary_is_ignored() -> None:
     sim = Sim()
     sim.tick(dt=100)
@@ -721,7 +737,7 @@ def test_status_dict_has_every_key_and_round_trips() -> None:
     assert set(empty) == {
         "phase", "stableVersion", "canaryVersion", "currentStepIndex", "currentWeight",
         "stepStartedAt", "canaryStartedAt", "promotion", "pauseReason", "message", "analysis",
-        "lastAnalysis", "rolledBackVersion", "rollbackReason", "history"}
+        "lastAnalysis", "rolledBackVersion", "rollbackReason", "history", "firingAlerts"}
     assert empty["canaryVersion"] is None  # null clears the field in a merge patch
     for decision in full_run():
         data = json.loads(json.dumps(decision.status.to_dict()))
@@ -823,6 +839,9 @@ def test_spec_defaults() -> None:
          "non-empty list of checks"),
         ({"modelVersion": V2, "strategy": {"analysis": {"metrics": []}}}, "analysis must be"),
         ({"modelVersion": V2, "strategy": {"progressDeadline": "forever"}}, "progressDeadline"),
+        ({"modelVersion": V2, "strategy": {"alerts": "CanaryLatencyHigh"}},
+         "spec.strategy.alerts must be a list of alert names"),
+        ({"modelVersion": V2, "strategy": {"alerts": [""]}}, "spec.strategy.alerts"),
         ("not a spec", "spec must be an object"),
     ],
 )
@@ -913,3 +932,107 @@ def test_invalid_analysis_step_shape() -> None:
     with pytest.raises(SpecError, match=r"steps\[0\].analysis must be"):
         RolloutSpec.from_dict({"modelVersion": V2, "strategy": {"steps": [
             {"analysis": {"check": ["errorRate"]}}]}})
+
+
+# --------------------------------------------------------------------------- failing pods
+
+MISMATCH = PodProblem("ChecksumMismatch", "model checksum mismatch for pvc://a/m.onnx",
+                      permanent=True)
+CRASHING = PodProblem("CrashLoopBackOff", "back-off 10s restarting failed container")
+
+
+def test_a_canary_whose_pods_cannot_start_is_rolled_back_without_waiting() -> None:
+    sim = Sim(converge=False)
+    sim.tick()
+    sim.canary = TrackState(problem=MISMATCH)
+    d = sim.tick(dt=2)  # seconds, not the 120 s progress deadline
+    assert d.status.phase is ROLLED_BACK and d.status.rolled_back_version == V2
+    assert d.status.rollback_reason.startswith("ChecksumMismatch: canary pods for 20% cannot")
+    assert "model checksum mismatch" in d.status.rollback_reason
+    assert Action.SCALE_DOWN_CANARY in d.actions and d.weights == Weights(100, 0)
+
+
+def test_a_transient_pod_problem_is_reported_once_and_waits_for_the_deadline() -> None:
+    sim = Sim(converge=False)
+    sim.tick()
+    sim.canary = TrackState(problem=CRASHING)
+    d = sim.tick()
+    assert d.status.phase is PROGRESSING and events(d) == ["CrashLoopBackOff"]
+    assert d.status.message.endswith("; CrashLoopBackOff: back-off 10s restarting failed container")
+    assert dict(d.conditions[1])["reason"] == "CrashLoopBackOff"
+    assert sim.tick().events == ()  # the same problem again: no new Event
+    assert sim.tick(dt=130).status.phase is ROLLED_BACK  # the deadline still applies
+
+
+def test_a_first_version_that_cannot_start_degrades_with_the_pods_reason() -> None:
+    sim = Sim(status=RolloutStatus(), stable=TrackState(), spec=replace(SPEC, model_version=V1),
+              converge=False)
+    sim.tick()
+    sim.stable = TrackState(problem=MISMATCH)
+    d = sim.tick()
+    assert d.status.phase is DEGRADED and events(d) == ["ChecksumMismatch"]
+    ready, progressing = (dict(c) for c in d.conditions)
+    assert progressing["reason"] == "ChecksumMismatch"
+    assert "model checksum mismatch" in progressing["message"]
+    assert "model checksum mismatch" in ready["message"]
+    assert sim.tick().events == ()  # said once
+    sim.stable = TrackState(V1, 4)  # the artifact was put back: pods start
+    assert sim.tick().status.phase is HEALTHY
+
+
+def test_a_first_version_still_starting_says_what_its_pods_report() -> None:
+    sim = Sim(status=RolloutStatus(), stable=TrackState(), spec=replace(SPEC, model_version=V1),
+              converge=False)
+    sim.tick()
+    sim.stable = TrackState(problem=PodProblem("Unschedulable", "0/1 nodes are available"))
+    d = sim.tick()
+    assert d.status.phase is PROGRESSING and events(d) == ["Unschedulable"]
+    assert d.status.message == ("deploying iris-v1 (0/4 pods ready); "
+                                "Unschedulable: 0/1 nodes are available")
+
+
+# --------------------------------------------------------------------------- alerts in status
+
+
+def test_a_firing_alert_is_kept_in_the_status_so_a_restart_still_knows_it() -> None:
+    spec = replace(SPEC, steps=(set_weight(20), pause(None)))
+    sim = Sim(spec=spec)
+    sim.run_until(lambda d: d.status.phase is PAUSED)
+    early = FiringAlert("MlopsHighLatency", "p99 > 1s", None)
+    d = sim.tick(alerts=(early,), resolved_alerts=frozenset())
+    assert d.status.phase is ROLLED_BACK
+    kept = d.status.alerts
+    assert [a.name for a in kept] == ["MlopsHighLatency"] and kept[0].last_seen
+    # A restarted operator has no alerts in memory; the status still has it, until it
+    # expires (Alertmanager stopped re-sending it) or is resolved.
+    assert sim.tick(dt=60).status.alerts == kept
+    expired = sim.tick(dt=ALERT_TTL)
+    assert expired.status.alerts == ()
+
+
+def test_an_alert_that_arrived_before_a_restart_still_rolls_back_after_it() -> None:
+    sim = Sim(spec=replace(SPEC, steps=(set_weight(20), pause(None))))
+    sim.run_until(lambda d: d.status.phase is PAUSED)
+    seen = to_rfc3339(at(sim.clock))
+    sim.status = replace(sim.status, alerts=(FiringAlert("Boom", "x", None, seen),))
+    d = sim.tick()  # nothing in memory: the status remembers
+    assert d.status.phase is ROLLED_BACK and "Boom" in d.status.rollback_reason
+
+
+def test_resolved_and_unaccepted_alerts_are_not_kept() -> None:
+    sim = Sim(spec=replace(SPEC, steps=(set_weight(20), pause(None))))
+    sim.tick()
+    d = sim.tick(alerts=(FiringAlert("NotMine"),))
+    assert d.status.alerts == ()
+    sim.status = replace(sim.status, alerts=(FiringAlert("Boom", "", None, to_rfc3339(at(0))),))
+    d = sim.tick(resolved_alerts=frozenset({"Boom"}))
+    assert d.status.alerts == () and d.status.phase is not ROLLED_BACK
+
+
+def test_the_decision_wakes_when_a_kept_alert_expires() -> None:
+    sim = Sim()
+    seen = to_rfc3339(at(0))
+    sim.status = replace(HEALTHY_V1, alerts=(FiringAlert("Boom", "", None, seen),))
+    sim.spec = replace(SPEC, model_version=V1)
+    d = sim.tick(dt=100)
+    assert d.requeue_after == pytest.approx(ALERT_TTL - 100)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,13 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from mlops_operator.handlers import WAKEUPS_KEY, init_memo
 from mlops_operator.handlers.alerts import wake_touched
-from mlops_operator.receivers.alertmanager import MAX_BODY_BYTES, authorized, make_app
+from mlops_operator.receivers.alertmanager import (
+    MAX_BODY_BYTES,
+    AlertState,
+    authorized,
+    make_app,
+    record,
+)
 
 TOKEN = "s3cret-token-0123456789"
 FIRING = {"alerts": [{"status": "firing", "startsAt": "2026-11-24T10:00:00Z",
@@ -53,7 +60,9 @@ def bearer(token: str) -> dict[str, str]:
 def test_the_right_token_records_the_alert(token_file: Path) -> None:
     status, answer, table = post(token_file, json.dumps(FIRING).encode(), bearer(TOKEN))
     assert (status, answer) == (200, {"deployments": 1})
-    assert table[("ns", "iris")]["CanaryLatencyHigh"][0] == "p99 above 1s"
+    state = table[("ns", "iris")]["CanaryLatencyHigh"]
+    assert (state.message, state.starts_at, state.resolved) == (
+        "p99 above 1s", "2026-11-24T10:00:00Z", False)
 
 
 @pytest.mark.parametrize(
@@ -116,3 +125,18 @@ def test_an_accepted_alert_wakes_the_deployment_it_names() -> None:
         return named.is_set(), other.is_set()
 
     assert asyncio.run(run()) == (True, False)
+
+
+def test_a_resolution_is_remembered_for_an_hour_then_forgotten() -> None:
+    table: dict[tuple[str, str], dict[str, AlertState]] = {}
+    t0 = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
+    record(table, FIRING, now=t0)
+    resolved = json.loads(json.dumps(FIRING))
+    resolved["alerts"][0]["status"] = "resolved"
+    assert record(table, resolved, now=t0 + timedelta(minutes=1)) == {("ns", "iris")}
+    state = table[("ns", "iris")]["CanaryLatencyHigh"]
+    assert state.resolved and state.received_at == "2026-11-24T10:01:00Z"
+    record(table, {"alerts": []}, now=t0 + timedelta(minutes=30))
+    assert ("ns", "iris") in table
+    record(table, {"alerts": []}, now=t0 + timedelta(hours=2))
+    assert table == {}

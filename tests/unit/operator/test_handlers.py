@@ -14,9 +14,10 @@ import pytest
 from mlops_operator import builders
 from mlops_operator.config import Settings
 from mlops_operator.domain.checks import CheckSpec
+from mlops_operator.domain.pods import PodSummary
 from mlops_operator.domain.rollout import FiringAlert
 from mlops_operator.handlers import deployment, modelversion, trainingjob
-from mlops_operator.handlers.watches import PodSummary, Snapshot
+from mlops_operator.handlers.watches import Snapshot
 from mlops_operator.ports import CanaryTarget
 
 from tests.unit.operator.fake_kube import FakeKube
@@ -54,7 +55,8 @@ class Rollout:
             "apiVersion": "mlops.dev/v1alpha1", "kind": "Deployment",
             "metadata": {"name": "iris", "namespace": NS, "uid": "uid-iris", "generation": 1},
             "spec": {"modelVersion": "iris-v1", "replicas": 2,
-                     "strategy": {"steps": [{"setWeight": 50}, {"pause": {}}]}},
+                     "strategy": {"steps": [{"setWeight": 50}, {"pause": {}}],
+                                  "alerts": ["CanaryLatencyHigh"]}},
         })
 
     @property
@@ -80,7 +82,8 @@ class Rollout:
         return Snapshot(list(self.pods), versions, children)
 
     def reconcile(self) -> list[tuple[str, str, str]]:
-        deployment.reconcile(json.loads(json.dumps(self.body)), self.view(), self.alerts,
+        deployment.reconcile(json.loads(json.dumps(self.body)), self.view(),
+                             (self.alerts, frozenset()),
                              SETTINGS, self.kube, NoChecksDue())
         return self.kube.requests()
 

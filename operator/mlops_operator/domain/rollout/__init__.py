@@ -37,7 +37,6 @@ from mlops_operator.domain.rollout.decision import (
     Action,
     Decision,
     Event,
-    FiringAlert,
     Observations,
     TrackState,
     Weights,
@@ -59,6 +58,7 @@ from mlops_operator.domain.rollout.spec import (
 from mlops_operator.domain.rollout.status import (
     MAX_HISTORY,
     AnalysisState,
+    FiringAlert,
     HistoryEntry,
     PromotionStage,
     RolloutPhase,

@@ -14,7 +14,9 @@ from typing import Any
 from mlops_operator.domain.analysis import (
     Measurement,
 )
+from mlops_operator.domain.pods import PodProblem
 from mlops_operator.domain.rollout.status import (
+    FiringAlert,
     RolloutStatus,
 )
 
@@ -41,15 +43,7 @@ class TrackState:
 
     version: str | None = None
     ready_replicas: int = 0
-
-
-@dataclass(frozen=True)
-class FiringAlert:
-    """A firing Alertmanager alert labelled with this Deployment."""
-
-    name: str
-    message: str = ""
-    started_at: datetime | str | None = None  # alerts older than the canary are ignored
+    problem: PodProblem | None = None  # why its pods are not ready, if they say
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -62,7 +56,8 @@ class Observations:
     stable: TrackState = field(default_factory=TrackState)
     canary: TrackState = field(default_factory=TrackState)
     measurements: Mapping[str, Measurement] = field(default_factory=dict)  # by check name
-    alerts: Sequence[FiringAlert] = ()
+    alerts: Sequence[FiringAlert] = ()  # firing, as Alertmanager last sent them
+    resolved_alerts: frozenset[str] = frozenset()  # names Alertmanager said are resolved
     prometheus_reachable: bool = True
     prometheus_error: str = ""
 

@@ -15,10 +15,10 @@ from mlops_operator.domain.durations import (
     format_duration,
     seconds_since,
 )
+from mlops_operator.domain.rollout.alerts import merge_alerts
 from mlops_operator.domain.rollout.decision import (
     Action,
     Decision,
-    FiringAlert,
     Observations,
 )
 from mlops_operator.domain.rollout.output import (
@@ -30,6 +30,7 @@ from mlops_operator.domain.rollout.spec import (
     StepKind,
 )
 from mlops_operator.domain.rollout.status import (
+    FiringAlert,
     PromotionStage,
     RolloutPhase,
     RolloutStatus,
@@ -52,6 +53,7 @@ from mlops_operator.domain.rollout.transitions import (
     abandon,
     enter_promotion,
     hold,
+    report_problem,
     roll_back,
     stay_rolled_back,
 )
@@ -60,7 +62,11 @@ from mlops_operator.domain.rollout.transitions import (
 def decide(spec: RolloutSpec, status: RolloutStatus, obs: Observations) -> Decision:
     """The next desired state of a Deployment; pure and deterministic."""
     tick = Tick(spec, obs)
-    s = status
+    alerts, expiry = merge_alerts(status.alerts, obs.alerts, obs.resolved_alerts, spec.alerts,
+                                  tick.now)
+    s = replace(status, alerts=alerts)
+    if expiry is not None:
+        tick.wake_in(expiry)
     target = spec.model_version
     if s.rolled_back_version and target != s.rolled_back_version:
         s = replace(s, rolled_back_version=None, rollback_reason=None)  # the spec moved on
@@ -107,31 +113,12 @@ def _steady(tick: Tick, s: RolloutStatus) -> RolloutStatus:
     if s.canary_version is not None:
         s = abandon(tick, s, f"spec.modelVersion is back to the stable version {s.stable_version}")
     stable = tick.obs.stable
-    replicas = tick.spec.replicas
     version = s.stable_version
-    counts = f"{stable.ready_replicas if stable.version == version else 0}/{replicas} pods ready"
-    if first_deploy:  # Healthy once fully ready
-        if is_ready(stable, version, replicas):
-            tick.event("Normal", "Deployed", f"{version} is serving ({counts})")
-            tick.reason = "RolloutComplete"
-            s = tick.history(s, str(version), "Deployed", "first version")
-            return replace(
-                s,
-                phase=RolloutPhase.HEALTHY,
-                step_started_at=None,
-                message=(f"{version} is serving ({counts})"),
-            )
-        waited = seconds_elapsed(s.step_started_at, tick.now)
-        if waited > tick.spec.progress_deadline:
-            message = (
-                f"{version} not ready after {format_duration(waited)} ({counts}); "
-                f"progressDeadline is {format_duration(tick.spec.progress_deadline)}"
-            )
-            tick.event("Warning", "ProgressDeadlineExceeded", message)
-            tick.reason = "ProgressDeadlineExceeded"
-            return replace(s, phase=RolloutPhase.DEGRADED, step_started_at=None, message=message)
-        tick.reason = "Deploying"
-        return replace(s, message=f"deploying {version} ({counts})")
+    ready = stable.ready_replicas if stable.version == version else 0
+    counts = f"{ready}/{tick.spec.replicas} pods ready"
+    hopeless = stable.problem is not None and stable.problem.permanent
+    if first_deploy and not hopeless:
+        return _deploying(tick, s, counts)
     if is_ready(stable, version, 1):
         if s.phase is not RolloutPhase.HEALTHY:
             tick.event("Normal", "Healthy", f"{version} is serving ({counts})")
@@ -142,11 +129,47 @@ def _steady(tick: Tick, s: RolloutStatus) -> RolloutStatus:
             pause_reason=None,
             message=f"{version} is serving ({counts})",
         )
+    problem = stable.problem
     message = f"no ready pods serve the stable version {version} ({counts})"
+    reason = problem.reason if problem else "StableNotReady"
+    if problem:
+        message += f"; {problem.describe()}"
     if s.phase is not RolloutPhase.DEGRADED or s.message != message:
-        tick.event("Warning", "StableNotReady", message)
-    tick.reason = "StableNotReady"
+        tick.event("Warning", reason, message)
+    tick.reason = reason
     return replace(s, phase=RolloutPhase.DEGRADED, pause_reason=None, message=message)
+
+
+def _deploying(tick: Tick, s: RolloutStatus, counts: str) -> RolloutStatus:
+    """A first version: Healthy once fully ready, Degraded after the progress deadline;
+    meanwhile the message says what the pods report."""
+    version = s.stable_version
+    if is_ready(tick.obs.stable, version, tick.spec.replicas):
+        tick.event("Normal", "Deployed", f"{version} is serving ({counts})")
+        tick.reason = "RolloutComplete"
+        s = tick.history(s, str(version), "Deployed", "first version")
+        return replace(
+            s,
+            phase=RolloutPhase.HEALTHY,
+            step_started_at=None,
+            message=(f"{version} is serving ({counts})"),
+        )
+    waited = seconds_elapsed(s.step_started_at, tick.now)
+    if waited > tick.spec.progress_deadline:
+        message = (
+            f"{version} not ready after {format_duration(waited)} ({counts}); "
+            f"progressDeadline is {format_duration(tick.spec.progress_deadline)}"
+        )
+        tick.event("Warning", "ProgressDeadlineExceeded", message)
+        tick.reason = "ProgressDeadlineExceeded"
+        return replace(s, phase=RolloutPhase.DEGRADED, step_started_at=None, message=message)
+    problem = tick.obs.stable.problem
+    if problem is not None:
+        report_problem(tick, s, problem)
+        tick.reason = problem.reason
+        return replace(s, message=f"deploying {version} ({counts}); {problem.describe()}")
+    tick.reason = "Deploying"
+    return replace(s, message=f"deploying {version} ({counts})")
 
 
 def _unapproved(tick: Tick, s: RolloutStatus) -> RolloutStatus:
@@ -197,7 +220,9 @@ def _start(tick: Tick, s: RolloutStatus) -> RolloutStatus:
 
 
 def _applicable_alert(tick: Tick, s: RolloutStatus) -> FiringAlert | None:
-    for alert in sorted(tick.obs.alerts, key=lambda a: (a.name, a.message)):
+    """The first firing alert this Deployment accepts (spec.strategy.alerts) that started
+    after its canary did."""
+    for alert in s.alerts:  # accepted ones only, sorted by name
         if alert.started_at is None or s.canary_started_at is None:
             return alert
         if seconds_since(s.canary_started_at, alert.started_at) >= 0:

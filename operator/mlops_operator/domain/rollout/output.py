@@ -88,7 +88,8 @@ def _conditions(tick: Tick, s: RolloutStatus) -> tuple[dict[str, Any], ...]:
             CONDITION_READY,
             False,
             "StableNotReady",
-            f"no ready pods serve {version}",
+            f"no ready pods serve {version}"
+            + (f": {stable.problem.describe()}" if stable.problem else ""),
             observed_generation=generation,
         )
     message = s.message or ""

@@ -139,6 +139,9 @@ def default_steps(checks: tuple[CheckSpec, ...] = DEFAULT_CHECKS) -> tuple[Step,
     return (set_weight(20), analysis(*checks), set_weight(50), analysis(*checks))
 
 
+STRATEGY_FIELDS = ("steps", "analysis", "progressDeadline", "alerts")
+
+
 @dataclass(frozen=True)
 class RolloutSpec:
     """The parts of Deployment.spec the rollout needs."""
@@ -151,11 +154,14 @@ class RolloutSpec:
     abort: bool = False  # roll the canary back now (and do not start new ones)
     paused: bool = False  # hold at the current step
     generation: int | None = None
+    #: Alert names that roll the canary back; an alert not listed here does nothing
+    #: (a Deployment opts in to what may stop it).
+    alerts: tuple[str, ...] = ()
 
     @classmethod
     def from_dict(cls, spec: Mapping[str, Any], *, generation: int | None = None) -> RolloutSpec:
         """Parse Deployment.spec: modelVersion, replicas, promote, abort, paused and
-        strategy: {steps, analysis: {checks}, progressDeadline}."""
+        strategy: {steps, analysis: {checks}, progressDeadline, alerts}."""
         if not isinstance(spec, Mapping):
             raise SpecError("spec must be an object")
         version = spec.get("modelVersion")
@@ -167,28 +173,12 @@ class RolloutSpec:
         strategy = spec.get("strategy") or {}
         if not isinstance(strategy, Mapping):
             raise SpecError("spec.strategy must be an object")
-        unknown = sorted(set(strategy) - {"steps", "analysis", "progressDeadline"})
+        unknown = sorted(set(strategy) - set(STRATEGY_FIELDS))
         if unknown:
             raise SpecError(
                 f"spec.strategy: unknown field(s) {', '.join(unknown)} "
-                "(known: steps, analysis, progressDeadline)"
+                f"(known: {', '.join(STRATEGY_FIELDS)})"
             )
-        analysis_spec = strategy.get("analysis") or {}
-        if not isinstance(analysis_spec, Mapping) or set(analysis_spec) - {"checks"}:
-            raise SpecError("spec.strategy.analysis must be {checks: [...]}")
-        defaults = DEFAULT_CHECKS
-        if analysis_spec.get("checks") is not None:
-            raw = analysis_spec["checks"]
-            if not isinstance(raw, list) or not raw or any(isinstance(c, str) for c in raw):
-                raise SpecError("spec.strategy.analysis.checks must be a non-empty list of checks")
-            defaults = _parse_checks(raw, (), "spec.strategy.analysis")
-        raw_steps = strategy.get("steps")
-        if raw_steps is None:
-            steps = default_steps(defaults)
-        elif isinstance(raw_steps, list):
-            steps = tuple(_parse_step(s, i, defaults) for i, s in enumerate(raw_steps))
-        else:
-            raise SpecError("spec.strategy.steps must be a list")
         try:
             deadline = parse_duration(strategy.get("progressDeadline", DEFAULT_PROGRESS_DEADLINE))
         except DurationError as error:
@@ -202,8 +192,40 @@ class RolloutSpec:
         return cls(
             model_version=version,
             replicas=replicas,
-            steps=steps,
+            steps=_parse_steps(strategy),
             progress_deadline=deadline,
             generation=generation,
+            alerts=_parse_alerts(strategy.get("alerts")),
             **flags,
         )
+
+
+def _parse_steps(strategy: Mapping[str, Any]) -> tuple[Step, ...]:
+    """spec.strategy.steps, whose analysis steps default to spec.strategy.analysis.checks."""
+    analysis_spec = strategy.get("analysis") or {}
+    if not isinstance(analysis_spec, Mapping) or set(analysis_spec) - {"checks"}:
+        raise SpecError("spec.strategy.analysis must be {checks: [...]}")
+    defaults = DEFAULT_CHECKS
+    if analysis_spec.get("checks") is not None:
+        raw = analysis_spec["checks"]
+        if not isinstance(raw, list) or not raw or any(isinstance(c, str) for c in raw):
+            raise SpecError("spec.strategy.analysis.checks must be a non-empty list of checks")
+        defaults = _parse_checks(raw, (), "spec.strategy.analysis")
+    raw_steps = strategy.get("steps")
+    if raw_steps is None:
+        return default_steps(defaults)
+    if not isinstance(raw_steps, list):
+        raise SpecError("spec.strategy.steps must be a list")
+    return tuple(_parse_step(s, i, defaults) for i, s in enumerate(raw_steps))
+
+
+def _parse_alerts(raw: Any) -> tuple[str, ...]:
+    """spec.strategy.alerts: the alert names (Alertmanager's ``alertname``) accepted."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or not all(isinstance(a, str) and a.strip() for a in raw):
+        raise SpecError(
+            f"spec.strategy.alerts must be a list of alert names, e.g. [CanaryLatencyHigh], "
+            f"not {raw!r}"
+        )
+    return tuple(raw)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -14,6 +15,35 @@ from mlops_operator.domain.analysis import (
 )
 
 MAX_HISTORY = 20
+
+
+@dataclass(frozen=True)
+class FiringAlert:
+    """A firing Alertmanager alert labelled with this Deployment.
+
+    Kept in the status (so a restarted operator still knows it) until Alertmanager
+    resolves it or stops re-sending it (``last_seen`` older than the alert TTL).
+    """
+
+    name: str
+    message: str = ""
+    started_at: datetime | str | None = None  # alerts older than the canary are ignored
+    last_seen: str | None = None  # when Alertmanager last sent it (RFC 3339)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Status form."""
+        started = self.started_at
+        return {"name": self.name, "message": self.message,
+                "startedAt": started if started is None or isinstance(started, str)
+                else started.isoformat(),
+                "lastSeenAt": self.last_seen}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> FiringAlert:
+        """Inverse of :meth:`to_dict`."""
+        return cls(name=str(data.get("name") or ""), message=str(data.get("message") or ""),
+                   started_at=data.get("startedAt") or None,
+                   last_seen=data.get("lastSeenAt") or None)
 
 
 class RolloutPhase(StrEnum):
@@ -114,6 +144,7 @@ class RolloutStatus:
     rolled_back_version: str | None = None
     rollback_reason: str | None = None
     history: tuple[HistoryEntry, ...] = ()
+    alerts: tuple[FiringAlert, ...] = ()  # firing alerts this Deployment accepts
 
     def to_dict(self) -> dict[str, Any]:
         """camelCase status fields."""
@@ -133,6 +164,7 @@ class RolloutStatus:
             "rolledBackVersion": self.rolled_back_version,
             "rollbackReason": self.rollback_reason,
             "history": [h.to_dict() for h in self.history],
+            "firingAlerts": [a.to_dict() for a in self.alerts],
         }
 
     @classmethod
@@ -156,4 +188,6 @@ class RolloutStatus:
             rolled_back_version=data.get("rolledBackVersion") or None,
             rollback_reason=data.get("rollbackReason") or None,
             history=tuple(HistoryEntry.from_dict(h) for h in data.get("history") or ()),
+            alerts=tuple(FiringAlert.from_dict(a) for a in data.get("firingAlerts") or ()
+                         if isinstance(a, Mapping) and a.get("name")),
         )

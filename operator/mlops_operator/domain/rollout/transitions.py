@@ -9,6 +9,7 @@ from dataclasses import replace
 from mlops_operator.domain.durations import (
     format_duration,
 )
+from mlops_operator.domain.pods import PodProblem
 from mlops_operator.domain.rollout.decision import (
     Action,
     TrackState,
@@ -105,10 +106,14 @@ def keep_running(tick: Tick, s: RolloutStatus, message: str, reason: str) -> Rol
 def wait_for_pods(
     tick: Tick, s: RolloutStatus, track: TrackState, version: str | None, needed: int, what: str
 ) -> RolloutStatus:
-    """Not enough ready pods yet: wait, or roll back after the progress deadline."""
+    """Not enough ready pods yet: wait, or roll back after the progress deadline, or at
+    once when the pods say waiting cannot help (e.g. the artifact's checksum is wrong)."""
     ready = track.ready_replicas if track.version == version else 0
     waited = seconds_elapsed(s.step_started_at, tick.now)
     counts = f"{ready}/{needed} pods ready"
+    problem = track.problem
+    if problem is not None and problem.permanent:
+        return roll_back(tick, s, problem.reason, f"{what} cannot start: {problem.message}")
     if waited > tick.spec.progress_deadline:
         return roll_back(
             tick,
@@ -117,7 +122,17 @@ def wait_for_pods(
             f"{what} not ready after {format_duration(waited)} ({counts}); "
             f"progressDeadline is {format_duration(tick.spec.progress_deadline)}",
         )
-    return keep_running(tick, s, f"waiting for {what} ({counts})", "WaitingForPods")
+    if problem is None:
+        return keep_running(tick, s, f"waiting for {what} ({counts})", "WaitingForPods")
+    message = f"waiting for {what} ({counts}); {problem.describe()}"
+    report_problem(tick, s, problem)
+    return keep_running(tick, s, message, problem.reason)
+
+
+def report_problem(tick: Tick, s: RolloutStatus, problem: PodProblem) -> None:
+    """A Warning Event the first time the pods report this problem (not every tick)."""
+    if problem.describe() not in (s.message or ""):
+        tick.event("Warning", problem.reason, problem.describe())
 
 
 def enter_promotion(tick: Tick, s: RolloutStatus, why: str) -> RolloutStatus:

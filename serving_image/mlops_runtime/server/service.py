@@ -1,0 +1,233 @@
+"""The data plane: the served model and everything one inference needs, built once.
+
+Endpoints (``endpoints.py``) and the ASGI fast path (``fastpath.py``) call
+:meth:`ModelService.handle_predict` and :meth:`ModelService.handle_infer`, which
+answer ``(status, body)``; errors go through the one mapper in ``errors.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable
+from functools import partial
+from time import perf_counter
+from typing import Any
+
+import numpy as np
+import orjson
+from prometheus_client import CollectorRegistry
+
+from mlops_runtime.server.batching import AdaptiveBatcher
+from mlops_runtime.server.errors import InjectedFault, status_of
+from mlops_runtime.server.metrics import ServerMetrics
+from mlops_runtime.server.payloads import ONNX_INPUT_NAME, Decoder, InputError
+from mlops_runtime.server.runtime import (
+    LABEL_OUTPUT,
+    PROBABILITIES_OUTPUT,
+    LoadedModel,
+    Prediction,
+)
+from mlops_runtime.server.settings import Settings
+
+_NUMPY = orjson.OPT_SERIALIZE_NUMPY
+# Batches above this many rows run in a worker thread so health checks stay answered.
+OFFLOAD_ROWS = 2048
+_V2_DATATYPES = {
+    "f": {2: "FP16", 4: "FP32", 8: "FP64"},
+    "i": {1: "INT8", 2: "INT16", 4: "INT32", 8: "INT64"},
+    "u": {1: "UINT8", 2: "UINT16", 4: "UINT32", 8: "UINT64"},
+    "b": {1: "BOOL"},
+}
+
+#: Reads a request's whole body (size-limited by the caller).
+Reader = Callable[[], Awaitable[bytes]]
+
+
+def jsonable(array: np.ndarray) -> Any:
+    """Numeric contiguous arrays go to orjson as-is; others (strings) as lists."""
+    if array.dtype.kind in "biuf" and array.flags.c_contiguous:
+        return array
+    return array.tolist()
+
+
+def v2_datatype(array: np.ndarray) -> str:
+    """Open Inference Protocol datatype of a numpy array."""
+    return _V2_DATATYPES.get(array.dtype.kind, {}).get(array.dtype.itemsize, "BYTES")
+
+
+class ModelService:
+    """The served model plus everything requests need, built once."""
+
+    def __init__(self, settings: Settings, loaded: LoadedModel) -> None:
+        self.settings = settings
+        self.loaded = loaded
+        self.name = settings.model_name
+        self.version = settings.model_version
+        self.schema = loaded.schema
+        self.decoder = Decoder(loaded.schema, settings.max_rows)
+        self.output_names = loaded.output_names
+        self.metrics = (
+            ServerMetrics(loaded, self.name, self.version, settings.track)
+            if settings.metrics
+            else None
+        )
+        self.registry = self.metrics.registry if self.metrics else CollectorRegistry()
+        on_batch = self.metrics.observe_batch if self.metrics else None
+        self.batcher = (
+            AdaptiveBatcher(
+                loaded.model.predict, on_batch, settings.batch_max_rows, settings.batch_max_delay
+            )
+            if settings.batching
+            else None
+        )
+        self.fault_rate = settings.fault_error_rate
+        self.fault_latency = settings.fault_latency
+        self._random = random.Random()
+        self.ready = True
+
+    def fault(self) -> bool:
+        """Demo/test fault injection: True for the configured fraction of requests."""
+        return self.fault_rate > 0.0 and self._random.random() < self.fault_rate
+
+    async def predict(self, x: np.ndarray) -> Prediction:
+        """Run the model (batched if enabled) and record input/prediction metrics."""
+        if self.fault_latency:
+            await asyncio.sleep(self.fault_latency)  # demo/test fault: a slow canary
+        if self.batcher is not None and x.shape[0] < self.batcher.max_rows:
+            return await self.batcher.predict(x)  # big requests are batches already
+        if x.shape[0] > OFFLOAD_ROWS:
+            prediction = await asyncio.to_thread(self.loaded.model.predict, x)
+        else:
+            prediction = self.loaded.model.predict(x)
+        if self.metrics is not None:
+            self.metrics.observe_batch(x, prediction)
+        return prediction
+
+    def is_served(self, model: str, version: str | None) -> bool:
+        """Does a URL's model name (and optional version) name this server's model?"""
+        return model == self.name and (version is None or version == self.version)
+
+    def not_found(self, model: str, version: str | None) -> str:
+        """404 message naming what was asked for and what is served."""
+        wanted = model if version is None else f"{model} version {version}"
+        return (
+            f"model {wanted!r} not found; this server serves {self.name!r} version {self.version!r}"
+        )
+
+    def _finish(self, status: int, content: bytes, start: float, rows: int) -> tuple[int, bytes]:
+        if self.metrics is not None:
+            self.metrics.observe_request(status, perf_counter() - start, rows)
+        return status, content
+
+    async def handle_predict(self, read: Reader) -> tuple[int, bytes]:
+        """``POST /predict``: records, rows or columns in; predictions out."""
+        return await self._answer(self._predict_payload, read, "/predict")
+
+    async def handle_infer(
+        self, read: Reader, model: str, version: str | None
+    ) -> tuple[int, bytes]:
+        """``POST /v2/models/{model}[/versions/{version}]/infer`` (Open Inference Protocol)."""
+        return await self._answer(partial(self._infer_payload, model, version), read,
+                                  "/v2 infer")
+
+    async def _answer(
+        self, work: Callable[[Reader, list[int]], Awaitable[bytes]], read: Reader, where: str
+    ) -> tuple[int, bytes]:
+        """Run one inference; every outcome is counted, every error mapped by status_of."""
+        start = perf_counter()
+        rows = [0]
+        try:
+            return self._finish(200, await work(read, rows), start, rows[0])
+        except Exception as error:  # noqa: BLE001 - status_of maps every error to its answer
+            status, body = status_of(error, where)
+            return self._finish(status, body, start, rows[0])
+
+    async def _predict_payload(self, read: Reader, rows: list[int]) -> bytes:
+        x = self.decoder.predict_body(await read())
+        rows[0] = x.shape[0]
+        if self.fault():
+            raise InjectedFault
+        prediction = await self.predict(x)
+        payload: dict[str, Any] = {"predictions": jsonable(prediction.values)}
+        if prediction.probabilities is not None:
+            payload["probabilities"] = prediction.probabilities
+        payload["model"] = self.name
+        payload["version"] = self.version
+        return orjson.dumps(payload, option=_NUMPY)
+
+    async def _infer_payload(
+        self, model: str, version: str | None, read: Reader, rows: list[int]
+    ) -> bytes:
+        if not self.is_served(model, version):
+            raise InputError(self.not_found(model, version), 404)
+        parsed = self.decoder.infer_body(await read(), self.output_names)
+        rows[0] = parsed.x.shape[0]
+        if self.fault():
+            raise InjectedFault
+        prediction = await self.predict(parsed.x)
+        payload: dict[str, Any] = {
+            "model_name": self.name,
+            "model_version": self.version,
+            "outputs": self._outputs(prediction, parsed.outputs or self.output_names),
+        }
+        if parsed.request_id is not None:
+            payload["id"] = parsed.request_id
+        return orjson.dumps(payload, option=_NUMPY)
+
+    @staticmethod
+    def _outputs(prediction: Prediction, wanted: tuple[str, ...]) -> list[dict[str, Any]]:
+        values = prediction.values
+        outputs: list[dict[str, Any]] = []
+        for output in wanted:
+            if output == PROBABILITIES_OUTPUT:
+                proba = prediction.probabilities
+                if proba is not None:
+                    outputs.append(
+                        {
+                            "name": output,
+                            "datatype": v2_datatype(proba),
+                            "shape": list(proba.shape),
+                            "data": jsonable(proba.reshape(-1)),
+                        }
+                    )
+                continue
+            data = jsonable(values)
+            datatype = v2_datatype(values) if isinstance(data, np.ndarray) else "BYTES"
+            shape = [values.shape[0]]
+            outputs.append({"name": output, "datatype": datatype, "shape": shape, "data": data})
+        return outputs
+
+    def model_metadata(self) -> dict[str, Any]:
+        """Open Inference Protocol model metadata."""
+        schema = self.schema
+        outputs: list[dict[str, Any]]
+        if schema.is_classifier:
+            n_classes = len(schema.classes) if schema.classes is not None else -1
+            outputs = [
+                {"name": LABEL_OUTPUT, "datatype": self._label_datatype(), "shape": [-1]},
+                {"name": PROBABILITIES_OUTPUT, "datatype": "FP32", "shape": [-1, n_classes]},
+            ]
+        else:
+            outputs = [{"name": self.output_names[0], "datatype": "FP32", "shape": [-1]}]
+        return {
+            "name": self.name,
+            "versions": [self.version],
+            "platform": self.loaded.model.platform,
+            "inputs": [
+                {"name": ONNX_INPUT_NAME, "datatype": "FP32", "shape": [-1, schema.n_features]}
+            ],
+            "outputs": outputs,
+            "parameters": {
+                "track": self.settings.track,
+                "format": self.loaded.model_format,
+                "sha256": self.loaded.sha256,
+                "schema": schema.to_json(),
+            },
+        }
+
+    def _label_datatype(self) -> str:
+        classes = self.schema.classes or ()
+        if classes and all(isinstance(c, int) and not isinstance(c, bool) for c in classes):
+            return "INT64"
+        return "BYTES"
