@@ -450,6 +450,20 @@ class LocalCluster:
         log.close()
         self._pid_file(component).write_text(str(process.pid))
 
+    def restart(self, component: str, timeout: float = 60.0) -> None:
+        """Stop one component and start it again with the same command (chaos tests):
+        every client's connections and watches drop, as when a real one restarts."""
+        pid = self._pid(component)
+        if pid is None:
+            raise RuntimeError(f"{component} is not running")
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().rstrip(b"\0").split(b"\0")
+        os.kill(pid, signal.SIGTERM)
+        wait_for(lambda: not process_alive(pid), timeout, f"{component} to stop")
+        self._spawn(component, [part.decode() for part in command])
+        if component == "kube-apiserver":
+            wait_for(self._api_ready, timeout, "kube-apiserver /readyz",
+                     self._log_tail(component))
+
     def _ssl_context(self) -> ssl.SSLContext:
         context = ssl.create_default_context(cafile=str(self.pki_dir / "ca.crt"))
         context.load_cert_chain(str(self.pki_dir / "admin.crt"), str(self.pki_dir / "admin.key"))

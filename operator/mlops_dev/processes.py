@@ -45,9 +45,17 @@ class KubectlError(RuntimeError):
 
 def kubectl(kubeconfig: str, *args: str, input: str | None = None, check: bool = True,
             timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    """Run kubectl against ``kubeconfig``; with ``check``, a failure raises KubectlError."""
-    result = subprocess.run(["kubectl", "--kubeconfig", kubeconfig, *args], input=input,
-                            capture_output=True, text=True, timeout=timeout, check=False)
+    """Run kubectl against ``kubeconfig``; with ``check``, a failure raises KubectlError.
+
+    kubectl caches discovery and OpenAPI documents by server address only, and local
+    clusters take random loopback ports: a new cluster on a port an earlier one used
+    would be read through the earlier one's cache (its CRDs, its schemas). So each
+    kubeconfig gets a cache of its own, next to it.
+    """
+    cache = Path(kubeconfig).resolve().parent / "kubectl-cache" / Path(kubeconfig).stem
+    result = subprocess.run(["kubectl", "--kubeconfig", kubeconfig, "--cache-dir", str(cache),
+                             *args], input=input, capture_output=True, text=True,
+                            timeout=timeout, check=False)
     if check and result.returncode != 0:
         raise KubectlError(f"kubectl {' '.join(args)}: {result.stderr.strip()}")
     return result

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
 import json
 import logging
+import os
+import tempfile
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from kubernetes import client, config
@@ -54,9 +58,14 @@ FIELD_MANAGER = "mlops-operator"
 
 @lru_cache(maxsize=1)
 def _dynamic() -> Any:
+    """The dynamic client, with a discovery cache of this process's own: the library's
+    default file is keyed by server address only and shared by every process, so a
+    cluster recreated on the same address would be read through the old one's cache."""
     from kubernetes.dynamic import DynamicClient
 
-    return DynamicClient(api_client())
+    cache = Path(tempfile.gettempdir()) / f"mlops-operator-discovery-{os.getpid()}.json"
+    atexit.register(cache.unlink, missing_ok=True)
+    return DynamicClient(api_client(), cache_file=str(cache))
 
 
 class Kube(changes.AppliesOnChange):
