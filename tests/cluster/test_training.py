@@ -161,6 +161,28 @@ spec:
     assert "2 s" in condition["message"]
 
 
+def test_a_missing_secret_reaches_the_training_job_condition_within_seconds(
+    kubeconfig: str, namespace: str, operator: OperatorProcess
+) -> None:
+    apply(kubeconfig, namespace, """
+apiVersion: mlops.dev/v1alpha1
+kind: TrainingJob
+metadata: {name: no-credentials}
+spec:
+  model: secretive
+  dataset: {uri: "s3://datasets/iris.csv", s3: {secretRef: {name: missing-credentials}}}
+  estimator: {name: LogisticRegression}
+""")
+
+    def condition() -> dict | None:
+        status = get(kubeconfig, namespace, "tj", "no-credentials").get("status") or {}
+        found = [c for c in status.get("conditions") or [] if c["type"] == "Succeeded"]
+        return found[0] if found and found[0]["reason"] == "CreateContainerConfigError" else None
+
+    found = wait_for(condition, 30, "the missing Secret in the condition", operator.log)
+    assert "missing-credentials" in found["message"], found
+
+
 def test_killing_the_operator_mid_run_yields_exactly_one_version(
     kubeconfig: str, namespace: str, operator: OperatorProcess,
 ) -> None:
