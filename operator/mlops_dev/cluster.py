@@ -457,7 +457,9 @@ class LocalCluster:
         if pid is None:
             raise RuntimeError(f"{component} is not running")
         command = Path(f"/proc/{pid}/cmdline").read_bytes().rstrip(b"\0").split(b"\0")
-        os.kill(pid, signal.SIGTERM)
+        # kube-apiserver drains in-flight requests for up to 60 s on SIGTERM; a restart
+        # does not wait for that, as a kubelet would not past the grace period.
+        _stop_group(pid, grace=15.0)
         wait_for(lambda: not process_alive(pid), timeout, f"{component} to stop")
         self._spawn(component, [part.decode() for part in command])
         if component == "kube-apiserver":
