@@ -38,7 +38,14 @@ from mlops_dev.cluster import LocalCluster
 from mlops_dev.load import LoadGenerator
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import OperatorProcess, cluster, kubectl, operator_env, wait_for  # noqa: E402
+from common import (  # noqa: E402
+    OperatorProcess,
+    cluster,
+    iris_training_job,
+    kubectl,
+    operator_env,
+    wait_for,
+)
 
 CHECKS = ("{name: error-rate, builtin: errorRate, interval: 2s, count: 3, window: 10s}, "
           "{name: prediction-shift, builtin: predictionShift, interval: 2s, count: 3}")
@@ -113,15 +120,8 @@ class Soak:
         return process
 
     def train(self, name: str, params: str, extra: str = "") -> None:
-        self.kubectl("apply", "-f", "-", input=f"""
-apiVersion: mlops.dev/v1alpha1
-kind: TrainingJob
-metadata: {{name: {name}}}
-spec:
-  model: iris
-  dataset: {{uri: "sklearn://iris", testFraction: 0.3, randomSeed: 3{extra}}}
-  estimator: {{name: LogisticRegression, params: {params}}}
-""")
+        self.kubectl("apply", "-f", "-", input=iris_training_job(
+            name, params, f", testFraction: 0.3, randomSeed: 3{extra}"))
 
     def trained_version(self, job: str, timeout: float = 240) -> str:
         def done() -> str | None:

@@ -31,7 +31,14 @@ from mlops_dev.cluster import LocalCluster
 from mlops_dev.load import LoadGenerator
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import OperatorProcess, cluster, kubectl, operator_env, wait_for  # noqa: E402
+from common import (  # noqa: E402
+    OperatorProcess,
+    cluster,
+    iris_training_job,
+    kubectl,
+    operator_env,
+    wait_for,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "manifests/examples/deployment-iris.yaml"
@@ -53,15 +60,7 @@ class Bench:
         wait_for(check, timeout, what, interval=0.1)
 
     def train(self, name: str, version: str, params: str) -> None:
-        self.kubectl("apply", "-f", "-", input=f"""
-apiVersion: mlops.dev/v1alpha1
-kind: TrainingJob
-metadata: {{name: {name}}}
-spec:
-  model: iris
-  dataset: {{uri: "sklearn://iris"}}
-  estimator: {{name: LogisticRegression, params: {params}}}
-""")
+        self.kubectl("apply", "-f", "-", input=iris_training_job(name, params))
         self.wait(lambda: "Approved" in self.kubectl("get", "mv", version, "-o",
                                                      "jsonpath={.status.phase}") if version in
                   self.kubectl("get", "mv", "-o", "name") else False, 120, f"{version}")

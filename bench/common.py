@@ -34,3 +34,16 @@ def cluster(hollow_nodes: int = 0) -> Iterator[LocalCluster]:
 def kubectl(kubeconfig: str, *args: str, input: str | None = None, check: bool = True) -> str:
     """kubectl's output (the benchmarks only read stdout)."""
     return processes.kubectl(kubeconfig, *args, input=input, check=check).stdout
+
+
+def iris_training_job(name: str, params: str, dataset_extra: str = "") -> str:
+    """A TrainingJob manifest of the iris LogisticRegression the benchmarks train."""
+    return f"""
+apiVersion: mlops.dev/v1alpha1
+kind: TrainingJob
+metadata: {{name: {name}}}
+spec:
+  model: iris
+  dataset: {{uri: "sklearn://iris"{dataset_extra}}}
+  estimator: {{name: LogisticRegression, params: {params}}}
+"""

@@ -17,6 +17,23 @@ from mlops_operator.builders.common import (
 TRAINER_CONTAINER = "trainer"
 
 
+def owned_job(
+    owner: dict[str, Any], name: str, labels: dict[str, str], spec: dict[str, Any]
+) -> dict[str, Any]:
+    """A batch Job in the owner's namespace that is deleted with it."""
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": name,
+            "namespace": owner["metadata"]["namespace"],
+            "labels": labels,
+            "ownerReferences": [owner_reference(owner)],
+        },
+        "spec": spec,
+    }
+
+
 TRAINING_JOB_LABEL = "mlops.dev/training-job"
 
 
@@ -68,17 +85,7 @@ def build_training_job(training_job: dict[str, Any], image: str, claim: str) -> 
     }
     if spec.get("ttlSecondsAfterFinished") is not None:
         job_spec["ttlSecondsAfterFinished"] = spec["ttlSecondsAfterFinished"]
-    return {
-        "apiVersion": "batch/v1",
-        "kind": "Job",
-        "metadata": {
-            "name": training_job_name(meta["name"]),
-            "namespace": meta["namespace"],
-            "labels": labels,
-            "ownerReferences": [owner_reference(training_job)],
-        },
-        "spec": job_spec,
-    }
+    return owned_job(training_job, training_job_name(meta["name"]), labels, job_spec)
 
 
 def build_model_version(
@@ -148,16 +155,7 @@ def build_verify_job(model_version: dict[str, Any], image: str) -> dict[str, Any
         VERIFY_JOB_LABEL: meta["name"],
         "app.kubernetes.io/managed-by": "mlops-operator",
     }
-    return {
-        "apiVersion": "batch/v1",
-        "kind": "Job",
-        "metadata": {
-            "name": verify_job_name(meta["name"]),
-            "namespace": meta["namespace"],
-            "labels": labels,
-            "ownerReferences": [owner_reference(model_version)],
-        },
-        "spec": {
+    return owned_job(model_version, verify_job_name(meta["name"]), labels, {
             "backoffLimit": 0,
             "activeDeadlineSeconds": 300,
             "ttlSecondsAfterFinished": 600,
@@ -195,8 +193,7 @@ def build_verify_job(model_version: dict[str, Any], image: str) -> dict[str, Any
                     "volumes": volumes,
                 },
             },
-        },
-    }
+        })
 
 
 def _trainer_container(
