@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
 # One-time setup of a machine for development, tests and the demo:
 # Debian packages, the Python project with its test extras, and the local
-# cluster's control plane (built once from Kubernetes' Go modules, then cached).
+# cluster's control plane and node (built once from their Go modules, then cached),
+# and the images the node runs (built with buildah; layers cached under ~/.cache).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(etcd-server prometheus prometheus-alertmanager wrk)
+# The control plane's etcd, monitoring and load tools; the real node's CNI plugins,
+# iptables and conntrack; buildah and mmdebstrap for the images; gcc and libseccomp for
+# runc's seccomp support and the static pause binary.
+APT_PACKAGES=(etcd-server prometheus prometheus-alertmanager wrk
+  containernetworking-plugins iptables conntrack ethtool socat
+  buildah mmdebstrap gcc libc6-dev libseccomp-dev)
 missing=()
 for package in "${APT_PACKAGES[@]}"; do
   dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")

@@ -18,6 +18,11 @@ __all__ = ["REPO", "kubectl"]
 REPO = Path(__file__).resolve().parents[1]
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that take the session's cluster down and up again run after all others."""
+    items.sort(key=lambda item: item.get_closest_marker("cluster_lifecycle") is not None)
+
+
 @pytest.fixture(scope="session")
 def local_cluster() -> Iterator[LocalCluster | None]:
     """A fresh local cluster for this test session, or None when $KUBECONFIG names one."""

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from mlops_dev import hollow, kubebuild
 from mlops_dev.cluster import LocalCluster
+from mlops_dev.node.realnode import RealNode
 
 
 def _load(url: str, rate: float, seconds: float) -> int:
@@ -44,7 +45,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="add N kwok nodes whose pods are Ready without running (scale tests)")
     actions.add_parser("down", help="stop every process it started")
     actions.add_parser("status", help="show components and readiness as JSON")
-    actions.add_parser("build", help="only build (or find) the control-plane binaries and kwok")
+    actions.add_parser("build", help="only build (or find) the control-plane and node binaries, "
+                       "kwok and the images")
     demo = commands.add_parser("demo", help="train, canary, promote and roll back, end to end")
     demo.add_argument("--keep", action="store_true",
                       help="leave the cluster, operator and demo namespace running")
@@ -68,6 +70,9 @@ def main(argv: list[str] | None = None) -> int:
         print(kubebuild.ensure_binaries())
         kubebuild.gateway_api_crds()  # fetch the Gateway API module now, not at first `up`
         print(hollow.kwok_binary())  # for `up --hollow-nodes N`
+        for tool, folder in RealNode.tools().items():
+            print(f"{tool}: {folder}")
+        RealNode.build_images()
     elif args.action == "up":
         kubeconfig = local.up(timeout=args.timeout, hollow_nodes=args.hollow_nodes)
         print(kubeconfig)

@@ -1,9 +1,11 @@
-"""The local cluster: a real control plane and a node agent as local processes.
+"""The local cluster: a real control plane and its nodes as local processes.
 
-``up`` starts etcd, kube-apiserver, kube-controller-manager, kube-scheduler and
-the node agent, each in its own process group with a pid file, and waits until
-the API server is ready and the node is Ready. ``down`` stops them all (the
-node agent stops its pods first) and leaves nothing listening.
+``up`` starts etcd, kube-apiserver, kube-controller-manager, kube-scheduler, the
+real node (containerd, kubelet, kube-proxy, CoreDNS; see ``mlops_dev.node``) and,
+until every workload has moved to the real node, the process node agent; each
+process in its own group with a pid file. It waits until the API server is ready
+and the nodes are Ready. ``down`` stops them all, pods first, and leaves nothing
+behind: no process, mount, cgroup, link, iptables chain or listening port.
 """
 
 from __future__ import annotations
@@ -12,30 +14,30 @@ import contextlib
 import json
 import os
 import secrets
-import shutil
 import signal
 import ssl
 import subprocess
 import sys
 import time
 import urllib.request
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import yaml
 
-from mlops_dev import hollow, kubebuild, pki
-from mlops_dev.processes import free_port, wait_for
+from mlops_dev import controlplane, hollow, kubebuild, monitoring, pki
+from mlops_dev.node import layout as node_layout
+from mlops_dev.node.realnode import RealNode
+from mlops_dev.processes import free_port, port_is_free, wait_for
 
-NODE_NAME = "local-node"
-SERVICE_CIDR = "10.96.0.0/16"
-SERVICE_FIRST_IP = "10.96.0.1"
+NODE_NAME = "local-node"  # the process node agent's node
+REAL_NODE_NAME = node_layout.NODE_NAME
 POD_CIDR = "127.1.0.0/16"
 COMPONENTS = (
-    "etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "node-agent",
-    "service-proxy", "alertmanager", "prometheus",
+    "etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "containerd",
+    "kubelet", "kube-proxy", "node-agent", "service-proxy", "alertmanager", "prometheus",
 )
-MONITORING_RULES = kubebuild.REPO_ROOT / "manifests" / "monitoring" / "rules.yml"
+NODE_COMPONENTS = ("containerd", "kubelet", "kube-proxy")  # stopped by RealNode.stop
 
 
 def default_home() -> Path:
@@ -56,6 +58,14 @@ class Ports:
     alertmanager: int
     alert_webhook: int  # where the operator receives Alertmanager's webhook
     discovery: int  # Prometheus HTTP service discovery, served by the service proxy
+    kubelet: int
+    kubelet_healthz: int
+    proxy_healthz: int
+    proxy_metrics: int
+
+    def node_ports(self) -> dict[str, int]:
+        return {"kubelet": self.kubelet, "kubelet_healthz": self.kubelet_healthz,
+                "proxy_healthz": self.proxy_healthz, "proxy_metrics": self.proxy_metrics}
 
 
 class LocalCluster:
@@ -67,6 +77,8 @@ class LocalCluster:
         self.run_dir = self.home / "run"
         self.log_dir = self.home / "logs"
         self.kubeconfig = self.home / "admin.kubeconfig"
+        self.node = RealNode(self.home, self.pki_dir, self._spawn, self._stop_component,
+                             self._log_tail)
 
     # ---- paths and state -------------------------------------------------
     def _pid_file(self, component: str) -> Path:
@@ -74,6 +86,9 @@ class LocalCluster:
 
     def _ports_file(self) -> Path:
         return self.run_dir / "ports.json"
+
+    def _last_ports_file(self) -> Path:
+        return self.run_dir / "last-ports.json"
 
     def ports(self) -> Ports | None:
         try:
@@ -149,156 +164,82 @@ class LocalCluster:
     def _up(self, timeout: float, log) -> Path:
         started = time.monotonic()
         binaries = kubebuild.ensure_binaries(log)
+        RealNode.tools(log)
+        RealNode.build_images(log)
+        phase = _phase_timer(log, started)
+        phase("binaries and images ready")
         for directory in (self.run_dir, self.log_dir, self.home / "etcd"):
             directory.mkdir(parents=True, exist_ok=True)
-        pki.ensure_pki(self.pki_dir, SERVICE_FIRST_IP)
+        pki.ensure_pki(self.pki_dir, node_layout.SERVICE_FIRST_IP, node_layout.NODE_IP,
+                       REAL_NODE_NAME)
         if all(self._pid(c) for c in COMPONENTS) and self.ports():
             self._wait_ready(timeout)
             return self.kubeconfig
         self.down(quiet=True)
-        ports = Ports(*(free_port() for _ in range(10)))
+        ports = self._choose_ports()
         self._ports_file().write_text(json.dumps(asdict(ports)))
-        server = f"https://127.0.0.1:{ports.apiserver}"
-        for stem in ("admin", "controller-manager", "scheduler", "node-agent"):
+        self._start_control_plane(binaries, ports, timeout)
+        phase("control plane ready")
+        self.node.start(binaries, ports.node_ports(), {
+            "kubelet": self.home / "kubelet.kubeconfig",
+            "kube-proxy": self.home / "kube-proxy.kubeconfig"}, timeout, log)
+        self._start_node_agent(ports)
+        self._start_monitoring(ports)
+        self._wait_ready(timeout)
+        phase("nodes ready")
+        self.node.install_dns(self.kubeconfig, timeout)
+        phase("CoreDNS ready")
+        self._install_gateway_api()
+        wait_for(lambda: _http_ok(f"http://127.0.0.1:{ports.prometheus}/-/ready"), timeout,
+                 "Prometheus to be ready", self._log_tail("prometheus"))
+        wait_for(lambda: _http_ok(f"http://127.0.0.1:{ports.alertmanager}/-/ready"), timeout,
+                 "Alertmanager to be ready", self._log_tail("alertmanager"))
+        print(f"cluster up in {time.monotonic() - started:.1f}s", file=log, flush=True)
+        return self.kubeconfig
+
+    def _start_control_plane(self, binaries: Path, ports: Ports, timeout: float) -> None:
+        """The node's bridge first (the API server listens on its address), then etcd,
+        the API server, the controller manager and the scheduler."""
+        self.node.network_up()
+        for stem in ("admin", "controller-manager", "scheduler", "node-agent", "kubelet",
+                     "kube-proxy"):
             target = self.kubeconfig if stem == "admin" else self.home / f"{stem}.kubeconfig"
-            self._write_kubeconfig(target, stem, server)
+            self._write_kubeconfig(target, stem, self.api_url(ports))
+        self._spawn("etcd", controlplane.etcd_command(
+            self.home / "etcd", ports.etcd_client, ports.etcd_peer))
+        wait_for(lambda: _http_ok(f"http://127.0.0.1:{ports.etcd_client}/health"), timeout,
+                 "etcd to become healthy", self._log_tail("etcd"))
+        self._spawn("kube-apiserver", controlplane.apiserver_command(
+            binaries, self.pki_dir, ports.etcd_client, ports.apiserver))
+        wait_for(self._api_ready, timeout, "kube-apiserver /readyz",
+                 self._log_tail("kube-apiserver"))
+        self._spawn("kube-controller-manager", controlplane.controller_manager_command(
+            binaries, self.home / "controller-manager.kubeconfig", self.pki_dir,
+            ports.controller_manager))
+        self._spawn("kube-scheduler", controlplane.scheduler_command(
+            binaries, self.home / "scheduler.kubeconfig", ports.scheduler))
 
-        etcd = shutil.which("etcd")
-        if etcd is None:
-            raise RuntimeError("etcd not found: install Debian's etcd-server package")
-        self._spawn(
-            "etcd",
-            [
-                etcd,
-                "--name",
-                "mlops-dev",
-                "--data-dir",
-                str(self.home / "etcd"),
-                "--listen-client-urls",
-                f"http://127.0.0.1:{ports.etcd_client}",
-                "--advertise-client-urls",
-                f"http://127.0.0.1:{ports.etcd_client}",
-                "--listen-peer-urls",
-                f"http://127.0.0.1:{ports.etcd_peer}",
-                "--initial-advertise-peer-urls",
-                f"http://127.0.0.1:{ports.etcd_peer}",
-                "--initial-cluster",
-                f"mlops-dev=http://127.0.0.1:{ports.etcd_peer}",
-                "--quota-backend-bytes",
-                str(2 * 1024**3),
-                "--log-level",
-                "warn",
-            ],
-        )
-        wait_for(
-            lambda: _http_ok(f"http://127.0.0.1:{ports.etcd_client}/health"),
-            timeout,
-            "etcd to become healthy",
-            self._log_tail("etcd"),
-        )
-
+    def _start_node_agent(self, ports: Ports) -> None:
+        """The process node (and its service proxy) that still runs the project's pods."""
         pki_dir = self.pki_dir
-        self._spawn(
-            "kube-apiserver",
-            [
-                str(binaries / "kube-apiserver"),
-                f"--etcd-servers=http://127.0.0.1:{ports.etcd_client}",
-                "--bind-address=127.0.0.1",
-                f"--secure-port={ports.apiserver}",
-                "--advertise-address=127.0.0.1",
-                f"--service-cluster-ip-range={SERVICE_CIDR}",
-                f"--client-ca-file={pki_dir / 'ca.crt'}",
-                f"--tls-cert-file={pki_dir / 'apiserver.crt'}",
-                f"--tls-private-key-file={pki_dir / 'apiserver.key'}",
-                f"--kubelet-client-certificate={pki_dir / 'apiserver-kubelet-client.crt'}",
-                f"--kubelet-client-key={pki_dir / 'apiserver-kubelet-client.key'}",
-                f"--kubelet-certificate-authority={pki_dir / 'ca.crt'}",
-                "--kubelet-preferred-address-types=InternalIP",
-                "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-                f"--service-account-key-file={pki_dir / 'sa.pub'}",
-                f"--service-account-signing-key-file={pki_dir / 'sa.key'}",
-                "--authorization-mode=Node,RBAC",
-                "--allow-privileged=true",
-                "--profiling=false",
-                "--endpoint-reconciler-type=none",
-            ],
-        )
-        wait_for(
-            self._api_ready,
-            timeout,
-            "kube-apiserver /readyz",
-            self._log_tail("kube-apiserver"),
-        )
-
-        self._spawn(
-            "kube-controller-manager",
-            [
-                str(binaries / "kube-controller-manager"),
-                f"--kubeconfig={self.home / 'controller-manager.kubeconfig'}",
-                f"--authentication-kubeconfig={self.home / 'controller-manager.kubeconfig'}",
-                f"--authorization-kubeconfig={self.home / 'controller-manager.kubeconfig'}",
-                "--bind-address=127.0.0.1",
-                f"--secure-port={ports.controller_manager}",
-                "--leader-elect=false",
-                f"--service-account-private-key-file={pki_dir / 'sa.key'}",
-                f"--root-ca-file={pki_dir / 'ca.crt'}",
-                f"--cluster-signing-cert-file={pki_dir / 'ca.crt'}",
-                f"--cluster-signing-key-file={pki_dir / 'ca.key'}",
-                "--use-service-account-credentials=true",
-                "--profiling=false",
-            ],
-        )
-        self._spawn(
-            "kube-scheduler",
-            [
-                str(binaries / "kube-scheduler"),
-                f"--kubeconfig={self.home / 'scheduler.kubeconfig'}",
-                f"--authentication-kubeconfig={self.home / 'scheduler.kubeconfig'}",
-                f"--authorization-kubeconfig={self.home / 'scheduler.kubeconfig'}",
-                "--bind-address=127.0.0.1",
-                f"--secure-port={ports.scheduler}",
-                "--leader-elect=false",
-                "--profiling=false",
-            ],
-        )
-        self._spawn(
-            "node-agent",
-            [
-                sys.executable,
-                "-m",
-                "mlops_dev.node_agent",
-                "--kubeconfig",
-                str(self.home / "node-agent.kubeconfig"),
-                "--node-name",
-                NODE_NAME,
-                "--pod-cidr",
-                POD_CIDR,
-                "--root",
-                str(self.home / "node"),
-                "--port",
-                str(ports.node_agent),
-                "--tls-cert",
-                str(pki_dir / "apiserver.crt"),
-                "--tls-key",
-                str(pki_dir / "apiserver.key"),
-                "--client-ca",
-                str(pki_dir / "ca.crt"),
-            ],
-        )
+        self._spawn("node-agent", [
+            sys.executable, "-m", "mlops_dev.node_agent",
+            "--kubeconfig", str(self.home / "node-agent.kubeconfig"),
+            "--node-name", NODE_NAME, "--pod-cidr", POD_CIDR,
+            "--root", str(self.home / "node"), "--port", str(ports.node_agent),
+            "--tls-cert", str(pki_dir / "apiserver.crt"),
+            "--tls-key", str(pki_dir / "apiserver.key"),
+            "--client-ca", str(pki_dir / "ca.crt"),
+        ])
         self._spawn("service-proxy", [
             sys.executable, "-m", "mlops_dev.service_proxy",
             "--kubeconfig", str(self.home / "node-agent.kubeconfig"),
             "--discovery-port", str(ports.discovery),
         ])
-        self._start_monitoring(ports)
-        self._wait_ready(timeout)
-        self._install_gateway_api()
-        wait_for(lambda: _http_ok(f"http://127.0.0.1:{ports.prometheus}/-/ready"), timeout,
-                  "Prometheus to be ready", self._log_tail("prometheus"))
-        wait_for(lambda: _http_ok(f"http://127.0.0.1:{ports.alertmanager}/-/ready"), timeout,
-                  "Alertmanager to be ready", self._log_tail("alertmanager"))
-        print(f"cluster up in {time.monotonic() - started:.1f}s", file=log, flush=True)
-        return self.kubeconfig
+
+    @staticmethod
+    def api_url(ports: Ports) -> str:
+        return f"https://{node_layout.NODE_IP}:{ports.apiserver}"
 
     def endpoints(self) -> dict[str, str]:
         """URLs of the cluster's services on loopback, for the operator, tests and the demo."""
@@ -306,7 +247,7 @@ class LocalCluster:
         if ports is None:
             return {}
         return {
-            "apiserver": f"https://127.0.0.1:{ports.apiserver}",
+            "apiserver": self.api_url(ports),
             "prometheus": f"http://127.0.0.1:{ports.prometheus}",
             "alertmanager": f"http://127.0.0.1:{ports.alertmanager}",
             "alertWebhook": f"http://127.0.0.1:{ports.alert_webhook}/alerts",
@@ -329,55 +270,10 @@ class LocalCluster:
 
     def _start_monitoring(self, ports: Ports) -> None:
         """Prometheus discovering pods through the API server; Alertmanager -> operator."""
-        prometheus_dir, alertmanager_dir = self.home / "prometheus", self.home / "alertmanager"
-        for directory in (prometheus_dir / "data", prometheus_dir / "rules",
-                          alertmanager_dir / "data"):
-            directory.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(MONITORING_RULES, prometheus_dir / "rules" / "mlops.yml")
-        # Debian's Prometheus has no Kubernetes discovery: the service proxy serves the
-        # API server's pods with kubernetes_sd's meta labels over HTTP SD instead.
-        scrape = yaml.safe_load((MONITORING_RULES.parent / "scrape.yml").read_text())
-        for job in scrape:
-            if job.pop("kubernetes_sd_configs", None) is not None:
-                job["http_sd_configs"] = [{"url": f"http://127.0.0.1:{ports.discovery}/pods",
-                                           "refresh_interval": "2s"}]
-        prometheus_config = {
-            "global": {"scrape_interval": "2s", "evaluation_interval": "2s",
-                       "scrape_timeout": "1s"},
-            "rule_files": [str(prometheus_dir / "rules" / "*.yml")],
-            "alerting": {"alertmanagers": [{"static_configs": [
-                {"targets": [f"127.0.0.1:{ports.alertmanager}"]}]}]},
-            "scrape_configs": scrape,
-        }
-        (prometheus_dir / "prometheus.yml").write_text(yaml.safe_dump(prometheus_config))
-        alertmanager_config = {
-            "route": {"receiver": "mlops-operator",
-                      "group_by": ["alertname", "namespace", "deployment"],
-                      "group_wait": "1s", "group_interval": "5s", "repeat_interval": "5m"},
-            "receivers": [{"name": "mlops-operator", "webhook_configs": [{
-                "url": f"http://127.0.0.1:{ports.alert_webhook}/alerts",
-                "http_config": {"authorization": {
-                    "type": "Bearer", "credentials_file": str(self._alert_token())}},
-                "send_resolved": True}]}],
-        }
-        (alertmanager_dir / "alertmanager.yml").write_text(yaml.safe_dump(alertmanager_config))
-        binary = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
-        prometheus = shutil.which("prometheus")
-        if binary is None or prometheus is None:
-            raise RuntimeError("Prometheus/Alertmanager not found: install Debian's prometheus "
-                               "and prometheus-alertmanager packages (hack/setup.sh does)")
-        self._spawn("alertmanager", [
-            binary, f"--config.file={alertmanager_dir / 'alertmanager.yml'}",
-            f"--storage.path={alertmanager_dir / 'data'}",
-            f"--web.listen-address=127.0.0.1:{ports.alertmanager}",
-            "--cluster.listen-address=", "--log.level=warn",
-        ])
-        self._spawn("prometheus", [
-            prometheus, f"--config.file={prometheus_dir / 'prometheus.yml'}",
-            f"--storage.tsdb.path={prometheus_dir / 'data'}",
-            f"--web.listen-address=127.0.0.1:{ports.prometheus}",
-            "--web.enable-lifecycle", "--storage.tsdb.retention.time=1d", "--log.level=warn",
-        ])
+        self._spawn("alertmanager", monitoring.alertmanager_command(
+            self.home, ports.alertmanager, ports.alert_webhook, self._alert_token()))
+        self._spawn("prometheus", monitoring.prometheus_command(
+            self.home, ports.prometheus, ports.alertmanager, ports.discovery))
 
     def _install_gateway_api(self) -> None:
         """Gateway API CRDs (standard channel) from the published Go module."""
@@ -405,11 +301,17 @@ class LocalCluster:
         wait_for(
             self._node_ready, timeout, f"node {NODE_NAME} to be Ready", self._log_tail("node-agent")
         )
+        wait_for(lambda: self._node_ready(REAL_NODE_NAME), timeout,
+                 f"node {REAL_NODE_NAME} to be Ready", self._log_tail("kubelet"))
 
     def down(self, quiet: bool = False) -> None:
-        """Stop every component (hollow nodes and the node agent first, with their pods)."""
+        """Stop every component: hollow nodes, the real node (its pods first) and the node
+        agent (with its pods), then the control plane and the node's network."""
         self.remove_hollow_nodes()
+        self.node.stop()
         for component in reversed(COMPONENTS):
+            if component in NODE_COMPONENTS:
+                continue
             pid = self._pid(component)
             if pid is not None:
                 _stop_group(pid, grace=20.0 if component == "node-agent" else 10.0)
@@ -421,7 +323,29 @@ class LocalCluster:
             with contextlib.suppress(ValueError):
                 _stop_group(int(pid_file.read_text()), grace=2.0)
             pid_file.unlink(missing_ok=True)
-        self._ports_file().unlink(missing_ok=True)
+        self.node.network_down()
+        if self._ports_file().exists():
+            self._ports_file().replace(self._last_ports_file())
+
+    def _choose_ports(self) -> Ports:
+        """The ports of the home's last run wherever they are still free. The API server
+        must keep its port: the `kubernetes` Service's endpoints live in etcd, and after a
+        crash nothing removes the old ones, so a new port would leave them pointing nowhere."""
+        last = self._last_ports_file()
+        previous = json.loads(last.read_text()) if last.exists() else {}
+        chosen: dict[str, int] = {}
+        for field in fields(Ports):
+            port = previous.get(field.name)
+            while not port or port in chosen.values() or not port_is_free(port):
+                port = free_port()
+            chosen[field.name] = port
+        return Ports(**chosen)
+
+    def _stop_component(self, component: str, grace: float) -> None:
+        pid = self._pid(component)
+        if pid is not None:
+            _stop_group(pid, grace)
+        self._pid_file(component).unlink(missing_ok=True)
 
     def status(self) -> dict[str, object]:
         return {
@@ -430,6 +354,7 @@ class LocalCluster:
             "components": {c: self._pid(c) for c in COMPONENTS},
             "apiserverReady": self._api_ready(),
             "nodeReady": self._node_ready(),
+            "realNodeReady": self._node_ready(REAL_NODE_NAME),
         }
 
     # ---- helpers -----------------------------------------------------------
@@ -475,7 +400,7 @@ class LocalCluster:
         ports = self.ports()
         if ports is None:
             return 0, b""
-        url = f"https://127.0.0.1:{ports.apiserver}{path}"
+        url = f"{self.api_url(ports)}{path}"
         try:
             with urllib.request.urlopen(url, context=self._ssl_context(), timeout=5) as response:
                 return response.status, response.read()
@@ -531,6 +456,18 @@ def _stop_group(pid: int, grace: float) -> None:
         time.sleep(0.1)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGKILL)
+
+
+def _phase_timer(log, started: float):
+    """Print how long each phase of ``up`` took (one line each)."""
+    last = [started]
+
+    def phase(what: str) -> None:
+        now = time.monotonic()
+        print(f"{what} (+{now - last[0]:.1f}s)", file=log, flush=True)
+        last[0] = now
+
+    return phase
 
 
 def _http_ok(url: str) -> bool:

@@ -18,7 +18,7 @@ from pathlib import Path
 KUBE_VERSION = "1.34.4"
 GATEWAY_API_VERSION = "v1.4.0"
 GATEWAY_API_CRDS = ("gatewayclasses", "gateways", "httproutes", "referencegrants")
-BINARIES = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
+BINARIES = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy")
 REPO_ROOT = Path(__file__).resolve().parents[2]
 GO_MODULE_DIR = REPO_ROOT / "hack" / "kube"
 

@@ -39,7 +39,12 @@ CLIENTS = (
     # The node agent also provisions local PersistentVolumes, which the Node
     # authorizer does not allow; on this development cluster it acts as admin.
     ClientIdentity("node-agent", "system:node-agent", ("system:masters",)),
+    # The real node's kubelet (Node authorizer) and kube-proxy (system:node-proxier).
+    ClientIdentity("kubelet", "system:node:mlops-node", ("system:nodes",)),
+    ClientIdentity("kube-proxy", "system:kube-proxy"),
 )
+# Bumped whenever the set of certificates changes, so an older home gets a new set.
+PKI_VERSION = "2"
 
 
 def _write_key(path: Path, key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> None:
@@ -76,10 +81,11 @@ def _name(common_name: str, groups: tuple[str, ...] = ()) -> x509.Name:
     return x509.Name(attributes)
 
 
-def ensure_pki(directory: Path, service_ip: str) -> None:
+def ensure_pki(directory: Path, service_ip: str, node_ip: str, node_name: str) -> None:
     """Create every certificate and key under ``directory`` unless present."""
     directory.mkdir(parents=True, exist_ok=True)
-    if (directory / "done").exists():
+    done = directory / "done"
+    if done.exists() and done.read_text().strip() == PKI_VERSION:
         return
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = _name("mlops-dev-ca")
@@ -125,8 +131,11 @@ def ensure_pki(directory: Path, service_ip: str) -> None:
             "kubernetes.default.svc.cluster.local",
         )
     ]
-    server_sans += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ("127.0.0.1", service_ip)]
+    server_sans += [x509.IPAddress(ipaddress.ip_address(ip))
+                    for ip in ("127.0.0.1", service_ip, node_ip)]
     issue("apiserver", _name("kube-apiserver"), ExtendedKeyUsageOID.SERVER_AUTH, server_sans)
+    issue("kubelet-server", _name(node_name), ExtendedKeyUsageOID.SERVER_AUTH,
+          [x509.DNSName(node_name), x509.IPAddress(ipaddress.ip_address(node_ip))])
     for client in CLIENTS:
         issue(
             client.file_stem,
@@ -141,4 +150,4 @@ def ensure_pki(directory: Path, service_ip: str) -> None:
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         )
     )
-    (directory / "done").write_text("ok\n")
+    done.write_text(PKI_VERSION + "\n")

@@ -25,6 +25,18 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def port_is_free(port: int) -> bool:
+    """Whether nothing listens on ``port`` (on any address) right now; connections of an
+    ended server in TIME_WAIT do not count, as servers bind with SO_REUSEADDR too."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("", port))
+        except OSError:
+            return False
+        return True
+
+
 def wait_for(check: Callable[[], T], timeout: float, what: str,
              detail: Callable[[], str] = lambda: "", interval: float = 0.25) -> T:
     """Poll ``check`` until it returns something truthy; raise TimeoutError naming ``what``."""

@@ -63,9 +63,29 @@ def _dynamic() -> Any:
     cluster recreated on the same address would be read through the old one's cache."""
     from kubernetes.dynamic import DynamicClient
 
-    cache = Path(tempfile.gettempdir()) / f"mlops-operator-discovery-{os.getpid()}.json"
+    folder = Path(tempfile.gettempdir()) / "mlops-operator-discovery"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    _remove_caches_of_ended_processes(folder)
+    cache = folder / f"{os.getpid()}.json"
     atexit.register(cache.unlink, missing_ok=True)
     return DynamicClient(api_client(), cache_file=str(cache))
+
+
+def _remove_caches_of_ended_processes(folder: Path) -> None:
+    """A killed process never runs its atexit hook: its file is removed by the next one."""
+    for cache in folder.glob("*.json"):
+        if cache.stem.isdigit() and not _process_exists(int(cache.stem)):
+            cache.unlink(missing_ok=True)
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class Kube(changes.AppliesOnChange):

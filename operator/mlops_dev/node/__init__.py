@@ -1,0 +1,1 @@
+"""The local cluster's real node: containerd, kubelet, CNI, kube-proxy, CoreDNS."""

@@ -1,0 +1,94 @@
+"""The local cluster's real node: what `cluster up` starts after the control plane.
+
+containerd (CRI) runs the pods under runc on a CNI bridge; the kubelet registers
+the node with the API server; kube-proxy programs ClusterIP Services in iptables;
+CoreDNS runs as a Deployment from a locally built image, as on kind.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from mlops_dev import nodebuild
+from mlops_dev.kubebuild import REPO_ROOT
+from mlops_dev.node import images, network, runtime
+from mlops_dev.node.layout import NODE_IP, NODE_NAME, PAUSE_IMAGE, NodeLayout
+from mlops_dev.processes import kubectl, wait_for
+
+COREDNS_MANIFEST = REPO_ROOT / "hack" / "node" / "coredns.yaml"
+Spawn = Callable[[str, list[str], dict[str, str] | None], None]
+Stop = Callable[[str, float], None]
+
+
+class RealNode:
+    """One real node rooted in a cluster home; the cluster spawns and stops its processes."""
+
+    def __init__(self, home: Path, pki_dir: Path, spawn: Spawn, stop: Stop,
+                 log_tail: Callable[[str], Callable[[], str]]) -> None:
+        self.layout = NodeLayout(home)
+        self.pki_dir, self.spawn, self.stop_component, self.log_tail = (
+            pki_dir, spawn, stop, log_tail)
+
+    @staticmethod
+    def tools(log=sys.stderr) -> dict[str, Path]:
+        return nodebuild.ensure_node_tools(log)
+
+    @staticmethod
+    def build_images(log=sys.stderr) -> None:
+        """Every image the node runs: pause, CoreDNS and the project's two."""
+        images.ensure_pause(log)
+        images.ensure_coredns(nodebuild.COREDNS.directory(), log)
+        images.build_project_images(log)
+
+    def network_up(self) -> None:
+        self.layout.root.mkdir(parents=True, exist_ok=True)
+        network.up(self.layout.saved_sysctls)
+
+    def start(self, kube_bin: Path, ports: dict[str, int], kubeconfigs: dict[str, Path],
+              timeout: float, log=sys.stderr) -> None:
+        tools = self.tools(log)
+        containerd_bin = tools["containerd"]
+        runtime.write_configs(self.layout, self.pki_dir, tools["runc"] / "runc", ports,
+                              kubeconfigs["kube-proxy"])
+        runtime.prepare_cgroups()
+        # containerd finds its runc shim on PATH.
+        path = f"{containerd_bin}{os.pathsep}{os.environ.get('PATH', '')}"
+        self.spawn("containerd", [str(containerd_bin / "containerd"), "--config",
+                                  str(self.layout.containerd_config)], {"PATH": path})
+        crictl = tools["crictl"] / "crictl"
+        wait_for(lambda: runtime.containerd_answers(crictl, self.layout.containerd_socket),
+                 timeout, "containerd to answer CRI", self.log_tail("containerd"))
+        runtime.remove_pods(crictl, self.layout.containerd_socket)  # a crashed node's pods
+        images.load([PAUSE_IMAGE, images.COREDNS_IMAGE, images.RUNTIME_IMAGE,
+                     images.OPERATOR_IMAGE], containerd_bin / "ctr",
+                    self.layout.containerd_socket, self.layout.loaded_images, log)
+        self.spawn("kubelet", [
+            str(kube_bin / "kubelet"), f"--config={self.layout.kubelet_config}",
+            f"--kubeconfig={kubeconfigs['kubelet']}", f"--node-ip={NODE_IP}",
+            f"--hostname-override={NODE_NAME}", f"--root-dir={self.layout.kubelet_root}",
+            "--v=1"], {"PATH": path})
+        self.spawn("kube-proxy", [str(kube_bin / "kube-proxy"),
+                                  f"--config={self.layout.kube_proxy_config}"], None)
+
+    def install_dns(self, kubeconfig: Path, timeout: float) -> None:
+        """CoreDNS as kind runs it: a Deployment behind the kube-dns Service."""
+        kubectl(str(kubeconfig), "apply", "-f", str(COREDNS_MANIFEST))
+        kubectl(str(kubeconfig), "-n", "kube-system", "rollout", "status",
+                "deployment/coredns", f"--timeout={int(timeout)}s", timeout=timeout + 10)
+
+    def stop(self) -> None:
+        runtime.stop_node(self.layout, nodebuild.CRICTL.directory() / "crictl",
+                          self.stop_component)
+
+    def network_down(self) -> None:
+        network.down(self.layout.saved_sysctls)
+
+    def crictl(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """crictl against this node's containerd (diagnostics and tests)."""
+        return subprocess.run([str(nodebuild.CRICTL.directory() / "crictl"),
+                               "--runtime-endpoint", f"unix://{self.layout.containerd_socket}",
+                               *args], capture_output=True, text=True, check=False)
