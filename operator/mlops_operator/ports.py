@@ -55,6 +55,7 @@ class TrafficPlan:
     stable_replicas: int
     canary_replicas: int
     tracks_in_service: tuple[str, ...]  # which tracks the main Service selects
+    effective_weight: int  # the canary's real share of traffic that this plan gives
 
 
 class TrafficRouter(Protocol):

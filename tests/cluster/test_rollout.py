@@ -328,6 +328,28 @@ def test_httproute_weights_follow_the_steps(env: Env) -> None:
     assert [(b["name"], b["weight"]) for b in final] == [("routed-stable", 100)]
     remove(env, "routed")
 
+def test_a_weight_two_replicas_cannot_give_surges_stable_pods_and_says_so(env: Env) -> None:
+    """25 % of 2 replicas: 3 stable pods beside 1 canary, and the status says 25, not 50."""
+    deploy(env, "honest", "[{setWeight: 25}, {pause: {duration: 10m}}]")
+    with LoadGenerator(env.service_url("honest"), rate=40) as load:
+        set_version(env, "honest", "iris-v2")
+
+        def split() -> bool:
+            status = env.status("honest")
+            return (status.get("currentWeight") == 25
+                    and status.get("readyReplicas") == {"stable": 3, "canary": 1})
+
+        wait_for(split, 90, "3 stable pods beside 1 canary", env.operator.log)
+        assert env.status("honest")["effectiveWeight"] == 25
+        assert env.get("deploy", "honest-stable")["spec"]["replicas"] == 3
+        started = time.monotonic()
+        wait_for(lambda: len(load.since(started)) >= 300, 60, "300 answers")
+        shares = load.versions(since=started)
+    canary_share = shares.get("iris-v2", 0) / sum(shares.values())
+    assert 0.15 <= canary_share <= 0.35, shares  # half of it with 1 stable pod of 2
+    remove(env, "honest")
+
+
 def test_invalid_deployments_are_refused_at_admission(env: Env) -> None:
     bad = """
 apiVersion: mlops.dev/v1alpha1

@@ -147,10 +147,11 @@ def _apply(
     decision: rollout.Decision,
     view: watches.Snapshot,
     image: str,
-) -> None:
+) -> int:
     """Traffic first, then workloads (so a rollback never sends traffic to a dying canary).
 
-    Only what differs from the watch's copy is sent.
+    Only what differs from the watch's copy is sent. Returns the canary's real share of
+    traffic that the router gives (the pod ratio, for the replicas router).
     """
     router = router_for(deployment)
     weight = decision.weights.canary
@@ -176,6 +177,7 @@ def _apply(
             builders.build_server_workload(deployment, track, model_version, count, image),
             view.child("Deployment", workload),
         )
+    return plan.effective_weight
 
 
 def _observe(
@@ -208,7 +210,7 @@ def _observe(
 
 def _new_status(
     body: dict[str, Any], status: dict[str, Any], decision: rollout.Decision,
-    observations: rollout.Observations,
+    observations: rollout.Observations, effective_weight: int,
 ) -> dict[str, Any]:
     new_status = decision.status.to_dict()
     new_conditions = status.get("conditions") or []
@@ -218,6 +220,7 @@ def _new_status(
         "conditions": new_conditions,
         "observedGeneration": body["metadata"].get("generation"),
         "weights": decision.weights.as_dict(),
+        "effectiveWeight": effective_weight,
         "readyReplicas": {"stable": observations.stable.ready_replicas,
                           "canary": observations.canary.ready_replicas},
     })
@@ -254,8 +257,8 @@ def reconcile(
     observations, target = _observe(body, status, view, alerts, observer)
     decision = rollout.decide_from_dicts(
         spec, status, observations, generation=meta.get("generation"))
-    _apply(kube, body, decision, view, settings.runtime_image)
-    new_status = _new_status(body, status, decision, observations)
+    effective_weight = _apply(kube, body, decision, view, settings.runtime_image)
+    new_status = _new_status(body, status, decision, observations, effective_weight)
     if any(new_status.get(k) != status.get(k) for k in new_status):
         stored = kube.patch_custom_status(meta["namespace"], PLURAL, meta["name"], new_status)
         _written[meta["uid"]] = dict(stored.get("status") or new_status)

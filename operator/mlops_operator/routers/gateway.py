@@ -54,7 +54,8 @@ class GatewayAPIRouter:
         self, weight: int, replicas: int, stable_replicas: int, canary_replicas: int
     ) -> TrafficPlan:
         return TrafficPlan(
-            stable_replicas, canary_replicas, ("canary",) if weight >= 100 else ("stable",)
+            stable_replicas, canary_replicas, ("canary",) if weight >= 100 else ("stable",),
+            weight if canary_replicas else 0,
         )
 
     def manifests(self, deployment: dict[str, Any], weight: int) -> list[dict[str, Any]]:

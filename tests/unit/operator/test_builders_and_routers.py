@@ -7,7 +7,7 @@ import json
 import pytest
 from mlops_operator import builders
 from mlops_operator.routers.gateway import GatewayAPIRouter, build_http_route
-from mlops_operator.routers.replicas import ReplicaRouter, replica_split
+from mlops_operator.routers.replicas import ReplicaRouter, replica_split, split_weight
 
 DEPLOYMENT = {
     "apiVersion": "mlops.dev/v1alpha1", "kind": "Deployment",
@@ -67,23 +67,48 @@ def test_server_workload_mounts_the_claim_read_only_and_passes_the_checksum() ->
 
 
 @pytest.mark.parametrize(
-    ("weight", "replicas", "split"),
-    [(25, 4, (3, 1)), (50, 4, (2, 2)), (75, 4, (1, 3)), (10, 4, (3, 1)), (99, 4, (1, 3)),
-     (25, 1, (1, 1)), (20, 10, (8, 2))],
+    ("weight", "replicas", "min_canary", "split"),
+    [(25, 4, 1, (3, 1)), (50, 4, 1, (2, 2)), (75, 4, 1, (1, 3)), (20, 10, 1, (8, 2)),
+     # too few replicas for the weight: stable pods surge (canaries at high weights)
+     (25, 2, 1, (3, 1)), (25, 1, 1, (3, 1)), (10, 4, 1, (6, 1)), (99, 4, 1, (1, 16)),
+     (1, 2, 1, (16, 1)), (33, 2, 1, (2, 1)),
+     # a promotion holding 4 canaries at 50 %: 4 stable beside them, not 2
+     (50, 4, 4, (4, 4)),
+     # held canaries a weight this low cannot match within 20 pods: the closest split
+     (5, 4, 4, (16, 4))],
 )
-def test_replica_split(weight: int, replicas: int, split: tuple[int, int]) -> None:
-    assert replica_split(weight, replicas) == split
+def test_replica_split(weight: int, replicas: int, min_canary: int,
+                       split: tuple[int, int]) -> None:
+    assert replica_split(weight, replicas, min_canary) == split
+
+
+@pytest.mark.parametrize("replicas", [1, 2, 3, 4, 7, 10, 25])
+def test_every_weight_gets_a_pod_ratio_within_five_points(replicas: int) -> None:
+    for weight in range(1, 100):
+        stable, canary = replica_split(weight, replicas)
+        assert stable >= 1 and canary >= 1 and stable + canary >= replicas
+        assert abs(split_weight(stable, canary) - weight) <= 5, (weight, stable, canary)
 
 
 def test_replica_router_selects_one_track_at_the_ends_and_both_between() -> None:
     router = ReplicaRouter()
-    assert router.plan(0, 4, 4, 1).tracks_in_service == ("stable",)
-    assert router.plan(100, 4, 4, 4).tracks_in_service == ("canary",)
+    only_stable = router.plan(0, 4, 4, 1)
+    assert only_stable.tracks_in_service == ("stable",) and only_stable.effective_weight == 0
+    only_canary = router.plan(100, 4, 4, 4)
+    assert only_canary.tracks_in_service == ("canary",) and only_canary.effective_weight == 100
     between = router.plan(25, 4, 4, 1)
     assert between.tracks_in_service == ("stable", "canary")
     assert (between.stable_replicas, between.canary_replicas) == (3, 1)
+    assert between.effective_weight == 25
     # While a promotion scales the canary up, the plan never holds it below the decision.
     assert router.plan(50, 4, 4, 4).canary_replicas == 4
+
+
+def test_the_effective_weight_is_the_pod_ratio_not_the_step_weight() -> None:
+    plan = ReplicaRouter().plan(30, 2, 2, 1)
+    assert plan.effective_weight == split_weight(plan.stable_replicas, plan.canary_replicas)
+    assert abs(plan.effective_weight - 30) <= 5
+    assert GatewayAPIRouter().plan(30, 2, 2, 1).effective_weight == 30
 
 
 def test_http_route_weights() -> None:
