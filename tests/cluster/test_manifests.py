@@ -70,6 +70,8 @@ def test_the_expected_manifests_exist() -> None:
         "examples/trainingjob-iris-skewed.yaml",
         "examples/deployment-iris.yaml",
         "examples/deployment-iris-gateway.yaml",
+        "examples/deployment-iris-bake.yaml",
+        "examples/deployment-iris-follow.yaml",
         "examples/modelversion-external.yaml",
     ):
         assert expected in names

@@ -350,6 +350,124 @@ def test_a_weight_two_replicas_cannot_give_surges_stable_pods_and_says_so(env: E
     remove(env, "honest")
 
 
+def test_a_revert_to_the_previous_stable_version_reaches_all_traffic_without_analysis(
+        env: Env) -> None:
+    """With no traffic at all an analysis could never pass, yet the revert completes."""
+    checks = f"[{{setWeight: 25}}, {{analysis: {{checks: [{ERROR_RATE}]}}}}]"
+    deploy(env, "revert", checks)
+    kubectl(env.kubeconfig, "patch", "mld", "revert", "-n", env.namespace, "--type=merge",
+            "-p", json.dumps({"spec": {"modelVersion": "iris-v2", "promote": True}}))
+    wait_for(lambda: env.status("revert").get("stableVersion") == "iris-v2"
+             and env.status("revert").get("phase") == "Healthy", 90, "iris-v2 promoted",
+             env.operator.log)
+    assert env.status("revert")["previousStableVersions"] == ["iris-v1"]
+    kubectl(env.kubeconfig, "patch", "mld", "revert", "-n", env.namespace, "--type=merge",
+            "-p", json.dumps({"spec": {"modelVersion": "iris-v1", "promote": False}}))
+    reverted_from = time.monotonic()
+    weights: set[int] = set()
+
+    def back_on_v1() -> bool:
+        status = env.status("revert")
+        weights.add(int(status.get("currentWeight") or 0))
+        return status.get("stableVersion") == "iris-v1" and status.get("phase") == "Healthy"
+
+    wait_for(back_on_v1, 90, "the revert to iris-v1", env.operator.log)
+    took = time.monotonic() - reverted_from
+    status = env.status("revert")
+    assert [h["event"] for h in status["history"]][-2:] == ["FastRollback", "Promoted"]
+    assert weights <= {0, 100}, weights  # never the 25 % step
+    assert status["previousStableVersions"] == ["iris-v2"]
+    print(f"revert to iris-v1: 100 % after {took:.1f}s (pods started, no warm standby)")
+    remove(env, "revert")
+
+
+def test_a_regression_found_while_baking_goes_back_to_the_warm_standby(env: Env) -> None:
+    """No steps: iris-v4 (60 % errors) takes 100 % at once, with iris-v1 kept warm."""
+    bake = f"    bake: {{duration: 5m, standbyReplicas: 1, checks: [{ERROR_RATE}]}}"
+    deploy(env, "baked", "[]", extra=bake)
+    with LoadGenerator(env.service_url("baked"), rate=20) as load:
+        set_version(env, "baked", "iris-v4")
+        baking: list[dict] = []
+
+        def rolled_back() -> bool:
+            status = env.status("baked")
+            if status.get("promotion") == "Baking":
+                standby = env.get("deploy", "baked-stable").get("spec", {}).get("replicas")
+                baking.append({**status, "standby": standby})
+            return status.get("phase") == "RolledBack"
+
+        wait_for(rolled_back, 120, "the bake to fail", env.operator.log)
+        rolled_back_at = time.monotonic()
+        assert any(s["standby"] == 1 and s.get("effectiveWeight") == 100
+                   for s in baking), baking[-1:]
+        status = env.status("baked")
+        assert status["rollbackReason"].startswith("BakeFailed: "), status["rollbackReason"]
+        assert status["stableVersion"] == "iris-v1"
+        assert load.versions().get("iris-v4", 0) > 0  # it did answer users while baking
+        wait_for(lambda: set(load.versions(since=time.monotonic() - 2)) == {"iris-v1"}, 30,
+                 "all traffic back on iris-v1")
+        print(f"bake failure -> all traffic on the standby: "
+              f"{time.monotonic() - rolled_back_at:.1f}s after RolledBack")
+    events = kubectl(env.kubeconfig, "get", "events", "-n", env.namespace, "--field-selector",
+                     "involvedObject.name=baked", "-o", "json").stdout
+    assert '"reason": "Baking"' in events
+    remove(env, "baked")
+
+
+def train(env: Env, job: str, model: str) -> None:
+    env.apply(f"""
+apiVersion: mlops.dev/v1alpha1
+kind: TrainingJob
+metadata: {{name: {job}}}
+spec:
+  model: {model}
+  dataset: {{uri: "sklearn://iris", testFraction: 0.3, randomSeed: 3}}
+  estimator: {{name: LogisticRegression, params: {{max_iter: 300}}}}
+  qualityGate: {{metrics: [{{name: accuracy, min: 0.8}}]}}
+""")
+
+
+def test_a_deployment_following_a_model_rolls_out_each_newly_approved_version(env: Env) -> None:
+    train(env, "lily-first", "lily")
+    env.apply("""
+apiVersion: mlops.dev/v1alpha1
+kind: Deployment
+metadata: {name: lily}
+spec:
+  model: lily
+  follow: latestApproved
+  replicas: 1
+  strategy:
+    steps: [{setWeight: 50}, {pause: {duration: 2s}}]
+""")
+    wait_for(lambda: env.status("lily").get("stableVersion") == "lily-v1"
+             and env.status("lily").get("phase") == "Healthy", 150, "lily-v1 serving",
+             env.operator.log)
+    assert env.status("lily")["targetVersion"] == "lily-v1"
+    train(env, "lily-second", "lily")
+    wait_for(lambda: env.status("lily").get("canaryVersion") == "lily-v2", 120,
+             "a canary of the newly Approved lily-v2", env.operator.log)
+    wait_for(lambda: env.status("lily").get("stableVersion") == "lily-v2"
+             and env.status("lily").get("phase") == "Healthy", 90, "lily-v2 promoted",
+             env.operator.log)
+    deployment = env.get("mld", "lily")
+    assert "modelVersion" not in deployment["spec"]  # the operator never wrote the spec
+    assert deployment["status"]["targetVersion"] == "lily-v2"
+    remove(env, "lily")
+
+
+def test_a_deployment_cannot_both_pin_and_follow(env: Env) -> None:
+    result = kubectl(env.kubeconfig, "apply", "-n", env.namespace, "-f", "-", check=False,
+                     input="""
+apiVersion: mlops.dev/v1alpha1
+kind: Deployment
+metadata: {name: both}
+spec: {modelVersion: iris-v1, model: iris, follow: latestApproved}
+""")
+    assert result.returncode != 0
+    assert "set exactly one of spec.modelVersion" in result.stderr
+
+
 def test_invalid_deployments_are_refused_at_admission(env: Env) -> None:
     bad = """
 apiVersion: mlops.dev/v1alpha1

@@ -135,3 +135,17 @@ def plan_version_for_job(
     names = [str((v.get("metadata") or {}).get("name", "")) for v in listed]
     number = next_version_number(model, names)
     return VersionPlan(name=version_name(model, number), number=number, exists=False)
+
+
+def latest_approved(versions: Iterable[Mapping[str, Any]], model: str) -> str | None:
+    """The name of the newest Approved ModelVersion of ``model`` (highest spec.version;
+    the name breaks a tie), or None when it has none; other models' versions are ignored."""
+    candidates = []
+    for body in versions:
+        spec, status = body.get("spec") or {}, body.get("status") or {}
+        number = spec.get("version")
+        if (spec.get("model") != model or status.get("phase") != "Approved"
+                or isinstance(number, bool) or not isinstance(number, int)):
+            continue
+        candidates.append((number, str((body.get("metadata") or {}).get("name") or "")))
+    return max(candidates)[1] if candidates else None

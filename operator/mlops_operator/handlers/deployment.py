@@ -25,6 +25,7 @@ from mlops_operator.domain import analysis, conditions, rollout
 from mlops_operator.domain.checks import AnalysisSpecError, CheckSpec
 from mlops_operator.domain.durations import seconds_since
 from mlops_operator.domain.pods import PodSummary, diagnose
+from mlops_operator.domain.versions import latest_approved
 from mlops_operator.handlers import (
     ALERTS_KEY,
     KUBE_KEY,
@@ -71,6 +72,19 @@ def _target(view: watches.Snapshot, name: str) -> tuple[dict | None, bool, str]:
                 f"ModelVersion {name} is {status.get('phase') or 'not yet judged'}"
                 + (f": {why}" if why else ""))
     return version, True, ""
+
+
+def _with_target(body: dict[str, Any], status: Mapping[str, Any],
+                 view: watches.Snapshot) -> dict[str, Any]:
+    """The body with ``spec.modelVersion`` resolved: a Deployment that follows a model
+    (``spec.model``, ``spec.follow: latestApproved``) targets its newest Approved version.
+    Only this copy changes; the Deployment's spec is the user's (or GitOps') alone."""
+    model = body["spec"].get("model")
+    if not model or body["spec"].get("modelVersion"):
+        return body
+    target = (latest_approved(view.versions.values(), model) or status.get("stableVersion")
+              or f"{model}-v1")  # nothing Approved yet: its condition says "not found"
+    return {**body, "spec": {**body["spec"], "modelVersion": target}}
 
 
 def _track_states(pods: list[PodSummary]) -> dict[str, rollout.TrackState]:
@@ -221,6 +235,7 @@ def _new_status(
         "observedGeneration": body["metadata"].get("generation"),
         "weights": decision.weights.as_dict(),
         "effectiveWeight": effective_weight,
+        "targetVersion": body["spec"].get("modelVersion"),
         "readyReplicas": {"stable": observations.stable.ready_replicas,
                           "canary": observations.canary.ready_replicas},
     })
@@ -252,8 +267,10 @@ def reconcile(
     settings: Settings, kube: KubernetesPort, observer: MetricObserver,
 ) -> float | None:
     """One reconcile of one Deployment; returns seconds until something is due (or None)."""
-    meta, spec = body["metadata"], body["spec"]
+    meta = body["metadata"]
     status = _written.get(meta["uid"]) or body.get("status") or {}
+    body = _with_target(body, status, view)
+    spec = body["spec"]
     observations, target = _observe(body, status, view, alerts, observer)
     decision = rollout.decide_from_dicts(
         spec, status, observations, generation=meta.get("generation"))
@@ -292,7 +309,9 @@ async def rollout_loop(
     try:
         while not stopped:
             current = _plain(body)
-            versions = {current["spec"].get("modelVersion")} | {
+            model = current["spec"].get("model")
+            followed = kwargs["model_versions_by_model"].get((key[0], model), ()) if model else ()
+            versions = {current["spec"].get("modelVersion"), *followed} | {
                 (_written.get(uid) or current.get("status") or {}).get(f)
                 for f in ("stableVersion", "canaryVersion")}
             view = watches.snapshot(kwargs, key[0], key[1], {v for v in versions if v})

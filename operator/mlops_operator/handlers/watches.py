@@ -90,6 +90,12 @@ def model_versions(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict
     }}
 
 
+@kopf.index(GROUP, VERSION, "modelversions")
+def model_versions_by_model(namespace: str, name: str, spec: kopf.Spec, **_: Any) -> dict:
+    """Version names by model, for Deployments that follow a model."""
+    return {(namespace, spec.get("model")): name}
+
+
 @kopf.index("apps", "v1", "deployments", labels=SERVING)
 def serving_workloads(namespace: str, meta: kopf.Meta, body: kopf.Body, **_: Any) -> dict:
     return {(namespace, meta["labels"][names.DEPLOYMENT_LABEL]): _child(body)}
@@ -110,6 +116,12 @@ def deployments_by_target(namespace: str, name: str, spec: kopf.Spec, **_: Any) 
     return {(namespace, spec.get("modelVersion")): name}
 
 
+@kopf.index(GROUP, VERSION, "deployments")
+def deployments_by_model(namespace: str, name: str, spec: kopf.Spec, **_: Any) -> dict:
+    """Deployments that follow a model (spec.model) rather than pin a version."""
+    return {(namespace, spec["model"]): name} if spec.get("model") else {}
+
+
 # ---- wake-ups: who must look again --------------------------------------------------
 def _wake(memo: kopf.Memo, key: tuple[str, str]) -> None:
     memo[WAKEUPS_KEY].wake(key)
@@ -126,10 +138,13 @@ async def child_changed(namespace: str, meta: kopf.Meta, memo: kopf.Memo, **_: A
 
 @kopf.on.event(GROUP, VERSION, "modelversions")
 async def model_version_changed(
-    namespace: str, name: str, memo: kopf.Memo, deployments_by_target: kopf.Index, **_: Any
+    namespace: str, name: str, spec: kopf.Spec, memo: kopf.Memo,
+    deployments_by_target: kopf.Index, deployments_by_model: kopf.Index, **_: Any
 ) -> None:
-    """A ModelVersion was approved, rejected or deleted: Deployments targeting it look again."""
-    for deployment in deployments_by_target.get((namespace, name), ()):
+    """A ModelVersion was approved, rejected or deleted: Deployments targeting it, and
+    those following its model, look again."""
+    followers = deployments_by_model.get((namespace, spec.get("model")), ())
+    for deployment in {*deployments_by_target.get((namespace, name), ()), *followers}:
         _wake(memo, (namespace, deployment))
 
 

@@ -20,8 +20,10 @@ from mlops_operator.domain.conditions import is_valid_reason
 from mlops_operator.domain.durations import to_rfc3339
 from mlops_operator.domain.pods import PodProblem
 from mlops_operator.domain.rollout import (
+    DEFAULT_CHECKS,
     MAX_HISTORY,
     Action,
+    Bake,
     Decision,
     FiringAlert,
     HistoryEntry,
@@ -737,7 +739,8 @@ def test_status_dict_has_every_key_and_round_trips() -> None:
     assert set(empty) == {
         "phase", "stableVersion", "canaryVersion", "currentStepIndex", "currentWeight",
         "stepStartedAt", "canaryStartedAt", "promotion", "pauseReason", "message", "analysis",
-        "lastAnalysis", "rolledBackVersion", "rollbackReason", "history", "firingAlerts"}
+        "lastAnalysis", "rolledBackVersion", "rollbackReason", "history", "firingAlerts",
+        "previousStableVersions"}
     assert empty["canaryVersion"] is None  # null clears the field in a merge patch
     for decision in full_run():
         data = json.loads(json.dumps(decision.status.to_dict()))
@@ -1036,3 +1039,188 @@ def test_the_decision_wakes_when_a_kept_alert_expires() -> None:
     sim.spec = replace(SPEC, model_version=V1)
     d = sim.tick(dt=100)
     assert d.requeue_after == pytest.approx(ALERT_TTL - 100)
+
+
+# --------------------------------------------------------------------------- fast rollback
+def _promoted_v2(spec: RolloutSpec = SPEC) -> Sim:
+    """V1 stable, then V2 promoted through every step: V1 is one version back."""
+    sim = Sim(spec=replace(spec, promote=True))
+    sim.run_until(lambda d: d.status.phase is HEALTHY and d.status.stable_version == V2)
+    assert sim.status.previous_stable_versions == (V1,)
+    sim.spec = replace(spec, promote=False)
+    return sim
+
+
+def test_a_revert_within_the_window_skips_the_steps_and_waits_only_for_pods() -> None:
+    sim = _promoted_v2()
+    sim.spec = replace(SPEC, model_version=V1)
+    sim.converge = False
+    d = sim.tick()
+    assert events(d) == ["FastRollback"] and d.status.promotion is PromotionStage.SCALING_UP
+    assert "within strategy.rollbackWindow (2)" in d.status.message
+    assert d.weights == Weights(100, 0) and (d.canary_version, d.canary_replicas) == (V1, 4)
+    assert d.status.analysis is None
+    sim.canary = TrackState(V1, 4)
+    d = sim.tick()  # no setWeight, no pause, no analysis: all traffic at once
+    assert d.weights == Weights(0, 100) and d.stable_version == V1
+    sim.stable = TrackState(V1, 4)
+    d = sim.tick()
+    assert d.status.phase is HEALTHY and d.status.stable_version == V1
+    assert d.status.previous_stable_versions == (V2,)
+    assert history(d.status)[-2:] == [(V1, "FastRollback"), (V1, "Promoted")]
+
+
+def test_a_version_outside_the_window_or_never_stable_runs_the_steps() -> None:
+    sim = _promoted_v2(replace(SPEC, rollback_window=0))
+    sim.spec = replace(SPEC, model_version=V1, rollback_window=0)
+    assert events(sim.tick()) == ["CanaryStarted"]
+    sim = _promoted_v2()
+    sim.spec = replace(SPEC, model_version=V3)
+    d = sim.tick()
+    assert events(d) == ["CanaryStarted"] and d.status.promotion is None
+
+
+def test_the_window_counts_versions_back_from_the_current_stable() -> None:
+    status = replace(HEALTHY_V1, stable_version=V3, previous_stable_versions=(V2, V1))
+    for window, expected in ((1, "CanaryStarted"), (2, "FastRollback")):
+        sim = Sim(spec=replace(SPEC, model_version=V1, rollback_window=window), status=status,
+                  stable=TrackState(V3, 4))
+        assert events(sim.tick()) == [expected]
+
+
+def test_promotions_remember_earlier_stable_versions_most_recent_first_without_repeats() -> None:
+    sim = _promoted_v2()
+    for target in (V3, V1, V2):
+        sim.spec = replace(SPEC, model_version=target, promote=True)
+        sim.run_until(lambda d, t=target: d.status.phase is HEALTHY
+                      and d.status.stable_version == t)
+    assert sim.status.previous_stable_versions == (V1, V3)
+
+
+def test_a_fast_rollback_still_rolls_back_on_abort() -> None:
+    sim = _promoted_v2()
+    sim.spec = replace(SPEC, model_version=V1)
+    sim.converge = False
+    sim.tick()
+    sim.spec = replace(SPEC, model_version=V1, abort=True)
+    d = sim.tick()
+    assert d.status.phase is ROLLED_BACK and d.status.stable_version == V2
+
+
+@pytest.mark.parametrize("raw", [{"versions": -1}, {"versions": 11}, {"versions": "2"},
+                                 {"versions": True}, {"revisions": 2}, 3])
+def test_invalid_rollback_windows_name_the_field(raw: Any) -> None:
+    with pytest.raises(SpecError, match=r"spec\.strategy\.rollbackWindow"):
+        RolloutSpec.from_dict({"modelVersion": V1, "strategy": {"rollbackWindow": raw}})
+
+
+def test_rollback_window_defaults_to_two_and_zero_turns_it_off() -> None:
+    assert RolloutSpec.from_dict({"modelVersion": V1}).rollback_window == 2
+    spec = RolloutSpec.from_dict({"modelVersion": V1, "strategy": {"rollbackWindow": {}}})
+    assert spec.rollback_window == 2
+    spec = RolloutSpec.from_dict({"modelVersion": V1,
+                                  "strategy": {"rollbackWindow": {"versions": 0}}})
+    assert spec.rollback_window == 0
+
+
+# --------------------------------------------------------------------------- bake window
+BAKE = Bake(duration=600, checks=(ERR,), standby_replicas=1)
+BAKED = replace(SPEC, steps=(), bake=BAKE)
+
+
+def _baking(spec: RolloutSpec = BAKED) -> Sim:
+    """A canary of V2 with no steps, grown to full size and now baking at 100 %."""
+    sim = Sim(spec=spec)
+    sim.run_until(lambda d: d.status.promotion is PromotionStage.BAKING)
+    return sim
+
+
+def test_the_new_version_bakes_at_full_traffic_beside_a_warm_standby() -> None:
+    sim = _baking()
+    d = sim.last
+    assert d is not None and "Baking" in events(d)
+    assert d.weights == Weights(0, 100) and d.status.phase is PROGRESSING
+    assert (d.stable_version, d.stable_replicas) == (V1, 1)  # the standby
+    assert (d.canary_version, d.canary_replicas) == (V2, 4)
+    assert "10m left" in d.status.message and "iris-v1 on warm standby" in d.status.message
+    assert d.conditions[1]["reason"] == "Baking"
+    assert checks_to_measure(BAKED, d.status, at(sim.clock)) == (ERR,)
+
+
+def test_checks_keep_running_in_rounds_until_the_window_ends_then_it_is_promoted() -> None:
+    sim = _baking()
+    measured = 0
+    for _ in range(200):
+        due = checks_to_measure(BAKED, sim.status, at(sim.clock + 10))
+        measured += len(due)
+        d = sim.tick(dt=10, values={"error-rate": 0.01})
+        if d.status.promotion is not PromotionStage.BAKING:
+            break
+    assert measured >= 50  # measured every 10 s all through the 10 minutes, not twice
+    assert "BakeSucceeded" in events(d) and sim.clock >= 600
+    d = sim.run_until(lambda d: d.status.phase is HEALTHY)
+    assert d.status.stable_version == V2 and d.stable_replicas == 4
+    assert d.status.previous_stable_versions == (V1,)
+    assert [e for _, e in history(d.status)][-3:] == ["Baking", "Baked", "Promoted"]
+
+
+def test_a_check_failing_inside_the_window_goes_back_to_the_standby_at_once() -> None:
+    sim = _baking()
+    sim.tick(dt=10, values={"error-rate": 0.01})
+    d = sim.run_until(lambda d: d.status.phase is ROLLED_BACK, dt=10,
+                      values={"error-rate": 0.5})
+    assert d.weights == Weights(100, 0) and d.stable_version == V1
+    assert d.stable_replicas == 4 and d.canary_replicas == 0  # the standby scales back up
+    assert d.status.rollback_reason.startswith("BakeFailed: ")
+    assert "takes all traffic back from its warm standby" in d.status.rollback_reason
+
+
+def test_an_alert_inside_the_window_goes_back_to_the_standby_at_once() -> None:
+    sim = _baking()
+    alert = FiringAlert("MlopsHighErrorRate", "5xx", at(sim.clock + 1))
+    d = sim.tick(alerts=(alert,))
+    assert d.status.phase is ROLLED_BACK and d.weights == Weights(100, 0)
+    assert (d.stable_version, d.stable_replicas) == (V1, 4)
+
+
+def test_a_revert_inside_the_window_moves_traffic_to_the_standby_at_once() -> None:
+    sim = _baking()
+    sim.spec = replace(BAKED, model_version=V1)
+    d = sim.tick()
+    assert d.weights == Weights(100, 0) and d.stable_version == V1 and d.canary_replicas == 0
+
+
+def test_promote_skips_the_bake() -> None:
+    sim = _baking()
+    sim.spec = replace(BAKED, promote=True)
+    d = sim.run_until(lambda d: d.status.phase is HEALTHY)
+    assert d.status.stable_version == V2 and "BakeSucceeded" not in events(d)
+
+
+@pytest.mark.parametrize(("raw", "field"), [
+    ({}, r"bake\.duration is required"), ({"duration": "0s"}, r"bake\.duration"),
+    ({"duration": "ten"}, r"bake\.duration"), ({"duration": "1m", "standbyReplicas": 0},
+                                                  r"bake\.standbyReplicas"),
+    ({"duration": "1m", "checks": ["nope"]}, r"bake\.checks\[0\]"),
+    ({"duration": "1m", "warm": 1}, r"spec\.strategy\.bake must be"), ("1m", r"bake must be")])
+def test_invalid_bakes_name_the_field(raw: Any, field: str) -> None:
+    with pytest.raises(SpecError, match=field):
+        RolloutSpec.from_dict({"modelVersion": V1, "strategy": {"bake": raw}})
+
+
+def test_a_bake_uses_the_strategy_checks_unless_it_names_its_own() -> None:
+    spec = RolloutSpec.from_dict({"modelVersion": V1, "strategy": {"bake": {"duration": "5m"}}})
+    assert spec.bake == Bake(300, DEFAULT_CHECKS, 1)
+    spec = RolloutSpec.from_dict({"modelVersion": V1, "strategy": {
+        "bake": {"duration": "5m", "checks": ["inputDrift"], "standbyReplicas": 2}}})
+    assert spec.bake is not None and [c.name for c in spec.bake.checks] == ["inputDrift"]
+    assert spec.bake.standby_replicas == 2
+
+
+def test_a_followed_model_parses_and_a_half_follow_names_the_field() -> None:
+    spec = RolloutSpec.from_dict({"model": "iris", "follow": "latestApproved"})
+    assert spec.model_version == ""  # the handler resolves it before deciding
+    with pytest.raises(SpecError, match=r"spec\.follow must be latestApproved"):
+        RolloutSpec.from_dict({"model": "iris"})
+    with pytest.raises(SpecError, match=r"spec\.modelVersion must name a ModelVersion"):
+        RolloutSpec.from_dict({"replicas": 2})

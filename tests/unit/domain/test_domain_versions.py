@@ -7,6 +7,7 @@ from mlops_operator.domain.versions import (
     TRAINING_JOB_UID_LABEL,
     VersionPlan,
     find_version_for_job,
+    latest_approved,
     next_version_name,
     next_version_number,
     parse_version_name,
@@ -112,3 +113,29 @@ def test_training_job_uid_prefers_label() -> None:
 def test_plan_version_for_job(versions: list[dict], expected: VersionPlan) -> None:
     assert plan_version_for_job("iris", "job", versions) == expected
     assert plan_version_for_job("iris", "job", iter(versions)) == expected  # any iterable
+
+
+def _version(name: str, model: str, number: object, phase: str | None) -> dict:
+    return {"metadata": {"name": name}, "spec": {"model": model, "version": number},
+            "status": {"phase": phase} if phase else {}}
+
+
+@pytest.mark.parametrize(("versions", "expected"), [
+    ([], None),
+    ([_version("iris-v1", "iris", 1, "Pending")], None),
+    ([_version("iris-v1", "iris", 1, "Approved")], "iris-v1"),
+    # the newest Approved one, not the newest one
+    ([_version("iris-v1", "iris", 1, "Approved"), _version("iris-v2", "iris", 2, "Approved"),
+      _version("iris-v3", "iris", 3, "Rejected"), _version("iris-v4", "iris", 4, "Pending")],
+     "iris-v2"),
+    # by number, not by name: v10 is newer than v9
+    ([_version("iris-v9", "iris", 9, "Approved"), _version("iris-v10", "iris", 10, "Approved")],
+     "iris-v10"),
+    # another model's versions and malformed numbers do not count
+    ([_version("wine-v5", "wine", 5, "Approved"), _version("iris-x", "iris", "7", "Approved"),
+      _version("iris-y", "iris", True, "Approved"), _version("iris-v1", "iris", 1, "Approved")],
+     "iris-v1"),
+])
+def test_latest_approved_is_the_newest_approved_version_of_that_model(
+        versions: list[dict], expected: str | None) -> None:
+    assert latest_approved(versions, "iris") == expected

@@ -51,6 +51,7 @@ class Rollout:
         self.kube = kube
         self.pods: list[PodSummary] = []
         self.alerts: list[FiringAlert] = []
+        self.versions = {f"iris-v{v}": model_version(v) for v in (1, 2)}
         kube.add("deployments", {
             "apiVersion": "mlops.dev/v1alpha1", "kind": "Deployment",
             "metadata": {"name": "iris", "namespace": NS, "uid": "uid-iris", "generation": 1},
@@ -78,8 +79,7 @@ class Rollout:
         children = {(o["kind"], o["metadata"]["name"]): o
                     for kind in ("Deployment", "Service", "HTTPRoute")
                     for o in self.kube.of_kind(kind)}
-        versions = {f"iris-v{v}": model_version(v) for v in (1, 2)}
-        return Snapshot(list(self.pods), versions, children)
+        return Snapshot(list(self.pods), dict(self.versions), children)
 
     def reconcile(self) -> list[tuple[str, str, str]]:
         deployment.reconcile(json.loads(json.dumps(self.body)), self.view(),
@@ -142,6 +142,32 @@ def test_a_rollback_moves_traffic_before_it_removes_the_canary(rollout: Rollout)
     assert status["phase"] == "RolledBack" and status["weights"] == {"stable": 100, "canary": 0}
     assert "CanaryLatencyHigh" in status["rollbackReason"]
     assert ("Warning", "RolledBack") in [(t, r) for t, r, _ in rollout.kube.events]
+
+
+def test_a_following_deployment_targets_the_newest_approved_version_and_never_edits_its_spec(
+        rollout: Rollout) -> None:
+    spec = rollout.body["spec"]
+    del spec["modelVersion"]
+    spec.update({"model": "iris", "follow": "latestApproved"})
+    rollout.versions["iris-v2"]["status"] = {"phase": "Pending"}
+    healthy(rollout)
+    assert rollout.status()["targetVersion"] == "iris-v1"
+    rollout.versions["iris-v2"]["status"] = {"phase": "Approved"}
+    rollout.reconcile()
+    assert rollout.status()["targetVersion"] == "iris-v2"
+    assert rollout.status()["canaryVersion"] == "iris-v2"
+    assert "modelVersion" not in rollout.body["spec"]
+    assert not any(verb == "patch" and kind == "Deployment" and name == "iris"
+                   for verb, kind, name in rollout.kube.requests())
+
+
+def test_a_following_deployment_with_nothing_approved_says_so(rollout: Rollout) -> None:
+    spec = rollout.body["spec"]
+    del spec["modelVersion"]
+    spec.update({"model": "wine", "follow": "latestApproved"})
+    rollout.reconcile()
+    status = rollout.status()
+    assert status["phase"] == "Degraded" and "wine-v1 not found" in status["message"]
 
 
 def test_an_invalid_spec_changes_no_child_and_says_which_field(rollout: Rollout) -> None:

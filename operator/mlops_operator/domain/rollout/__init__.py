@@ -46,6 +46,7 @@ from mlops_operator.domain.rollout.machine import decide, decide_from_dicts, hol
 from mlops_operator.domain.rollout.spec import (
     DEFAULT_CHECKS,
     DEFAULT_PROGRESS_DEADLINE,
+    Bake,
     RolloutSpec,
     SpecError,
     Step,
@@ -68,7 +69,7 @@ from mlops_operator.domain.rollout.steps import checks_to_measure
 
 __all__ = [
     "CONDITION_PROGRESSING", "CONDITION_READY", "DEFAULT_CHECKS", "DEFAULT_PROGRESS_DEADLINE",
-    "MAX_HISTORY", "Action", "AnalysisState", "Decision", "Event", "FiringAlert",
+    "MAX_HISTORY", "Action", "AnalysisState", "Bake", "Decision", "Event", "FiringAlert",
     "HistoryEntry", "Observations", "PromotionStage", "RolloutPhase", "RolloutSpec",
     "RolloutStatus", "SpecError", "Step", "StepKind", "TrackState", "Weights", "analysis",
     "canary_replicas_for", "checks_to_measure", "decide", "decide_from_dicts", "default_steps",

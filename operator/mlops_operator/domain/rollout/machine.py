@@ -24,6 +24,7 @@ from mlops_operator.domain.rollout.decision import (
 from mlops_operator.domain.rollout.output import (
     finish,
 )
+from mlops_operator.domain.rollout.promotion import run_promotion
 from mlops_operator.domain.rollout.spec import (
     RolloutSpec,
     SpecError,
@@ -37,7 +38,6 @@ from mlops_operator.domain.rollout.status import (
 )
 from mlops_operator.domain.rollout.steps import (
     record_analysis,
-    run_promotion,
     step_analysis,
     step_pause,
     step_set_weight,
@@ -195,6 +195,8 @@ def _start(tick: Tick, s: RolloutStatus) -> RolloutStatus:
         return roll_back(tick, s, "Aborted", "spec.abort is set; the canary was not started")
     if replacing:  # the canary workload is re-used for the new version, not scaled away
         tick.actions.remove(Action.SCALE_DOWN_CANARY)
+    if target in s.previous_stable_versions[:tick.spec.rollback_window]:
+        return _revert(tick, s)
     steps = len(tick.spec.steps)
     s = replace(
         s,
@@ -217,6 +219,32 @@ def _start(tick: Tick, s: RolloutStatus) -> RolloutStatus:
     )
     tick.reason = "CanaryStarted"
     return tick.history(s, target, "CanaryStarted", f"stable was {s.stable_version}")
+
+
+def _revert(tick: Tick, s: RolloutStatus) -> RolloutStatus:
+    """A target that was stable moments ago (within strategy.rollbackWindow): no steps and
+    no analysis; it takes all traffic as soon as its pods are ready."""
+    target = tick.spec.model_version
+    ago = s.previous_stable_versions.index(target) + 1
+    why = (f"{target} was the stable version {ago} version(s) ago, within "
+           f"strategy.rollbackWindow ({tick.spec.rollback_window}): skipping the steps")
+    s = replace(
+        s,
+        phase=RolloutPhase.PROGRESSING,
+        canary_version=target,
+        current_step_index=len(tick.spec.steps),
+        current_weight=0,
+        step_started_at=tick.now,
+        canary_started_at=tick.now,
+        promotion=PromotionStage.SCALING_UP,
+        pause_reason=None,
+        analysis=None,
+        message=f"{why}; 100% once its pods are ready (stable {s.stable_version})",
+    )
+    tick.act(Action.CREATE_CANARY)
+    tick.event("Normal", "FastRollback", f"{why}; replacing {s.stable_version}")
+    tick.reason = "FastRollback"
+    return tick.history(s, target, "FastRollback", f"stable was {s.stable_version}")
 
 
 def _applicable_alert(tick: Tick, s: RolloutStatus) -> FiringAlert | None:

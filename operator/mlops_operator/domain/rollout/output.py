@@ -15,9 +15,11 @@ from mlops_operator.domain.rollout.decision import (
     canary_replicas_for,
 )
 from mlops_operator.domain.rollout.spec import (
+    RolloutSpec,
     StepKind,
 )
 from mlops_operator.domain.rollout.status import (
+    PromotionStage,
     RolloutPhase,
     RolloutStatus,
 )
@@ -47,7 +49,7 @@ def finish(tick: Tick, s: RolloutStatus) -> Decision:
         status=s,
         weights=Weights(stable=100 - weight, canary=weight),
         stable_version=stable_version,
-        stable_replicas=spec.replicas if stable_version else 0,
+        stable_replicas=_stable_replicas(spec, s) if stable_version else 0,
         canary_version=canary,
         canary_replicas=canary_replicas,
         actions=tuple(_ordered(tick.actions)),
@@ -55,6 +57,13 @@ def finish(tick: Tick, s: RolloutStatus) -> Decision:
         conditions=_conditions(tick, s),
         requeue_after=tick.requeue,
     )
+
+
+def _stable_replicas(spec: RolloutSpec, s: RolloutStatus) -> int:
+    """While the new version bakes at 100 %, the previous one keeps a warm standby."""
+    if s.promotion is PromotionStage.BAKING and spec.bake is not None and not spec.promote:
+        return min(spec.bake.standby_replicas, spec.replicas)
+    return spec.replicas
 
 
 def _ordered(actions: list[Action]) -> list[Action]:

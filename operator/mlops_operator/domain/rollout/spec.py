@@ -60,6 +60,16 @@ class Step:
         return "analysis " + ", ".join(c.name for c in self.checks)
 
 
+@dataclass(frozen=True)
+class Bake:
+    """After the steps the new version takes all traffic while the previous stable stays
+    as a warm standby; a failed check or an alert inside ``duration`` goes back to it."""
+
+    duration: float
+    checks: tuple[CheckSpec, ...] = DEFAULT_CHECKS
+    standby_replicas: int = 1
+
+
 def set_weight(weight: int) -> Step:
     """A setWeight step (for code and tests)."""
     return Step(StepKind.SET_WEIGHT, weight=weight)
@@ -139,7 +149,10 @@ def default_steps(checks: tuple[CheckSpec, ...] = DEFAULT_CHECKS) -> tuple[Step,
     return (set_weight(20), analysis(*checks), set_weight(50), analysis(*checks))
 
 
-STRATEGY_FIELDS = ("steps", "analysis", "progressDeadline", "alerts")
+STRATEGY_FIELDS = ("steps", "analysis", "progressDeadline", "alerts", "rollbackWindow", "bake")
+#: How many earlier stable versions a revert may return to without the steps.
+DEFAULT_ROLLBACK_WINDOW = 2
+MAX_ROLLBACK_WINDOW = 10
 
 
 @dataclass(frozen=True)
@@ -157,6 +170,10 @@ class RolloutSpec:
     #: Alert names that roll the canary back; an alert not listed here does nothing
     #: (a Deployment opts in to what may stop it).
     alerts: tuple[str, ...] = ()
+    #: A target among this many versions that were stable before the current one is
+    #: moved to at once, without the steps (a revert); 0 runs every target as a canary.
+    rollback_window: int = DEFAULT_ROLLBACK_WINDOW
+    bake: Bake | None = None  # no bake window: the old version goes as soon as promoted
 
     @classmethod
     def from_dict(cls, spec: Mapping[str, Any], *, generation: int | None = None) -> RolloutSpec:
@@ -164,9 +181,7 @@ class RolloutSpec:
         strategy: {steps, analysis: {checks}, progressDeadline, alerts}."""
         if not isinstance(spec, Mapping):
             raise SpecError("spec must be an object")
-        version = spec.get("modelVersion")
-        if not isinstance(version, str) or not version:
-            raise SpecError("spec.modelVersion must name a ModelVersion")
+        version = _parse_target(spec)
         replicas = spec.get("replicas", 1)
         if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 1:
             raise SpecError(f"spec.replicas must be an integer >= 1, not {replicas!r}")
@@ -193,24 +208,18 @@ class RolloutSpec:
             model_version=version,
             replicas=replicas,
             steps=_parse_steps(strategy),
+            bake=_parse_bake(strategy.get("bake"), _default_checks(strategy)),
             progress_deadline=deadline,
             generation=generation,
             alerts=_parse_alerts(strategy.get("alerts")),
+            rollback_window=_parse_rollback_window(strategy.get("rollbackWindow")),
             **flags,
         )
 
 
 def _parse_steps(strategy: Mapping[str, Any]) -> tuple[Step, ...]:
     """spec.strategy.steps, whose analysis steps default to spec.strategy.analysis.checks."""
-    analysis_spec = strategy.get("analysis") or {}
-    if not isinstance(analysis_spec, Mapping) or set(analysis_spec) - {"checks"}:
-        raise SpecError("spec.strategy.analysis must be {checks: [...]}")
-    defaults = DEFAULT_CHECKS
-    if analysis_spec.get("checks") is not None:
-        raw = analysis_spec["checks"]
-        if not isinstance(raw, list) or not raw or any(isinstance(c, str) for c in raw):
-            raise SpecError("spec.strategy.analysis.checks must be a non-empty list of checks")
-        defaults = _parse_checks(raw, (), "spec.strategy.analysis")
+    defaults = _default_checks(strategy)
     raw_steps = strategy.get("steps")
     if raw_steps is None:
         return default_steps(defaults)
@@ -229,3 +238,69 @@ def _parse_alerts(raw: Any) -> tuple[str, ...]:
             f"not {raw!r}"
         )
     return tuple(raw)
+
+
+def _parse_rollback_window(raw: Any) -> int:
+    """spec.strategy.rollbackWindow: {versions: N}, 0..MAX_ROLLBACK_WINDOW."""
+    if raw is None:
+        return DEFAULT_ROLLBACK_WINDOW
+    versions = raw.get("versions", DEFAULT_ROLLBACK_WINDOW) if isinstance(raw, Mapping) else None
+    if (not isinstance(raw, Mapping) or set(raw) - {"versions"} or isinstance(versions, bool)
+            or not isinstance(versions, int) or not 0 <= versions <= MAX_ROLLBACK_WINDOW):
+        raise SpecError(
+            f"spec.strategy.rollbackWindow must be {{versions: N}} with N an integer "
+            f"0..{MAX_ROLLBACK_WINDOW}, not {raw!r}"
+        )
+    return versions
+
+
+def _default_checks(strategy: Mapping[str, Any]) -> tuple[CheckSpec, ...]:
+    """spec.strategy.analysis.checks: what analysis steps and the bake run by default."""
+    analysis_spec = strategy.get("analysis") or {}
+    if not isinstance(analysis_spec, Mapping) or set(analysis_spec) - {"checks"}:
+        raise SpecError("spec.strategy.analysis must be {checks: [...]}")
+    if analysis_spec.get("checks") is None:
+        return DEFAULT_CHECKS
+    raw = analysis_spec["checks"]
+    if not isinstance(raw, list) or not raw or any(isinstance(c, str) for c in raw):
+        raise SpecError("spec.strategy.analysis.checks must be a non-empty list of checks")
+    return _parse_checks(raw, (), "spec.strategy.analysis")
+
+
+def _parse_bake(raw: Any, defaults: tuple[CheckSpec, ...]) -> Bake | None:
+    """spec.strategy.bake: {duration, checks, standbyReplicas}."""
+    if raw is None:
+        return None
+    where = "spec.strategy.bake"
+    if not isinstance(raw, Mapping) or set(raw) - {"duration", "checks", "standbyReplicas"}:
+        raise SpecError(f"{where} must be {{duration: 10m, checks: [...], standbyReplicas: 1}}, "
+                        f"not {raw!r}")
+    if raw.get("duration") is None:
+        raise SpecError(f"{where}.duration is required, e.g. 10m")
+    try:
+        duration = parse_duration(raw["duration"])
+    except DurationError as error:
+        raise SpecError(f"{where}.duration: {error}") from None
+    if duration <= 0:
+        raise SpecError(f"{where}.duration must be longer than 0s")
+    standby = raw.get("standbyReplicas", 1)
+    if isinstance(standby, bool) or not isinstance(standby, int) or standby < 1:
+        raise SpecError(f"{where}.standbyReplicas must be an integer >= 1, not {standby!r}")
+    return Bake(duration, _parse_checks(raw.get("checks"), defaults, where), standby)
+
+
+def _parse_target(spec: Mapping[str, Any]) -> str:
+    """spec.modelVersion, or "" for a Deployment that follows a model (spec.model with
+    spec.follow: latestApproved): its handler resolves the version before deciding."""
+    version, model = spec.get("modelVersion"), spec.get("model")
+    if version is None and model is not None:
+        if not isinstance(model, str) or not model:
+            raise SpecError("spec.model must name a model")
+        if spec.get("follow") != "latestApproved":
+            raise SpecError(f"spec.follow must be latestApproved with spec.model, "
+                            f"not {spec.get('follow')!r}")
+        return ""
+    if not isinstance(version, str) or not version:
+        raise SpecError("spec.modelVersion must name a ModelVersion (or set spec.model with "
+                        "spec.follow: latestApproved)")
+    return version

@@ -15,6 +15,8 @@ from mlops_operator.domain.analysis import (
 )
 
 MAX_HISTORY = 20
+#: Earlier stable versions remembered for strategy.rollbackWindow (its largest value).
+MAX_PREVIOUS_STABLE = 10
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,7 @@ class PromotionStage(StrEnum):
     """Where a promotion is, once the steps are done (or skipped by promote)."""
 
     SCALING_UP = "ScalingUp"  # canary -> full replicas, then 100 % of traffic
+    BAKING = "Baking"  # 100 % on the new version, the old one as a warm standby
     UPDATING_STABLE = "UpdatingStable"  # stable workload runs the new version
 
 
@@ -145,6 +148,8 @@ class RolloutStatus:
     rollback_reason: str | None = None
     history: tuple[HistoryEntry, ...] = ()
     alerts: tuple[FiringAlert, ...] = ()  # firing alerts this Deployment accepts
+    #: Versions that were stable before the current one, the most recent first.
+    previous_stable_versions: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """camelCase status fields."""
@@ -165,6 +170,7 @@ class RolloutStatus:
             "rollbackReason": self.rollback_reason,
             "history": [h.to_dict() for h in self.history],
             "firingAlerts": [a.to_dict() for a in self.alerts],
+            "previousStableVersions": list(self.previous_stable_versions),
         }
 
     @classmethod
@@ -190,4 +196,6 @@ class RolloutStatus:
             history=tuple(HistoryEntry.from_dict(h) for h in data.get("history") or ()),
             alerts=tuple(FiringAlert.from_dict(a) for a in data.get("firingAlerts") or ()
                          if isinstance(a, Mapping) and a.get("name")),
+            previous_stable_versions=tuple(
+                v for v in data.get("previousStableVersions") or () if isinstance(v, str) and v),
         )

@@ -45,7 +45,6 @@ from mlops_operator.domain.rollout.transitions import (
     enter_promotion,
     hold,
     keep_running,
-    reset_canary,
     wait_for_pods,
 )
 
@@ -164,53 +163,11 @@ def step_analysis(tick: Tick, s: RolloutStatus, judgement: Judgement) -> Rollout
     return keep_running(tick, s, f"analysing at {where}: {judgement.message}", "Analysing")
 
 
-def run_promotion(tick: Tick, s: RolloutStatus) -> RolloutStatus:
-    spec = tick.spec
-    replicas = spec.replicas
-    canary = s.canary_version
-    if s.promotion is PromotionStage.SCALING_UP:
-        if not is_ready(tick.obs.canary, canary, replicas):
-            return wait_for_pods(
-                tick, s, tick.obs.canary, canary, replicas, "canary pods for full traffic"
-            )
-        if s.current_weight != 100:
-            tick.act(Action.SET_WEIGHT)
-            tick.event("Normal", "WeightSet", f"canary {canary} gets 100% of traffic")
-        tick.act(Action.PROMOTE_CANARY_TO_STABLE)
-        tick.event("Normal", "Promoting", f"updating the stable pods to {canary}")
-        s = replace(
-            s,
-            current_weight=100,
-            promotion=PromotionStage.UPDATING_STABLE,
-            step_started_at=tick.now,
-        )
-    tick.stable_override = canary
-    if is_ready(tick.obs.stable, canary, replicas):
-        return finalize(tick, s)
-    return wait_for_pods(tick, s, tick.obs.stable, canary, replicas, f"stable pods on {canary}")
-
-
-def finalize(tick: Tick, s: RolloutStatus) -> RolloutStatus:
-    version = str(s.canary_version)
-    previous = s.stable_version
-    tick.stable_override = None
-    tick.act(Action.SET_WEIGHT)
-    tick.act(Action.SCALE_DOWN_CANARY)
-    tick.event("Normal", "Promoted", f"{version} promoted to stable (was {previous})")
-    tick.reason = "RolloutComplete"
-    s = tick.history(reset_canary(s), version, "Promoted", f"replaced {previous}")
-    return replace(
-        s,
-        stable_version=version,
-        phase=RolloutPhase.HEALTHY,
-        message=f"{version} is serving (promoted from canary, replaced {previous})",
-    )
-
-
 def checks_to_measure(
     spec: RolloutSpec, status: RolloutStatus, now: datetime | str
 ) -> tuple[CheckSpec, ...]:
-    """The checks of the current analysis step that are due now (not yet decided).
+    """The checks of the current analysis step, or of the bake window, that are due now
+    (not yet decided).
 
     Measure these, then pass the results as ``Observations.measurements``.
     """
@@ -218,13 +175,17 @@ def checks_to_measure(
         return ()
     if spec.promote or status.phase not in (RolloutPhase.PROGRESSING, RolloutPhase.PAUSED):
         return ()
-    step = current_step(spec, status)
-    if step is None or step.kind is not StepKind.ANALYSIS:
-        return ()
+    if status.promotion is PromotionStage.BAKING:
+        checks = spec.bake.checks if spec.bake else ()
+    else:
+        step = current_step(spec, status)
+        if step is None or step.kind is not StepKind.ANALYSIS:
+            return ()
+        checks = step.checks
     index = status.current_step_index
     state = status.analysis if status.analysis and status.analysis.step_index == index else None
     due_checks = []
-    for check in step.checks:
+    for check in checks:
         current = state.check(check.name) if state else CheckState(check.name)
         if current.judge(check).verdict.terminal:
             continue
