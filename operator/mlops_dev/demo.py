@@ -124,8 +124,12 @@ class Demo:
             traffic = " ".join(f"{v}:{100 * n // total}%" for v, n in sorted(
                 recent.items(), key=lambda item: str(item[0])))
         values = " ".join(f"{k}={v:.3f}" for k, v in checks.items())
+        weight = f"weight={sample.weight}%"
+        effective = status.get("effectiveWeight")
+        if effective is not None and effective != sample.weight:
+            weight += f" (pods give {effective}%)"  # e.g. while a promotion scales up
         line = (f"{sample.phase:<11} stable={sample.stable} canary={sample.canary or '-'} "
-                f"weight={sample.weight}% {values}")
+                f"{weight} {values}")
         if sample.phase == "Paused" and status.get("pauseReason"):
             line += f" ({status['pauseReason']})"
         if line != self._last_line:
