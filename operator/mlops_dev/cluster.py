@@ -156,15 +156,12 @@ class LocalCluster:
         """Delete the hollow nodes (and so their pods) and stop kwok."""
         if self._api_ready():
             hollow.remove_nodes(self.kubeconfig)
-        pid = self._pid("kwok")
-        if pid is not None:
-            _stop_group(pid, grace=10.0)
-        self._pid_file("kwok").unlink(missing_ok=True)
+        self._stop_component("kwok", 10.0)
 
     def _up(self, timeout: float, log) -> Path:
         started = time.monotonic()
         binaries = kubebuild.ensure_binaries(log)
-        RealNode.tools(log)
+        node_tools = RealNode.tools(log)
         RealNode.build_images(log)
         phase = _phase_timer(log, started)
         phase("binaries and images ready")
@@ -180,7 +177,7 @@ class LocalCluster:
         self._ports_file().write_text(json.dumps(asdict(ports)))
         self._start_control_plane(binaries, ports, timeout)
         phase("control plane ready")
-        self.node.start(binaries, ports.node_ports(), {
+        self.node.start(binaries, node_tools, ports.node_ports(), {
             "kubelet": self.home / "kubelet.kubeconfig",
             "kube-proxy": self.home / "kube-proxy.kubeconfig"}, timeout, log)
         self._start_node_agent(ports)
@@ -310,14 +307,9 @@ class LocalCluster:
         self.remove_hollow_nodes()
         self.node.stop()
         for component in reversed(COMPONENTS):
-            if component in NODE_COMPONENTS:
-                continue
-            pid = self._pid(component)
-            if pid is not None:
-                _stop_group(pid, grace=20.0 if component == "node-agent" else 10.0)
-                if not quiet:
-                    print(f"stopped {component} (pid {pid})", file=sys.stderr)
-            self._pid_file(component).unlink(missing_ok=True)
+            if component not in NODE_COMPONENTS:
+                self._stop_component(component, 20.0 if component == "node-agent" else 10.0,
+                                     quiet)
         # Pods whose node agent died without cleaning up.
         for pid_file in (self.home / "node").glob("pods/*/*.pid"):
             with contextlib.suppress(ValueError):
@@ -341,10 +333,13 @@ class LocalCluster:
             chosen[field.name] = port
         return Ports(**chosen)
 
-    def _stop_component(self, component: str, grace: float) -> None:
+    def _stop_component(self, component: str, grace: float, quiet: bool = True) -> None:
+        """Stop one component's process group (SIGTERM, then SIGKILL after ``grace``)."""
         pid = self._pid(component)
         if pid is not None:
             _stop_group(pid, grace)
+            if not quiet:
+                print(f"stopped {component} (pid {pid})", file=sys.stderr)
         self._pid_file(component).unlink(missing_ok=True)
 
     def status(self) -> dict[str, object]:

@@ -39,8 +39,8 @@ CLIENTS = (
     # The node agent also provisions local PersistentVolumes, which the Node
     # authorizer does not allow; on this development cluster it acts as admin.
     ClientIdentity("node-agent", "system:node-agent", ("system:masters",)),
-    # The real node's kubelet (Node authorizer) and kube-proxy (system:node-proxier).
-    ClientIdentity("kubelet", "system:node:mlops-node", ("system:nodes",)),
+    # The real node's kube-proxy (system:node-proxier); its kubelet's identity names the
+    # node (see ensure_pki).
     ClientIdentity("kube-proxy", "system:kube-proxy"),
 )
 # Bumped whenever the set of certificates changes, so an older home gets a new set.
@@ -136,7 +136,8 @@ def ensure_pki(directory: Path, service_ip: str, node_ip: str, node_name: str) -
     issue("apiserver", _name("kube-apiserver"), ExtendedKeyUsageOID.SERVER_AUTH, server_sans)
     issue("kubelet-server", _name(node_name), ExtendedKeyUsageOID.SERVER_AUTH,
           [x509.DNSName(node_name), x509.IPAddress(ipaddress.ip_address(node_ip))])
-    for client in CLIENTS:
+    kubelet = ClientIdentity("kubelet", f"system:node:{node_name}", ("system:nodes",))
+    for client in (*CLIENTS, kubelet):
         issue(
             client.file_stem,
             _name(client.user, client.groups),

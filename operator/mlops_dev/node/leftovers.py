@@ -13,15 +13,10 @@ from mlops_dev.node.layout import BRIDGE, CGROUP_ROOT, NodeLayout
 
 def _processes(markers: tuple[str, ...]) -> list[str]:
     found = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if any(marker in cmdline for marker in markers):
-            found.append(f"{proc.name}: {cmdline[:200]}")
+    for pid, words in runtime.process_commands():
+        command = b" ".join(words).decode(errors="replace")
+        if any(marker in command for marker in markers):
+            found.append(f"{pid}: {command[:200]}")
     return found
 
 

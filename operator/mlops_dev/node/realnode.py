@@ -48,9 +48,8 @@ class RealNode:
         self.layout.root.mkdir(parents=True, exist_ok=True)
         network.up(self.layout.saved_sysctls)
 
-    def start(self, kube_bin: Path, ports: dict[str, int], kubeconfigs: dict[str, Path],
-              timeout: float, log=sys.stderr) -> None:
-        tools = self.tools(log)
+    def start(self, kube_bin: Path, tools: dict[str, Path], ports: dict[str, int],
+              kubeconfigs: dict[str, Path], timeout: float, log=sys.stderr) -> None:
         containerd_bin = tools["containerd"]
         runtime.write_configs(self.layout, self.pki_dir, tools["runc"] / "runc", ports,
                               kubeconfigs["kube-proxy"])
@@ -89,6 +88,5 @@ class RealNode:
 
     def crictl(self, *args: str) -> subprocess.CompletedProcess[str]:
         """crictl against this node's containerd (diagnostics and tests)."""
-        return subprocess.run([str(nodebuild.CRICTL.directory() / "crictl"),
-                               "--runtime-endpoint", f"unix://{self.layout.containerd_socket}",
-                               *args], capture_output=True, text=True, check=False)
+        return runtime.crictl(nodebuild.CRICTL.directory() / "crictl",
+                              self.layout.containerd_socket, *args)

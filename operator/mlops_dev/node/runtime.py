@@ -14,14 +14,13 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from mlops_dev.node import config
 from mlops_dev.node.layout import CGROUP_ROOT, CNI_PLUGIN_DIRS, NodeLayout
 
 CGROUP_MOUNT = Path("/sys/fs/cgroup")
-COMPONENTS = ("containerd", "kubelet", "kube-proxy")
 
 
 def cni_bin_dirs() -> tuple[str, ...]:
@@ -81,18 +80,25 @@ def remove_cgroups() -> None:
                 os.rmdir(folder)
 
 
+def process_commands() -> Iterator[tuple[int, list[bytes]]]:
+    """(pid, command-line words) of every process that can still be read."""
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            with contextlib.suppress(OSError):
+                yield int(proc.name), (proc / "cmdline").read_bytes().split(b"\0")
+
+
 def shim_pids(socket: Path) -> list[int]:
     """containerd-shim processes started for this node's containerd (found by its socket)."""
-    pids = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        with contextlib.suppress(OSError):
-            words = (proc / "cmdline").read_bytes().split(b"\0")
-            if words and words[0].endswith(b"containerd-shim-runc-v2") and \
-                    str(socket).encode() in words:
-                pids.append(int(proc.name))
-    return pids
+    return [pid for pid, words in process_commands()
+            if words[0].endswith(b"containerd-shim-runc-v2") and str(socket).encode() in words]
+
+
+def crictl(crictl_bin: Path, socket: Path, *args: str,
+           timeout: float | None = None) -> subprocess.CompletedProcess[str]:
+    """crictl against this node's containerd."""
+    return subprocess.run([str(crictl_bin), "--runtime-endpoint", f"unix://{socket}", *args],
+                          capture_output=True, text=True, check=False, timeout=timeout)
 
 
 def mounts_under(root: Path) -> list[str]:
@@ -110,23 +116,21 @@ def unmount_all(root: Path) -> None:
                 subprocess.run(["umount", "-l", point], capture_output=True, check=False)
 
 
-def remove_pods(crictl: Path, socket: Path, timeout: float = 60.0) -> None:
+def remove_pods(crictl_bin: Path, socket: Path, timeout: float = 60.0) -> None:
     """Stop and remove every pod through CRI, so CNI releases each pod's address and veth."""
-    if not socket.exists():
-        return
-    endpoint = f"unix://{socket}"
-    subprocess.run([str(crictl), "--runtime-endpoint", endpoint, "--timeout", "20s",
-                    "rmp", "--all", "--force"], capture_output=True, check=False,
-                   timeout=timeout)
+    if socket.exists():
+        crictl(crictl_bin, socket, "--timeout", "20s", "rmp", "--all", "--force",
+               timeout=timeout)
 
 
-def stop_node(layout: NodeLayout, crictl: Path, stop: Callable[[str, float], None]) -> None:
+def stop_node(layout: NodeLayout, crictl_bin: Path,
+              stop: Callable[[str, float], None]) -> None:
     """Take the node's processes, pods, mounts and cgroups apart, in order; safe on a node
     that crashed or never started. ``network.down`` follows once the API server is gone."""
     stop("kubelet", 10.0)
     stop("kube-proxy", 5.0)
-    if containerd_answers(crictl, layout.containerd_socket):
-        remove_pods(crictl, layout.containerd_socket)
+    if containerd_answers(crictl_bin, layout.containerd_socket):
+        remove_pods(crictl_bin, layout.containerd_socket)
     stop("containerd", 10.0)
     for pid in shim_pids(layout.containerd_socket):
         with contextlib.suppress(ProcessLookupError):
@@ -139,9 +143,6 @@ def stop_node(layout: NodeLayout, crictl: Path, stop: Callable[[str, float], Non
     remove_cgroups()
 
 
-def containerd_answers(crictl: Path, socket: Path) -> bool:
-    if not socket.exists():
-        return False
-    result = subprocess.run([str(crictl), "--runtime-endpoint", f"unix://{socket}",
-                             "--timeout", "3s", "version"], capture_output=True, check=False)
-    return result.returncode == 0
+def containerd_answers(crictl_bin: Path, socket: Path) -> bool:
+    return socket.exists() and crictl(crictl_bin, socket, "--timeout", "3s",
+                                      "version").returncode == 0

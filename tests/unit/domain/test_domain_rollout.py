@@ -1101,7 +1101,7 @@ def test_a_fast_rollback_still_rolls_back_on_abort() -> None:
     sim = _promoted_v2()
     sim.spec = replace(SPEC, model_version=V1)
     sim.converge = False
-    sim.tick()
+    assert events(sim.tick()) == ["FastRollback"]
     sim.spec = replace(SPEC, model_version=V1, abort=True)
     d = sim.tick()
     assert d.status.phase is ROLLED_BACK and d.status.stable_version == V2

@@ -186,7 +186,8 @@ def _unapproved(tick: Tick, s: RolloutStatus) -> RolloutStatus:
 
 
 def _start(tick: Tick, s: RolloutStatus) -> RolloutStatus:
-    """A new approved target: abandon any other canary and start this one at step 0."""
+    """A new approved target: abandon any other canary and start this one at step 0, or
+    with no steps at all when it was stable within strategy.rollbackWindow."""
     target = tick.spec.model_version
     replacing = s.canary_version is not None
     if replacing:
@@ -195,56 +196,43 @@ def _start(tick: Tick, s: RolloutStatus) -> RolloutStatus:
         return roll_back(tick, s, "Aborted", "spec.abort is set; the canary was not started")
     if replacing:  # the canary workload is re-used for the new version, not scaled away
         tick.actions.remove(Action.SCALE_DOWN_CANARY)
+    stable = s.stable_version
     if target in s.previous_stable_versions[:tick.spec.rollback_window]:
-        return _revert(tick, s)
+        ago = s.previous_stable_versions.index(target) + 1
+        why = (f"{target} was the stable version {ago} version(s) ago, within "
+               f"strategy.rollbackWindow ({tick.spec.rollback_window}): skipping the steps")
+        return _launch(tick, s, "FastRollback", skip_steps=True,
+                       message=f"{why}; 100% once its pods are ready (stable {stable})",
+                       event=f"{why}; replacing {stable}")
     steps = len(tick.spec.steps)
-    s = replace(
-        s,
-        phase=RolloutPhase.PROGRESSING,
-        canary_version=target,
-        current_step_index=0,
-        current_weight=0,
-        step_started_at=tick.now,
-        canary_started_at=tick.now,
-        promotion=None if steps else PromotionStage.SCALING_UP,
-        pause_reason=None,
-        analysis=None,
-        message=f"canary {target} starting (stable {s.stable_version})",
-    )
-    tick.act(Action.CREATE_CANARY)
-    tick.event(
-        "Normal",
-        "CanaryStarted",
-        f"canary {target} started against stable {s.stable_version} ({steps} steps)",
-    )
-    tick.reason = "CanaryStarted"
-    return tick.history(s, target, "CanaryStarted", f"stable was {s.stable_version}")
+    return _launch(tick, s, "CanaryStarted", skip_steps=not steps,
+                   message=f"canary {target} starting (stable {stable})",
+                   event=f"canary {target} started against stable {stable} ({steps} steps)")
 
 
-def _revert(tick: Tick, s: RolloutStatus) -> RolloutStatus:
-    """A target that was stable moments ago (within strategy.rollbackWindow): no steps and
-    no analysis; it takes all traffic as soon as its pods are ready."""
+def _launch(tick: Tick, s: RolloutStatus, reason: str, *, skip_steps: bool, message: str,
+            event: str) -> RolloutStatus:
+    """The target's canary workload starts: at step 0, or straight into promotion when
+    there are no steps or it is a revert within strategy.rollbackWindow (no analysis;
+    all traffic once its pods are ready)."""
     target = tick.spec.model_version
-    ago = s.previous_stable_versions.index(target) + 1
-    why = (f"{target} was the stable version {ago} version(s) ago, within "
-           f"strategy.rollbackWindow ({tick.spec.rollback_window}): skipping the steps")
     s = replace(
         s,
         phase=RolloutPhase.PROGRESSING,
         canary_version=target,
-        current_step_index=len(tick.spec.steps),
+        current_step_index=len(tick.spec.steps) if skip_steps else 0,
         current_weight=0,
         step_started_at=tick.now,
         canary_started_at=tick.now,
-        promotion=PromotionStage.SCALING_UP,
+        promotion=PromotionStage.SCALING_UP if skip_steps else None,
         pause_reason=None,
         analysis=None,
-        message=f"{why}; 100% once its pods are ready (stable {s.stable_version})",
+        message=message,
     )
     tick.act(Action.CREATE_CANARY)
-    tick.event("Normal", "FastRollback", f"{why}; replacing {s.stable_version}")
-    tick.reason = "FastRollback"
-    return tick.history(s, target, "FastRollback", f"stable was {s.stable_version}")
+    tick.event("Normal", reason, event)
+    tick.reason = reason
+    return tick.history(s, target, reason, f"stable was {s.stable_version}")
 
 
 def _applicable_alert(tick: Tick, s: RolloutStatus) -> FiringAlert | None:

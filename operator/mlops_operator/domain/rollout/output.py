@@ -61,8 +61,8 @@ def finish(tick: Tick, s: RolloutStatus) -> Decision:
 
 def _stable_replicas(spec: RolloutSpec, s: RolloutStatus) -> int:
     """While the new version bakes at 100 %, the previous one keeps a warm standby."""
-    if s.promotion is PromotionStage.BAKING and spec.bake is not None and not spec.promote:
-        return min(spec.bake.standby_replicas, spec.replicas)
+    if s.promotion is PromotionStage.BAKING and spec.active_bake is not None:
+        return min(spec.active_bake.standby_replicas, spec.replicas)
     return spec.replicas
 
 

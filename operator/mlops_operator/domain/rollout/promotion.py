@@ -31,7 +31,7 @@ def run_promotion(tick: Tick, s: RolloutStatus) -> RolloutStatus:
     spec = tick.spec
     replicas = spec.replicas
     canary = s.canary_version
-    bake = None if spec.promote else spec.bake  # spec.promote skips the bake too
+    bake = spec.active_bake
     if s.promotion is PromotionStage.SCALING_UP:
         if not is_ready(tick.obs.canary, canary, replicas):
             return wait_for_pods(

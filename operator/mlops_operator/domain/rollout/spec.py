@@ -175,6 +175,11 @@ class RolloutSpec:
     rollback_window: int = DEFAULT_ROLLBACK_WINDOW
     bake: Bake | None = None  # no bake window: the old version goes as soon as promoted
 
+    @property
+    def active_bake(self) -> Bake | None:
+        """The bake window this rollout runs: none when spec.promote skips it."""
+        return None if self.promote else self.bake
+
     @classmethod
     def from_dict(cls, spec: Mapping[str, Any], *, generation: int | None = None) -> RolloutSpec:
         """Parse Deployment.spec: modelVersion, replicas, promote, abort, paused and

@@ -176,7 +176,7 @@ def checks_to_measure(
     if spec.promote or status.phase not in (RolloutPhase.PROGRESSING, RolloutPhase.PAUSED):
         return ()
     if status.promotion is PromotionStage.BAKING:
-        checks = spec.bake.checks if spec.bake else ()
+        checks = spec.active_bake.checks if spec.active_bake else ()
     else:
         step = current_step(spec, status)
         if step is None or step.kind is not StepKind.ANALYSIS:
