@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from mlops_dev.cluster import LocalCluster
-from mlops_dev.processes import kubectl
+from mlops_dev.processes import kubectl, wait_for
 
 __all__ = ["REPO", "kubectl"]
 
@@ -59,7 +59,9 @@ def endpoints(local_cluster: LocalCluster | None) -> dict[str, str]:
 def crds(kubeconfig: str) -> None:
     """The project's CRDs, applied and Established."""
     kubectl(kubeconfig, "apply", "-f", str(REPO / "crds"))
-    kubectl(
+    # For a moment after creation a CRD has no status.conditions, and kubectl wait then
+    # fails ("accessor error: <nil>") instead of waiting: ask again until it can wait.
+    wait_for(lambda: kubectl(
         kubeconfig,
         "wait",
         "--for=condition=Established",
@@ -67,7 +69,8 @@ def crds(kubeconfig: str) -> None:
         "crd/trainingjobs.mlops.dev",
         "crd/modelversions.mlops.dev",
         "crd/deployments.mlops.dev",
-    )
+        check=False,
+    ).returncode == 0, 90, "the CRDs to be Established")
 
 
 @pytest.fixture

@@ -1,11 +1,16 @@
 """``mlops-dev demo``: the whole product on the local cluster, as a story.
 
-1. train iris-v1; it is Approved and deployed; steady traffic flows through the Service;
-2. train a better iris-v2; it is rolled out as a canary, analysed and promoted;
+1. train iris-v1 with a TrainingJob that retrains on input drift; a Deployment that
+   follows the model serves it; steady traffic flows through the Service;
+2. train a better iris-v2; the Deployment shadows it (copies of live requests, its
+   answers compared and discarded), then canaries, analyses and promotes it;
 3. train iris-v3 on petal length in millimetres: it passes its offline quality gate,
-   but on real (centimetre) inputs its predictions shift, the canary analysis
-   catches it and rolls it back by itself;
-4. print a timeline and write it as a PNG chart; stop everything (unless --keep).
+   but its shadow disagrees with the live version, and it is rolled back before it
+   answers a single user;
+4. a client sends millimetres for a while: the InputDrift alert fires (Prometheus ->
+   Alertmanager -> the operator), a retraining run records iris-v4, which is shadowed,
+   canaried and promoted by itself;
+5. print a timeline and write it as a PNG chart; stop everything (unless --keep).
 
 Exits non-zero if the story does not happen as told.
 """
@@ -21,9 +26,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mlops_dev.cluster import LocalCluster
+import yaml
+
+from mlops_dev.cluster import REAL_NODE_NAME, LocalCluster
 from mlops_dev.kubebuild import REPO_ROOT
-from mlops_dev.load import LoadGenerator
+from mlops_dev.load import LoadGenerator, iris_rows
+from mlops_dev.node.layout import TRIAL_TAINT
 from mlops_dev.processes import (
     KubectlError,
     OperatorProcess,
@@ -33,6 +41,8 @@ from mlops_dev.processes import (
 )
 
 EXAMPLES = REPO_ROOT / "manifests" / "examples"
+DEPLOYMENT = "iris-latest"  # deployment-iris-follow.yaml
+RETRAINING = "iris-nightly"  # trainingjob-iris-retrain.yaml
 
 
 class StoryFailed(Exception):
@@ -94,6 +104,10 @@ class Demo:
     def train(self, manifest: str, version: str) -> None:
         self.say(f"kubectl apply -f manifests/examples/{manifest}")
         self.kubectl("apply", "-f", str(EXAMPLES / manifest))
+        self.train_judged(version)
+
+    def train_judged(self, version: str) -> None:
+        """Wait until ``version`` is trained and judged by its gate; it must pass."""
 
         def judged() -> bool:
             return (self.get("mv", version).get("status") or {}).get("phase") in (
@@ -138,10 +152,8 @@ class Demo:
         return sample
 
     def roll_out(self, name: str, version: str, expect: str) -> dict:
-        self.say(f"rolling out {version}: kubectl patch mld {name} "
-                 f"spec.modelVersion={version}")
-        self.kubectl("patch", "mld", name, "--type=merge", "-p",
-                     json.dumps({"spec": {"modelVersion": version}}))
+        """The Deployment follows the model: a newly Approved version rolls out by itself."""
+        self.say(f"{name} follows model iris: {version} rolls out by itself, shadow first")
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
             sample = self.watch(name)
@@ -161,34 +173,71 @@ class Demo:
             self.say(f"{version} promoted: it is the stable version now")
         return status
 
+    def deploy(self) -> None:
+        """The following Deployment, its model servers on the real node (whose pod network
+        lets the stable servers reach the canary's Service for the shadow step). Applied
+        while iris-v1 trains: it serves the model's first Approved version."""
+        manifest = yaml.safe_load((EXAMPLES / "deployment-iris-follow.yaml").read_text())
+        manifest["spec"]["nodeSelector"] = {"kubernetes.io/hostname": REAL_NODE_NAME}
+        manifest["spec"]["tolerations"] = [{"key": TRIAL_TAINT["key"], "operator": "Exists"}]
+        self.say("kubectl apply -f manifests/examples/deployment-iris-follow.yaml "
+                 f"(model servers on the node {REAL_NODE_NAME})")
+        self.kubectl("apply", "-f", "-", input=json.dumps(manifest))
+
+    def serving(self) -> str:
+        """Wait until the Deployment serves; the URL of its Service."""
+        self.wait(lambda: (self.get("mld", DEPLOYMENT).get("status") or {}).get("phase")
+                  == "Healthy", 120, f"the {DEPLOYMENT} Deployment to be Healthy")
+        address = self.get("svc", DEPLOYMENT)["metadata"]["annotations"][
+            "mlops.dev/local-address"]
+        return f"http://{address}:80/predict"
+
     def run(self) -> None:
-        self.train("trainingjob-iris.yaml", "iris-v1")
-        self.say("kubectl apply -f manifests/examples/deployment-iris.yaml")
-        self.kubectl("apply", "-f", str(EXAMPLES / "deployment-iris.yaml"))
-        self.wait(lambda: (self.get("mld", "iris").get("status") or {}).get("phase")
-                  == "Healthy", 120, "the iris Deployment to be Healthy")
-        address = self.get("svc", "iris")["metadata"]["annotations"]["mlops.dev/local-address"]
-        url = f"http://{address}:80/predict"
+        self.say("kubectl apply -f manifests/examples/trainingjob-iris-retrain.yaml")
+        self.kubectl("apply", "-f", str(EXAMPLES / "trainingjob-iris-retrain.yaml"))
+        self.deploy()
+        self.train_judged("iris-v1")
+        url = self.serving()
         self.say(f"iris-v1 serving; sending 20 requests/s of real iris rows to {url}")
         self.load = LoadGenerator(url, rate=20, max_seconds=900)
         self.load.__enter__()
         try:
             self.train("trainingjob-iris-v2.yaml", "iris-v2")
-            self.roll_out("iris", "iris-v2", "promoted")
+            self.roll_out(DEPLOYMENT, "iris-v2", "promoted")
             self.train("trainingjob-iris-skewed.yaml", "iris-v3")
-            status = self.roll_out("iris", "iris-v3", "rolled back")
+            before = time.monotonic()
+            status = self.roll_out(DEPLOYMENT, "iris-v3", "rolled back")
             if status.get("stableVersion") != "iris-v2":
                 raise StoryFailed(f"stable should still be iris-v2: {status}")
-            after = time.monotonic()
-            self.wait(lambda: len(self.load.since(after)) >= 40, 30, "traffic after rollback")
-            served = self.load.versions(since=after + 1)
-            if set(served) != {"iris-v2"}:
-                raise StoryFailed(f"after the rollback traffic went to {dict(served)}")
-            self.say(f"all traffic back on iris-v2 ({sum(served.values())} requests checked)")
+            served = self.load.versions(since=before)
+            if "iris-v3" in served:
+                raise StoryFailed(f"iris-v3 answered users while shadowed: {dict(served)}")
+            self.say(f"iris-v3 answered none of the {sum(served.values())} requests since it "
+                     f"was trained; iris-v2 serves on")
+            self.drift_and_retrain(url)
         finally:
             self.load.stop()
         failed = sum(n for code, n in self.load.statuses().items() if code != 200)
         self.say(f"{len(self.load.answers)} requests during the demo, {failed} failed")
+
+    def drift_and_retrain(self, url: str) -> None:
+        """Inputs in millimetres for a while: InputDrift fires, a retraining run records
+        the next version, which the Deployment rolls out by itself."""
+        self.say("a client starts sending petal length in millimetres: the inputs drift")
+        rows = [{**row, "petal length (cm)": row["petal length (cm)"] * 10}
+                for row in iris_rows(seed=1)]
+
+        def retrain() -> dict:
+            return (self.get("tj", RETRAINING).get("status") or {}).get("retrain") or {}
+
+        with LoadGenerator(url, rate=10, rows=rows, max_seconds=120):
+            self.wait(lambda: bool(retrain().get("lastRun")), 90,
+                      "the InputDrift alert to start a retraining run")
+        trigger = retrain().get("lastTrigger") or {}
+        self.say(f"alert {trigger.get('alert', 'InputDrift')} fired -> retraining run "
+                 f"{retrain()['lastRun']} started; the client fixed its units")
+        self.train_judged("iris-v4")
+        self.roll_out(DEPLOYMENT, "iris-v4", "promoted")
 
     # ---- report ------------------------------------------------------------------
     def report(self) -> Path:
@@ -217,10 +266,10 @@ class Demo:
                 top.plot(xs, ys, label=f"traffic to {version} %", alpha=0.7)
         top.set_ylabel("percent")
         top.legend(loc="upper left", fontsize=8)
-        top.set_title("mlops-operator demo: canary rollouts of iris-v2 (promoted) and "
-                      "iris-v3 (rolled back)")
+        top.set_title("mlops-operator demo: iris-v2 promoted, iris-v3 stopped in its shadow, "
+                      "iris-v4 retrained on drift and promoted")
         thresholds = {c["name"]: c.get("threshold") for c in (
-            self.get("mld", "iris").get("spec", {}).get("strategy", {}).get("analysis", {})
+            self.get("mld", DEPLOYMENT).get("spec", {}).get("strategy", {}).get("analysis", {})
             .get("checks", []))}
         for name in sorted({k for s in self.samples for k in s.checks}):
             # NaN where the check was not measured, so separate rollouts are not joined.

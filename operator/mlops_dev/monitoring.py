@@ -47,12 +47,13 @@ def prometheus_command(home: Path, port: int, alertmanager_port: int,
 
 def alertmanager_command(home: Path, port: int, webhook_port: int,
                          token_file: Path) -> list[str]:
-    """Write Alertmanager's config (route everything to the operator) and its command."""
+    """Write Alertmanager's config (route everything to the operator: Deployment alerts
+    and model alerts alike) and its command."""
     folder = home / "alertmanager"
     (folder / "data").mkdir(parents=True, exist_ok=True)
     config = {
         "route": {"receiver": "mlops-operator",
-                  "group_by": ["alertname", "namespace", "deployment"],
+                  "group_by": ["alertname", "namespace", "deployment", "model"],
                   "group_wait": "1s", "group_interval": "5s", "repeat_interval": "5m"},
         "receivers": [{"name": "mlops-operator", "webhook_configs": [{
             "url": f"http://127.0.0.1:{webhook_port}/alerts",

@@ -63,10 +63,10 @@ def main(argv: list[str] | None = None) -> int:
     log_format = kopf.LogFormat.JSON if args.log_format == "json" else kopf.LogFormat.FULL
     kopf.configure(verbose=args.verbose, log_format=log_format)
     from mlops_operator import main as _handlers  # noqa: F401 - importing registers handlers
+    identity = os.environ.get("POD_NAME") or f"{socket.gethostname()}-{os.getpid()}"
     if args.leader_elect:
         from mlops_operator.k8s.leader import await_leadership
 
-        identity = os.environ.get("POD_NAME") or f"{socket.gethostname()}-{os.getpid()}"
         with standby_liveness(args.liveness):
             await_leadership(args.leader_elect_namespace, identity)
     asyncio.run(kopf.operator(
@@ -75,6 +75,10 @@ def main(argv: list[str] | None = None) -> int:
         standalone=True,
         liveness_endpoint=args.liveness,
     ))
+    if args.leader_elect:  # stopped gracefully (SIGTERM): hand over at once
+        from mlops_operator.k8s.leader import release
+
+        release(args.leader_elect_namespace, identity)
     return 0
 
 

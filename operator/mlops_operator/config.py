@@ -20,6 +20,9 @@ class Settings:
     #: The bearer token Alertmanager must send (a mounted Secret); none: every post is 401.
     alert_webhook_token_file: str | None = None
     namespace: str | None = None  # None: watch every namespace
+    #: Retrain schedules without spec.retrain.timeZone run in this zone (IANA name);
+    #: None: the operator's local time zone, as CronJob uses the controller manager's.
+    time_zone: str | None = None
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -37,4 +40,5 @@ class Settings:
             metrics_port=int(env.get("MLOPS_METRICS_PORT", defaults.metrics_port)),
             alert_webhook_token_file=env.get("MLOPS_ALERT_WEBHOOK_TOKEN_FILE") or None,
             namespace=env.get("MLOPS_NAMESPACE") or None,
+            time_zone=env.get("MLOPS_TIME_ZONE") or env.get("TZ") or None,
         )

@@ -19,6 +19,7 @@ from mlops_operator.handlers import (  # noqa: F401 - importing registers the ha
     deployment,
     init_memo,
     modelversion,
+    retrain,
     trainingjob,
     watches,
 )

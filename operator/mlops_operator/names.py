@@ -6,6 +6,8 @@ DEPLOYMENT_LABEL = "mlops.dev/deployment"
 TRACK_LABEL = "mlops.dev/track"
 VERSION_LABEL = "mlops.dev/model-version"
 TRACKS = ("stable", "canary")
+#: On model server pods that copy live requests to a shadow: the version they mirror to.
+MIRROR_ANNOTATION = "mlops.dev/mirror-to"
 SERVER_PORT = 8080
 
 

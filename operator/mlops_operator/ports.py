@@ -104,9 +104,14 @@ class KubernetesPort(Protocol):
         ...
 
     def patch_custom_status(
-        self, namespace: str, plural: str, name: str, status: dict[str, Any]
+        self, namespace: str, plural: str, name: str, status: dict[str, Any],
+        resource_version: str | None = None,
     ) -> dict[str, Any]:
-        """Merge-patch the status subresource; returns the object as stored."""
+        """Merge-patch the status subresource; returns the object as stored.
+
+        With ``resource_version``, only if the object is still at it, else :class:`Conflict`
+        (for a writer sharing ``status.conditions`` with another handler).
+        """
         ...
 
     def get_job(self, namespace: str, name: str) -> dict[str, Any] | None: ...

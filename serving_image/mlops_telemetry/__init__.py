@@ -41,5 +41,22 @@ FEATURE_SQUARES_SUM = "mlops_input_feature_squares_sum"
 FEATURE_LABEL = "feature"
 INPUT_ROWS = "mlops_input_rows"
 INPUT_ROWS_TOTAL = f"{INPUT_ROWS}_total"
+#: Each feature's mean and standard deviation in training (label ``feature``; from the
+#: ModelVersion's referenceStats), so an alerting rule can compare live inputs with them.
+FEATURE_REFERENCE_MEAN = "mlops_input_feature_reference_mean"
+FEATURE_REFERENCE_STD = "mlops_input_feature_reference_std"
 #: Always 1; which artifact (labels ``format``, ``sha256``) is served.
 MODEL_INFO = "mlops_model_info"
+#: Shadow traffic, on the server that mirrors (the stable one): mirrored requests by
+#: outcome (label ``outcome``: compared, failed, dropped), compared rows by
+#: ``agreement`` (agree, disagree), and for regressors the absolute and relative
+#: differences (histograms). Label ``shadow`` names the version that got the copies.
+MIRROR_REQUESTS = "mlops_mirror_requests"
+MIRROR_REQUESTS_TOTAL = f"{MIRROR_REQUESTS}_total"
+MIRROR_OUTCOME_LABEL = "outcome"
+MIRROR_ROWS = "mlops_mirror_rows"
+MIRROR_ROWS_TOTAL = f"{MIRROR_ROWS}_total"
+AGREEMENT_LABEL = "agreement"
+SHADOW_LABEL = "shadow"
+MIRROR_ABS_DIFFERENCE = "mlops_mirror_abs_difference"
+MIRROR_REL_DIFFERENCE = "mlops_mirror_rel_difference"

@@ -31,6 +31,8 @@ TRAINING_JOB = {"apiVersion": "mlops.dev/v1alpha1", "kind": "TrainingJob",
                 "metadata": {"name": "admitted"},
                 "spec": {"model": "iris", "dataset": {"uri": "sklearn://iris"},
                          "estimator": {"name": "LogisticRegression"}}}
+RETRAINING = {**TRAINING_JOB, "spec": {**TRAINING_JOB["spec"],
+                                      "retrain": {"onAlerts": ["InputDrift"]}}}
 MODEL_VERSION = {"apiVersion": "mlops.dev/v1alpha1", "kind": "ModelVersion",
                  "metadata": {"name": "iris-v1"},
                  "spec": {"model": "iris", "version": 1,
@@ -82,6 +84,14 @@ REFUSED = [
     (TRAINING_JOB, ("spec", "image"), "runtime image", "like ghcr.io/acme/runtime"),
     (TRAINING_JOB, ("spec", "gitRevision"), "main branch", "like 3f2a9c1"),
     (MODEL_VERSION, ("spec", "dataset"), {"uri": "x", "sha256": "abc"}, "spec.dataset.sha256"),
+    (TRAINING_JOB, ("spec", "retrain"), {}, "needs a schedule, onAlerts or both"),
+    (TRAINING_JOB, ("spec", "retrain"), {"onAlerts": [], "minInterval": "1m"},
+     "needs a schedule, onAlerts or both"),
+    (RETRAINING, ("spec", "retrain", "minInterval"), "ten minutes", "like 30s, 10m"),
+    (RETRAINING, ("spec", "retrain", "minInterval"), "5s1m", "in that order"),
+    (RETRAINING, ("spec", "retrain", "maxRuns"), 0, "greater than or equal to 1"),
+    (RETRAINING, ("spec", "retrain", "onAlerts"), [""], "spec.retrain.onAlerts"),
+    (RETRAINING, ("metadata", "name"), "r" * 49, "at most 48 characters"),
 ]
 
 
@@ -110,6 +120,10 @@ def test_nonsense_is_refused_with_the_field_and_an_example(
     (TRAINING_JOB, ("spec", "dataset", "s3"), {"endpoint": "http://127.0.0.1:9000",
                                                 "secretRef": {"name": "s3-credentials"}}),
     (TRAINING_JOB, ("spec", "gitRevision"), "refs/tags/v1.2"),
+    (RETRAINING, ("spec", "retrain", "schedule"), "0 3 * * *"),
+    (RETRAINING, ("spec", "retrain"), {"schedule": "@daily", "timeZone": "Europe/Berlin",
+                                       "minInterval": "1h30m", "maxRuns": 1}),
+    (RETRAINING, ("metadata", "name"), "r" * 48),
 ])
 def test_valid_values_are_admitted(kubeconfig: str, crds: None, namespace: str, base: dict,
                                    path: tuple, value: Any) -> None:

@@ -10,7 +10,7 @@ import pytest
 pytestmark = pytest.mark.cluster
 
 
-def test_the_demo_trains_canaries_promotes_and_rolls_back(local_cluster) -> None:
+def test_the_demo_trains_shadows_promotes_rolls_back_and_retrains(local_cluster) -> None:
     if local_cluster is None:
         pytest.skip("the demo drives the local cluster")
     result = subprocess.run(
@@ -20,7 +20,9 @@ def test_the_demo_trains_canaries_promotes_and_rolls_back(local_cluster) -> None
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     out = result.stdout
     assert "iris-v2 promoted" in out
-    assert "iris-v3 rolled back by the operator" in out and "prediction-shift" in out
+    assert "iris-v3 rolled back by the operator: ShadowFailed" in out
+    assert "iris-v3 answered none of the" in out
+    assert "retraining run iris-nightly-r1 started" in out and "iris-v4 promoted" in out
     chart = out.split("timeline chart: ")[1].split()[0]
     with open(chart, "rb") as image:
         assert image.read(8) == b"\x89PNG\r\n\x1a\n"

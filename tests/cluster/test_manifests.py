@@ -68,10 +68,12 @@ def test_the_expected_manifests_exist() -> None:
         "examples/trainingjob-iris.yaml",
         "examples/trainingjob-iris-v2.yaml",
         "examples/trainingjob-iris-skewed.yaml",
+        "examples/trainingjob-iris-retrain.yaml",
         "examples/deployment-iris.yaml",
         "examples/deployment-iris-gateway.yaml",
         "examples/deployment-iris-bake.yaml",
         "examples/deployment-iris-follow.yaml",
+        "examples/deployment-iris-shadow.yaml",
         "examples/modelversion-external.yaml",
     ):
         assert expected in names
@@ -183,6 +185,8 @@ def test_operator_role_grants_what_the_code_calls() -> None:
     needed = [
         ("mlops.dev", "trainingjobs", "list"), ("mlops.dev", "trainingjobs", "watch"),
         ("mlops.dev", "trainingjobs", "patch"), ("mlops.dev", "modelversions", "create"),
+        # Retrain runs are child TrainingJobs, pruned beyond the history limits.
+        ("mlops.dev", "trainingjobs", "create"), ("mlops.dev", "trainingjobs", "delete"),
         ("mlops.dev", "deployments", "get"), ("mlops.dev", "deployments/status", "patch"),
         ("batch", "jobs", "create"), ("batch", "jobs", "watch"), ("", "pods", "list"),
         ("", "pods/log", "get"), ("", "persistentvolumeclaims", "create"),
@@ -253,14 +257,18 @@ def test_the_alert_webhook_token_is_one_secret_shared_and_only_alertmanager_may_
 
 
 def test_examples_parse_with_the_operators_own_rules() -> None:
+    from datetime import UTC
+
     from mlops_operator import builders
-    from mlops_operator.domain import gates, rollout, versions
+    from mlops_operator.domain import gates, retrain, rollout, versions
     from mlops_runtime.server.schema import parse_schema
     from mlops_runtime.trainer.spec import parse_spec
 
     for job in objects_of("examples", "TrainingJob"):
         parse_spec(builders.trainer_spec(job["spec"]))
         gates.validate_gate(job["spec"].get("qualityGate"))
+        if "retrain" in job["spec"]:
+            retrain.RetrainSpec.from_dict(job["spec"]["retrain"], UTC)
     for deployment in objects_of("examples", "Deployment"):
         rollout.RolloutSpec.from_dict(deployment["spec"])
     for version in objects_of("examples", "ModelVersion"):

@@ -64,6 +64,19 @@ def test_a_killed_active_replica_is_replaced_by_the_standby(
         assert took <= 15.0, f"the standby took {took:.1f}s to take over"
         assert holder(kubeconfig, namespace).endswith(f"-{standby.pid}")
         assert standby.metric("mlops_operator_reconciles_total", kind="Deployment") >= 1
+
+        # A graceful stop (a rolling update) gives the Lease up: no wait for it to run out.
+        successor = OperatorProcess(kubeconfig, namespace, tmp_path / "replica-2.log", args=args)
+        replicas.append(successor)
+        successor.start()
+        wait_for(lambda: "waiting for the Lease" in successor.log(), 30, "a new standby")
+        standby.stop()
+        stopped = time.monotonic()
+        wait_for(lambda: (holder(kubeconfig, namespace) or "").endswith(f"-{successor.pid}"),
+                 30, "the new standby to take the given-up Lease", successor.log)
+        took = time.monotonic() - stopped
+        assert "gave up the Lease" in standby.log()
+        assert took < 8.0, f"a graceful handover took {took:.1f}s (the Lease lasts 8s)"
     finally:
         for replica in replicas:
             replica.stop()

@@ -11,11 +11,12 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import httpx
 import pytest
-from mlops_dev.load import LoadGenerator
+from mlops_dev.load import LoadGenerator, iris_rows
 from mlops_dev.processes import operator_env
 
 from tests.cluster.conftest import OperatorProcess, wait_for
@@ -412,6 +413,135 @@ def test_a_regression_found_while_baking_goes_back_to_the_warm_standby(env: Env)
                      "involvedObject.name=baked", "-o", "json").stdout
     assert '"reason": "Baking"' in events
     remove(env, "baked")
+
+
+#: The model servers of the shadow test run on the real node (real pod network and DNS):
+#: the stable servers reach the canary's Service by its cluster DNS name.
+REAL_NODE = """  nodeSelector: {kubernetes.io/hostname: mlops-node}
+  tolerations: [{key: mlops.dev/real-node, operator: Exists}]"""
+AGREEMENT = ("{name: agreement, builtin: predictionAgreement, threshold: 0.9, interval: 2s, "
+             "count: 2, minSamples: 20}")
+
+
+def test_a_shadow_sees_live_requests_answers_no_user_and_is_stopped_when_it_disagrees(
+        env: Env) -> None:
+    env.apply(f"""
+apiVersion: mlops.dev/v1alpha1
+kind: Deployment
+metadata: {{name: shadowed}}
+spec:
+  modelVersion: iris-v1
+  replicas: 2
+{REAL_NODE}
+  strategy:
+    steps: [{{shadow: {{percent: 100, duration: 5s, checks: [{AGREEMENT}]}}}}, {{setWeight: 50}},
+            {{pause: {{}}}}]
+""")
+    wait_for(lambda: env.status("shadowed").get("phase") == "Healthy"
+             and env.status("shadowed").get("readyReplicas", {}).get("stable") == 2,
+             120, "shadowed Healthy on the real node", env.operator.log)
+    pods = json.loads(kubectl(env.kubeconfig, "get", "pods", "-n", env.namespace, "-l",
+                              "mlops.dev/deployment=shadowed", "-o", "json").stdout)["items"]
+    for pod in pods:
+        ready = next(c for c in pod["status"]["conditions"] if c["type"] == "Ready")
+        started = datetime.fromisoformat(pod["metadata"]["creationTimestamp"])
+        became = datetime.fromisoformat(ready["lastTransitionTime"])
+        print(f"model server pod created -> Ready on the real node: "
+              f"{(became - started).total_seconds():.0f}s")
+    with LoadGenerator(env.service_url("shadowed"), rate=20) as load:
+        started = time.monotonic()
+        set_version(env, "shadowed", "iris-v3")  # skewed: disagrees with iris-v1
+        wait_for(lambda: env.status("shadowed").get("phase") == "RolledBack", 120,
+                 "the disagreeing shadow to be stopped", env.operator.log)
+        status = env.status("shadowed")
+        assert status["rollbackReason"].startswith("ShadowFailed: "), status["rollbackReason"]
+        agreement = next(c for c in status["lastAnalysis"]["checks"] if c["name"] == "agreement")
+        assert agreement["lastValue"] < 0.9, agreement
+        answered = load.versions(since=started)
+        assert "iris-v3" not in answered and answered["iris-v1"] >= 20, answered
+        print(f"answers while shadowing: {dict(answered)}, "
+              f"statuses {dict(load.statuses(since=started))}")
+
+        set_version(env, "shadowed", "iris-v2")  # agrees: the steps go on to 50 %
+        wait_for(lambda: env.status("shadowed").get("phase") == "Paused"
+                 and env.status("shadowed").get("currentWeight") == 50, 120,
+                 "the agreeing shadow to pass and the canary to get 50 %", env.operator.log)
+        wait_for(lambda: load.versions(since=time.monotonic() - 3).get("iris-v2", 0) > 0, 30,
+                 "iris-v2 answering users after its shadow step")
+    events = kubectl(env.kubeconfig, "get", "events", "-n", env.namespace, "--field-selector",
+                     "involvedObject.name=shadowed", "-o", "json").stdout
+    for reason in ("ShadowStarted", "ShadowSucceeded"):
+        assert f'"reason": "{reason}"' in events, reason
+    nodes = kubectl(env.kubeconfig, "get", "pods", "-n", env.namespace, "-l",
+                    "mlops.dev/deployment=shadowed", "-o",
+                    "jsonpath={.items[*].spec.nodeName}").stdout.split()
+    assert nodes and set(nodes) == {"mlops-node"}, nodes
+    remove(env, "shadowed")
+
+
+def test_drifting_inputs_retrain_the_model_and_the_following_deployment_promotes_it(
+        env: Env) -> None:
+    """The whole loop, every part real: the stable servers' inputs drift, Prometheus' InputDrift
+    rule fires, Alertmanager posts it to the operator, which retrains; the new version passes
+    its gate and the Deployment that follows the model canaries and promotes it."""
+    env.apply("""
+apiVersion: mlops.dev/v1alpha1
+kind: TrainingJob
+metadata: {name: loop}
+spec:
+  model: loop
+  dataset: {uri: "sklearn://iris", testFraction: 0.3, randomSeed: 3}
+  estimator: {name: LogisticRegression, params: {max_iter: 300}}
+  qualityGate:
+    metrics: [{name: accuracy, min: 0.8}]
+    maxRegression: {metric: accuracy, tolerance: 0.02}
+  retrain: {onAlerts: [InputDrift], minInterval: 10m}
+""")
+    wait_for(lambda: (env.get("mv", "loop-v1").get("status") or {}).get("phase") == "Approved",
+             90, "loop-v1 Approved", env.operator.log)
+    env.apply(f"""
+apiVersion: mlops.dev/v1alpha1
+kind: Deployment
+metadata: {{name: loop}}
+spec:
+  model: loop
+  follow: latestApproved
+  replicas: 2
+  strategy:
+    steps: [{{setWeight: 50}}, {{analysis: {{checks: [{ERROR_RATE}]}}}}]
+""")
+    wait_for(lambda: env.status("loop").get("phase") == "Healthy"
+             and env.status("loop").get("stableVersion") == "loop-v1", 90, "loop-v1 serving",
+             env.operator.log)
+    millimetres = [{**row, "petal length (cm)": row["petal length (cm)"] * 10}
+                   for row in iris_rows(seed=2)]
+
+    def retrain() -> dict:
+        return (env.get("tj", "loop").get("status") or {}).get("retrain") or {}
+
+    started = time.monotonic()
+    with LoadGenerator(env.service_url("loop"), rate=20, rows=millimetres):
+        wait_for(lambda: retrain().get("lastRun") == "loop-r1", 120,
+                 "the InputDrift alert to start a retraining run", env.operator.log)
+    retraining = time.monotonic()
+    with LoadGenerator(env.service_url("loop"), rate=20) as load:  # the client is fixed
+        wait_for(lambda: env.status("loop").get("phase") == "Healthy"
+                 and env.status("loop").get("stableVersion") == "loop-v2", 240,
+                 "the retrained loop-v2 to be canaried and promoted", env.operator.log)
+        promoted = time.monotonic()
+        assert load.versions().get("loop-v2", 0) > 0
+    lineage = env.get("mv", "loop-v2")["spec"]["lineage"]
+    assert lineage["retrainOf"] == "loop" and lineage["trainingJob"] == "loop-r1"
+    trigger = lineage["trigger"]
+    assert trigger["type"] == "alert" and trigger["alert"] == "InputDrift", trigger
+    assert trigger["labels"]["model"] == "loop" and trigger["labels"]["namespace"] == env.namespace
+    assert retrain()["runs"] == 1  # still drifting for a while: minInterval allowed one run
+    history = [h["event"] for h in env.status("loop")["history"] if h["version"] == "loop-v2"]
+    assert "Promoted" in history, history
+    print(f"drift -> retraining started {retraining - started:.0f}s, -> loop-v2 promoted "
+          f"{promoted - started:.0f}s")
+    remove(env, "loop")
+    kubectl(env.kubeconfig, "delete", "tj", "loop", "-n", env.namespace, "--wait=false")
 
 
 def train(env: Env, job: str, model: str) -> None:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import time
+from collections.abc import Iterator
 
+import httpx
 import numpy as np
 import onnxruntime
 import pytest
+from mlops_dev.processes import operator_env
 from mlops_runtime import stores
 from sklearn.datasets import load_iris
 
@@ -279,3 +283,165 @@ spec:
     assert status[2]["phase"] == "Invalid" and "expected " + "0" * 64 in status[2]["message"]
     assert status[3]["phase"] == "Invalid" and "missing.onnx" in status[3]["message"]
     assert status[9]["phase"] == "Invalid" and "must be named ext-v4" in status[9]["message"]
+
+
+# ---- retraining (spec.retrain) ------------------------------------------------------------
+RETRAINING = """
+apiVersion: mlops.dev/v1alpha1
+kind: TrainingJob
+metadata: {name: %(name)s}
+spec:
+  model: %(model)s
+  dataset: {uri: "sklearn://iris", testFraction: 0.3, randomSeed: 7}
+  estimator: {name: LogisticRegression, params: {max_iter: 300}}
+  qualityGate:
+    metrics: [{name: accuracy, min: 0.8}]
+    maxRegression: {metric: accuracy, tolerance: 0.05}
+  retrain: %(retrain)s
+"""
+
+
+def retrain_condition(kubeconfig: str, namespace: str, name: str) -> dict:
+    status = get(kubeconfig, namespace, "tj", name).get("status") or {}
+    return next((c for c in status.get("conditions") or [] if c["type"] == "Retraining"), {})
+
+
+def events_of(kubeconfig: str, namespace: str, name: str, reason: str) -> list[str]:
+    listed = json.loads(kubectl(kubeconfig, "get", "events", "-n", namespace, "-o", "json",
+                                "--field-selector", f"involvedObject.name={name},"
+                                f"reason={reason}").stdout)["items"]
+    return [e["message"] for e in listed]
+
+
+def runs_of(kubeconfig: str, namespace: str, parent: str) -> list[str]:
+    listed = json.loads(kubectl(kubeconfig, "get", "tj", "-n", namespace, "-l",
+                                f"mlops.dev/retrain-of={parent}", "-o", "json").stdout)["items"]
+    return sorted(t["metadata"]["name"] for t in listed)
+
+
+def gated_version_of(kubeconfig: str, namespace: str, run: str,
+                     operator: OperatorProcess) -> dict:
+    """The run's ModelVersion once the run succeeded and the gate judged it."""
+    wait_for(lambda: phase(kubeconfig, namespace, "tj", run) == "Succeeded", 120,
+             f"{run} to succeed", operator.log)
+    name = get(kubeconfig, namespace, "tj", run)["status"]["modelVersion"]
+    wait_for(lambda: phase(kubeconfig, namespace, "mv", name) in ("Approved", "Rejected"), 30,
+             f"{name} gated", operator.log)
+    return get(kubeconfig, namespace, "mv", name)
+
+
+def post_alerts(alertmanager: str, alerts: list[dict]) -> None:
+    response = httpx.post(f"{alertmanager}/api/v2/alerts", json=alerts)
+    assert response.status_code == 200, response.text
+
+
+@pytest.fixture
+def alerted_operator(kubeconfig: str, crds: None, namespace: str, endpoints: dict[str, str],
+                     tmp_path) -> Iterator[OperatorProcess]:
+    """The operator serving the webhook the local cluster's Alertmanager posts to."""
+    process = OperatorProcess(kubeconfig, namespace, tmp_path / "operator.log",
+                              env=operator_env(endpoints))
+    process.start()
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+def test_retrain_on_a_drift_alert_starts_one_gated_run_and_a_flap_within_min_interval_none(
+    kubeconfig: str, namespace: str, endpoints: dict[str, str],
+    alerted_operator: OperatorProcess,
+) -> None:
+    operator = alerted_operator
+    apply(kubeconfig, namespace, RETRAINING % {
+        "name": "drifty", "model": "iris", "retrain": "{onAlerts: [InputDrift], minInterval: 10m}"})
+    wait_for(lambda: phase(kubeconfig, namespace, "mv", "iris-v1") == "Approved", 90,
+             "the first training's iris-v1 Approved", operator.log)
+    wait_for(lambda: retrain_condition(kubeconfig, namespace, "drifty").get("reason")
+             == "Waiting", 30, "the retrain loop waiting", operator.log)
+    started = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    labels = {"alertname": "InputDrift", "namespace": namespace, "model": "iris",
+              "severity": "warning"}
+    other = {**labels, "alertname": "NotListed"}
+    posted = [{"labels": labels, "startsAt": started.isoformat().replace("+00:00", "Z")},
+              {"labels": other, "startsAt": started.isoformat().replace("+00:00", "Z")}]
+    try:
+        post_alerts(endpoints["alertmanager"], posted)
+        wait_for(lambda: runs_of(kubeconfig, namespace, "drifty"), 30,
+                 "the alert to start a run", operator.log)
+        version = gated_version_of(kubeconfig, namespace, "drifty-r1", operator)
+        lineage = version["spec"]["lineage"]
+        assert (lineage["trainingJob"], lineage["retrainOf"]) == ("drifty-r1", "drifty")
+        assert lineage["trigger"] == {
+            "type": "alert", "alert": "InputDrift", "labels": labels,
+            "startsAt": started.isoformat().replace("+00:00", "Z")}
+        # The gate compared it with the best Approved version of the model (iris-v1).
+        assert version["metadata"]["name"] == "iris-v2"
+        assert any("best Approved" in r["message"] for r in version["status"]["gate"])
+        assert version["status"]["phase"] == "Approved", version["status"]
+        # The same alert firing again (a new instance) within minInterval starts none.
+        flap = {**labels, "feature": "petal length (cm)"}
+        post_alerts(endpoints["alertmanager"], [{"labels": flap}])
+        skipped = wait_for(lambda: events_of(kubeconfig, namespace, "drifty",
+                                             "RetrainSkipped"), 30,
+                           "the flap to be skipped", operator.log)
+        assert len(skipped) == 1 and "minInterval 10m" in skipped[0], skipped
+        assert runs_of(kubeconfig, namespace, "drifty") == ["drifty-r1"]
+        status = get(kubeconfig, namespace, "tj", "drifty")["status"]["retrain"]
+        assert (status["runs"], status["lastRun"]) == (1, "drifty-r1")
+        assert status["lastTrigger"]["alert"] == "InputDrift"
+        assert len(events_of(kubeconfig, namespace, "drifty", "RetrainStarted")) == 1
+    finally:  # resolve them, so Alertmanager stops re-sending them to later tests
+        ended = dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z")
+        post_alerts(endpoints["alertmanager"], [
+            {**alert, "endsAt": ended} for alert in
+            [*posted, {"labels": {**labels, "feature": "petal length (cm)"}}]])
+
+
+def test_retrain_on_a_schedule_starts_a_run_until_max_runs(
+    kubeconfig: str, namespace: str, operator: OperatorProcess,
+) -> None:
+    apply(kubeconfig, namespace, RETRAINING % {
+        "name": "nightly", "model": "ticked",
+        "retrain": '{schedule: "* * * * *", timeZone: Europe/Berlin, minInterval: 0s, '
+                   "maxRuns: 1}"})
+    # The first tick is the first whole minute after creation: at most a minute away.
+    wait_for(lambda: runs_of(kubeconfig, namespace, "nightly"), 90,
+             "the schedule to start a run", operator.log)
+    version = gated_version_of(kubeconfig, namespace, "nightly-r1", operator)
+    trigger = version["spec"]["lineage"]["trigger"]
+    assert trigger["type"] == "schedule" and trigger["scheduledTime"].endswith(":00Z")
+    assert version["spec"]["lineage"]["retrainOf"] == "nightly"
+    condition = wait_for(
+        lambda: (c := retrain_condition(kubeconfig, namespace, "nightly"))
+        and c.get("reason") == "MaxRunsReached" and c, 30, "maxRuns reached", operator.log)
+    assert condition["status"] == "False" and "maxRuns 1" in condition["message"]
+    assert events_of(kubeconfig, namespace, "nightly", "RetrainLimitReached")
+    status = get(kubeconfig, namespace, "tj", "nightly")["status"]
+    assert status["retrain"]["runs"] == 1 and "nextScheduleTime" not in status["retrain"]
+    assert status["phase"] == "Succeeded"  # the TrainingJob's own training and condition
+    assert any(c["type"] == "Succeeded" for c in status["conditions"])
+    printed = kubectl(kubeconfig, "get", "tj", "nightly", "-n", namespace).stdout
+    assert "RUNS" in printed and "LAST RETRAIN" in printed
+
+
+@pytest.mark.parametrize(
+    ("retrain", "words"),
+    [
+        ('{schedule: "61 * * * *"}', "spec.retrain.schedule: invalid schedule '61 * * * *'"),
+        ('{schedule: "0 3 * * *", timeZone: Europe/Atlantis}',
+         "spec.retrain.timeZone: unknown time zone 'Europe/Atlantis'"),
+    ],
+)
+def test_retrain_spec_cel_cannot_check_is_a_condition_and_a_warning_within_seconds(
+    kubeconfig: str, namespace: str, operator: OperatorProcess, retrain: str, words: str,
+) -> None:
+    apply(kubeconfig, namespace, RETRAINING % {"name": "odd", "model": "odd",
+                                               "retrain": retrain})
+    condition = wait_for(
+        lambda: (c := retrain_condition(kubeconfig, namespace, "odd"))
+        and c.get("reason") == "InvalidSpec" and c, 15, "the InvalidSpec condition", operator.log)
+    assert condition["status"] == "False" and condition["message"].startswith(words), condition
+    warnings = wait_for(lambda: events_of(kubeconfig, namespace, "odd", "InvalidRetrainSpec"), 10,
+                        "the warning Event", operator.log)
+    assert words in warnings[0]

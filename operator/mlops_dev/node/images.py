@@ -71,8 +71,9 @@ def _bud(name: str, containerfile: Path, context: Path, *extra: str, log=sys.std
     the host's certificate bundle (mounted for the build only, never copied into a layer)."""
     print(f"building image {name}", file=log, flush=True)
     mounts = ["-v", f"{HOST_CA_BUNDLE}:{HOST_CA_BUNDLE}:ro"] if HOST_CA_BUNDLE.exists() else []
-    buildah("bud", "--quiet", "--layers", "--isolation", "chroot", "--network", "host",
-            *mounts, *extra, "-f", str(containerfile), "-t", name, str(context), capture=True)
+    buildah("bud", "--quiet", "--layers", "--force-rm", "--isolation", "chroot", "--network",
+            "host", *mounts, *extra, "-f", str(containerfile), "-t", name, str(context),
+            capture=True)
 
 
 def ensure_base(log=sys.stderr) -> None:
@@ -133,6 +134,26 @@ def build_project_images(log=sys.stderr) -> None:
              f"BASE_IMAGE={BASE_IMAGE}", log=log)
         built[image.name] = key
         built_file.write_text(json.dumps(built))
+    prune_build_store(log)
+
+
+#: How large the build store may grow before the images no name points at (earlier
+#: builds, and the layer cache they hold) are removed.
+STORE_BUDGET = 16 * 1024**3
+
+
+def prune_build_store(log=sys.stderr) -> None:
+    """Each build of changed sources leaves the previous one behind as unnamed images (a
+    new copy of the ~1 GB virtualenv layer each): past ``STORE_BUDGET``, remove them all;
+    the next build of a changed image then reinstalls its locked dependencies once."""
+    store = _storage() / "storage"
+    used = subprocess.run(["du", "-sx", "--block-size=1", str(store)], capture_output=True,
+                          text=True, check=False).stdout.split()
+    if not used or int(used[0]) <= STORE_BUDGET:
+        return
+    buildah("rmi", "--prune")
+    print(f"pruned unnamed images from the build store ({int(used[0]) / 1024**3:.1f} GiB was "
+          f"over {STORE_BUDGET / 1024**3:.0f} GiB)", file=log, flush=True)
 
 
 def build_fingerprint(dockerfile: Path, context: Path, base_id: str) -> str:
@@ -194,8 +215,7 @@ def load(names: list[str], ctr: Path, socket: Path, loaded_file: Path,
          log=sys.stderr) -> None:
     """Import each image into containerd's k8s.io namespace unless that build is there."""
     ctr_base = [str(ctr), "--address", str(socket), "-n", "k8s.io", "images"]
-    present = set(subprocess.run([*ctr_base, "ls", "-q"], capture_output=True, text=True,
-                                 check=True).stdout.split())
+    present = set(_image_digests(ctr_base))
     loaded = json.loads(loaded_file.read_text()) if loaded_file.exists() else {}
     for name in names:
         built = image_id(name)
@@ -211,3 +231,25 @@ def load(names: list[str], ctr: Path, socket: Path, loaded_file: Path,
         loaded[name] = built
         loaded_file.write_text(json.dumps(loaded))
         print(f"loaded image {name}", file=log, flush=True)
+    _remove_stale_images(ctr_base)
+
+
+def _image_digests(ctr_base: list[str]) -> dict[str, str]:
+    """Every image reference in the node's store and the digest it points at."""
+    listing = subprocess.run([*ctr_base, "ls"], capture_output=True, text=True,
+                             check=True).stdout.splitlines()[1:]
+    return {line.split()[0]: line.split()[2] for line in listing if len(line.split()) > 2}
+
+
+def _remove_stale_images(ctr_base: list[str]) -> None:
+    """Earlier builds stay behind under the references an import adds (``import-<date>@...``
+    and the CRI's ``sha256:<id>`` alias) once their name points at a newer build: remove
+    every reference to something no name points at, so that the node's store (kept across
+    clusters) holds one copy of each image, not one per build. Containers still running on
+    an old build keep their own snapshots."""
+    digests = _image_digests(ctr_base)
+    named = {digest for ref, digest in digests.items()
+             if not ref.startswith(("import-", "sha256:"))}
+    stale = [ref for ref, digest in digests.items() if digest not in named]
+    if stale:
+        subprocess.run([*ctr_base, "rm", "--sync", *stale], capture_output=True, check=False)

@@ -15,22 +15,27 @@ from mlops_operator.builders.serving import (
     build_track_services,
 )
 from mlops_operator.builders.training import (
+    RETRAIN_OF_LABEL,
     TRAINER_CONTAINER,
     TRAINING_JOB_LABEL,
+    TRIGGER_ANNOTATION,
     VERIFY_JOB_LABEL,
     artifact_dir_uri,
     build_model_version,
+    build_retrain_run,
     build_training_job,
     build_verify_job,
+    retrain_lineage,
     trainer_spec,
     training_job_name,
     verify_job_name,
 )
 
 __all__ = [
-    "FAULT_ANNOTATIONS", "PVC_ROOT", "RESTRICTED_CONTAINER", "RESTRICTED_POD", "TRAINER_CONTAINER",
-    "TRAINING_JOB_LABEL", "VERIFY_JOB_LABEL", "artifact_claim_mount", "artifact_dir_uri",
-    "build_main_service", "build_model_version", "build_server_workload", "build_track_services",
+    "FAULT_ANNOTATIONS", "PVC_ROOT", "RESTRICTED_CONTAINER", "RESTRICTED_POD", "RETRAIN_OF_LABEL",
+    "TRAINER_CONTAINER", "TRAINING_JOB_LABEL", "TRIGGER_ANNOTATION", "VERIFY_JOB_LABEL",
+    "artifact_claim_mount", "artifact_dir_uri", "build_main_service", "build_model_version",
+    "build_retrain_run", "build_server_workload", "build_track_services", "retrain_lineage",
     "build_training_job", "build_verify_job", "claim_of", "owner_reference", "trainer_spec",
     "training_job_name", "verify_job_name",
 ]

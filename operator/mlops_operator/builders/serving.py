@@ -13,6 +13,7 @@ from mlops_operator.builders.common import (
     artifact_claim_mount,
     owner_reference,
 )
+from mlops_operator.domain.rollout.decision import Mirror
 
 #: Demo/test-only faults a ModelVersion annotation injects into its model servers: the
 #: canary checks must then catch them (annotation -> the server's environment variable).
@@ -23,9 +24,11 @@ FAULT_ANNOTATIONS = {
 
 
 def build_server_workload(
-    deployment: dict[str, Any], track: str, model_version: dict[str, Any], replicas: int, image: str
+    deployment: dict[str, Any], track: str, model_version: dict[str, Any], replicas: int,
+    image: str, mirror: Mirror | None = None,
 ) -> dict[str, Any]:
-    """The apps/v1 Deployment running one track's model servers."""
+    """The apps/v1 Deployment running one track's model servers; with ``mirror`` (a shadow
+    step, stable track) they copy sampled requests to the canary track's Service."""
     meta, spec = deployment["metadata"], deployment["spec"]
     mv_meta, mv_spec = model_version["metadata"], model_version["spec"]
     artifact = mv_spec["artifact"]
@@ -37,6 +40,8 @@ def build_server_workload(
         "app.kubernetes.io/managed-by": "mlops-operator",
     }
     env = _server_env(track, model_version)
+    if mirror is not None:
+        env.extend(_mirror_env(deployment, mirror))
     mounts, volumes = artifact_claim_mount(artifact["uri"])
     mounts.append({"name": "tmp", "mountPath": "/tmp"})
     volumes.append({"name": "tmp", "emptyDir": {}})
@@ -66,9 +71,11 @@ def build_server_workload(
                         "prometheus.io/scrape": "true",
                         "prometheus.io/port": str(names.SERVER_PORT),
                         "prometheus.io/path": "/metrics",
+                        **({names.MIRROR_ANNOTATION: mirror.version} if mirror else {}),
                     },
                 },
                 "spec": {
+                    **_placement(spec),
                     "securityContext": RESTRICTED_POD,
                     "automountServiceAccountToken": False,
                     "terminationGracePeriodSeconds": 10,
@@ -78,6 +85,11 @@ def build_server_workload(
             },
         },
     }
+
+
+def _placement(spec: dict[str, Any]) -> dict[str, Any]:
+    """spec.nodeSelector and spec.tolerations, passed to the server pods as given."""
+    return {key: spec[key] for key in ("nodeSelector", "tolerations") if spec.get(key)}
 
 
 def _service(deployment: dict[str, Any], name: str, tracks: tuple[str, ...]) -> dict[str, Any]:
@@ -125,6 +137,9 @@ def _server_env(track: str, model_version: dict[str, Any]) -> list[dict[str, Any
         {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
         {"name": "HOME", "value": "/tmp"},
     ]
+    if mv_spec.get("referenceStats"):
+        env.append({"name": "MLOPS_REFERENCE_STATS",
+                    "value": json.dumps(mv_spec["referenceStats"], sort_keys=True)})
     if mv_spec.get("inputSchema"):
         env.append(
             {
@@ -136,6 +151,23 @@ def _server_env(track: str, model_version: dict[str, Any]) -> list[dict[str, Any
     env.extend({"name": variable, "value": str(annotations[annotation])}
                for annotation, variable in FAULT_ANNOTATIONS.items() if annotations.get(annotation))
     return env
+
+
+def mirror_url(deployment: dict[str, Any]) -> str:
+    """The canary track's Service by its cluster DNS name (namespace-qualified, so it
+    resolves with any cluster domain through the pod's DNS search path)."""
+    meta = deployment["metadata"]
+    port = int(deployment["spec"].get("port", 80))
+    service = names.service_name(meta["name"], "canary")
+    return f"http://{service}.{meta['namespace']}.svc:{port}"
+
+
+def _mirror_env(deployment: dict[str, Any], mirror: Mirror) -> list[dict[str, Any]]:
+    return [
+        {"name": "MLOPS_MIRROR_URL", "value": mirror_url(deployment)},
+        {"name": "MLOPS_MIRROR_VERSION", "value": mirror.version},
+        {"name": "MLOPS_MIRROR_PERCENT", "value": str(mirror.percent)},
+    ]
 
 
 def _server_container(

@@ -13,6 +13,7 @@ from mlops_operator.builders.common import (
     artifact_claim_mount,
     owner_reference,
 )
+from mlops_operator.domain.retrain import run_name
 
 TRAINER_CONTAINER = "trainer"
 
@@ -36,6 +37,11 @@ def owned_job(
 
 TRAINING_JOB_LABEL = "mlops.dev/training-job"
 
+
+#: On a retrain run (a child TrainingJob): the TrainingJob whose spec.retrain started it.
+RETRAIN_OF_LABEL = "mlops.dev/retrain-of"
+#: On a retrain run: what started it, as JSON (schedule tick or alert, its labels).
+TRIGGER_ANNOTATION = "mlops.dev/retrain-trigger"
 
 #: On verification Jobs (and their pods): the ModelVersion they verify.
 VERIFY_JOB_LABEL = "mlops.dev/verifies"
@@ -108,6 +114,7 @@ def build_model_version(
     }
     if spec.get("gitRevision"):
         lineage["gitRevision"] = spec["gitRevision"]
+    lineage.update(retrain_lineage(meta))
     version_spec: dict[str, Any] = {
         "model": spec["model"],
         "version": number,
@@ -141,6 +148,56 @@ def build_model_version(
         },
         "spec": {k: v for k, v in version_spec.items() if v is not None},
     }
+
+
+def build_retrain_run(
+    parent: dict[str, Any], number: int, trigger: dict[str, Any]
+) -> dict[str, Any]:
+    """Run N of a TrainingJob's retraining: its spec without ``retrain``, owned by it.
+
+    The name is deterministic (a re-run after a crash hits Conflict, never a twin);
+    the label and the trigger annotation become the version's lineage.
+    """
+    meta = parent["metadata"]
+    spec = {k: v for k, v in parent["spec"].items() if k != "retrain"}
+    return {
+        "apiVersion": parent.get("apiVersion", "mlops.dev/v1alpha1"),
+        "kind": parent.get("kind", "TrainingJob"),
+        "metadata": {
+            "name": run_name(meta["name"], number),
+            "namespace": meta["namespace"],
+            "labels": {
+                RETRAIN_OF_LABEL: meta["name"],
+                "mlops.dev/model": spec["model"],
+                "app.kubernetes.io/managed-by": "mlops-operator",
+            },
+            "annotations": {TRIGGER_ANNOTATION: json.dumps(trigger, sort_keys=True)},
+            "ownerReferences": [owner_reference(parent)],
+        },
+        "spec": spec,
+    }
+
+
+def retrain_lineage(meta: dict[str, Any]) -> dict[str, Any]:
+    """``retrainOf`` and ``trigger`` for a retrain run's version ({} for other jobs).
+
+    The annotation is read defensively: a hand-edited one must not block the version.
+    """
+    parent = (meta.get("labels") or {}).get(RETRAIN_OF_LABEL)
+    if not parent:
+        return {}
+    lineage: dict[str, Any] = {"retrainOf": parent}
+    try:
+        trigger = json.loads((meta.get("annotations") or {}).get(TRIGGER_ANNOTATION) or "{}")
+    except ValueError:
+        trigger = {}
+    if isinstance(trigger, dict) and trigger.get("type") in ("schedule", "alert"):
+        kept = {k: str(trigger[k]) for k in ("type", "scheduledTime", "alert", "startsAt")
+                if trigger.get(k)}
+        if isinstance(trigger.get("labels"), dict):
+            kept["labels"] = {str(k): str(v) for k, v in trigger["labels"].items()}
+        lineage["trigger"] = kept
+    return lineage
 
 
 def verify_job_name(model_version: str) -> str:

@@ -33,22 +33,31 @@ class AnalysisSpecError(ValueError):
 class Builtin(StrEnum):
     """Checks the operator measures from the model server's own metrics.
 
-    Each member carries the threshold used when a check does not set one (all
-    "below"); its observer is ``providers/checks/<name>.py``.
+    Each member carries the threshold and direction used when a check does not set
+    them; its observer is ``providers/checks/<name>.py``.
     """
 
     default_threshold: float
+    default_direction: str
 
-    def __new__(cls, value: str, default_threshold: float) -> Builtin:
+    def __new__(cls, value: str, default_threshold: float,
+                default_direction: str = "below") -> Builtin:
         member = str.__new__(cls, value)
         member._value_ = value
         member.default_threshold = default_threshold
+        member.default_direction = default_direction
         return member
 
     ERROR_RATE = "errorRate", 0.05  # share of 5xx responses
     LATENCY_P99 = "latencyP99", 0.5  # seconds
     PREDICTION_SHIFT = "predictionShift", 0.2  # class share distance, or |mean shift| / std
     INPUT_DRIFT = "inputDrift", 0.5  # |mean shift| / reference std, worst feature
+    #: Share of mirrored rows where the shadow predicted what the live version did.
+    PREDICTION_AGREEMENT = "predictionAgreement", 0.95, "above"
+
+
+def _default_direction(builtin: Builtin | None) -> str:
+    return builtin.default_direction if builtin is not None else "below"
 
 
 class Comparison(StrEnum):
@@ -137,7 +146,7 @@ class CheckSpec:
         """Parse ``{"name", "query"|"builtin", "threshold", "direction", ...}``.
 
         Unknown keys are errors (a typo must not silently become a default).
-        Built-ins get a default threshold and direction "below".
+        Built-ins get their default threshold and direction.
         """
         name, where = _name_and_where(data)
         query, builtin, threshold = _what_to_measure(data, where)
@@ -155,7 +164,8 @@ class CheckSpec:
             threshold=threshold,
             query=query,
             builtin=builtin,
-            direction=_enum(Comparison, data.get("direction", "below"), f"{where}: direction"),
+            direction=_enum(Comparison, data.get("direction", _default_direction(builtin)),
+                            f"{where}: direction"),
             interval=interval,
             count=_int(data.get("count", 3), f"{where}: count", 1),
             failure_limit=_int(data.get("failureLimit", 0), f"{where}: failureLimit", 0),
@@ -177,7 +187,8 @@ class CheckSpec:
     def for_builtin(cls, builtin: Builtin | str, name: str | None = None) -> CheckSpec:
         """A built-in check with its defaults (a step may name just "errorRate")."""
         kind = _enum(Builtin, builtin, "builtin")
-        return cls(name=name or kind.value, threshold=kind.default_threshold, builtin=kind)
+        return cls(name=name or kind.value, threshold=kind.default_threshold, builtin=kind,
+                   direction=Comparison(kind.default_direction))
 
     def to_dict(self) -> dict[str, Any]:
         """The spec form (camelCase), parseable by :meth:`from_dict`."""

@@ -30,6 +30,7 @@ class PodSummary:
     terminated_message: str | None = None
     exit_code: int | None = None
     unschedulable_message: str | None = None
+    mirror_to: str | None = None  # the shadow version this pod copies live requests to
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,10 @@ ALERTS_KEY = "mlops_alerts"
 WAKEUPS_KEY = "mlops_wakeups"
 KUBE_KEY = "mlops_kube"  # the KubernetesPort (k8s.api.Kube)
 OBSERVER_KEY = "mlops_observer"  # the MetricObserver of the configured provider
+#: The retrain loops of TrainingJobs (their own keys: a TrainingJob and a Deployment may
+#: share a name) and the alert triggers waiting for them, by (namespace, name).
+RETRAIN_WAKEUPS_KEY = "mlops_retrain_wakeups"
+RETRAIN_PENDING_KEY = "mlops_retrain_pending"
 
 
 def now() -> dt.datetime:
@@ -28,9 +32,11 @@ def stamp() -> str:
 
 
 def init_memo(memo: MutableMapping[str, Any]) -> None:
-    """The state the handlers share: firing alerts and the reconcile loops' wake-ups.
+    """The state the handlers share: firing alerts, the loops' wake-ups, pending triggers.
 
     Called by every startup handler that needs it (kopf gives them no order).
     """
     memo.setdefault(ALERTS_KEY, {})
     memo.setdefault(WAKEUPS_KEY, Wakeups())
+    memo.setdefault(RETRAIN_WAKEUPS_KEY, Wakeups())
+    memo.setdefault(RETRAIN_PENDING_KEY, {})

@@ -35,7 +35,7 @@ from mlops_operator.handlers import (
     now,
     watches,
 )
-from mlops_operator.handlers.wakeups import sleep_until_woken
+from mlops_operator.handlers.wakeups import reconcile_until_stopped
 from mlops_operator.k8s.api import GROUP, VERSION
 from mlops_operator.ports import (
     CanaryTarget,
@@ -47,8 +47,6 @@ from mlops_operator.ports import (
 from mlops_operator.routers import router_for
 
 PLURAL = "deployments"
-#: After an unexpected error, try again this much later (a watch event may come sooner).
-RETRY_AFTER_ERROR = 10.0
 #: While Progressing (waiting for pods), look again at least this often even without an
 #: event: the progress deadline passes silently. Every other phase waits for events and
 #: for the decision's own next due time.
@@ -103,8 +101,10 @@ def _track_states(pods: list[PodSummary]) -> dict[str, rollout.TrackState]:
             states[track] = rollout.TrackState(problem=problem)
             continue
         version = max(by_version, key=lambda v: by_version[v])
+        mirrors = {p.mirror_to for p in pods if p.track == track and p.ready and not p.deleting}
         states[track] = rollout.TrackState(version=version, ready_replicas=by_version[version],
-                                           problem=problem)
+                                           problem=problem,
+                                           mirror_to=mirrors.pop() if len(mirrors) == 1 else None)
     return states
 
 
@@ -187,8 +187,10 @@ def _apply(
         model_version = view.versions.get(version)
         if model_version is None:
             continue
+        mirror = decision.mirror if track == "stable" else None
         kube.apply_if_changed(
-            builders.build_server_workload(deployment, track, model_version, count, image),
+            builders.build_server_workload(deployment, track, model_version, count, image,
+                                           mirror),
             view.child("Deployment", workload),
         )
     return plan.effective_weight
@@ -304,30 +306,22 @@ async def rollout_loop(
     """Reconcile now, then whenever a dependency changes or a step falls due."""
     meta = body["metadata"]
     key, uid = (meta["namespace"], meta["name"]), meta["uid"]
-    wakeups = memo[WAKEUPS_KEY]
-    woken = wakeups.register(key)
+
+    async def once() -> float | None:
+        current = _plain(body)
+        model = current["spec"].get("model")
+        followed = kwargs["model_versions_by_model"].get((key[0], model), ()) if model else ()
+        versions = {current["spec"].get("modelVersion"), *followed} | {
+            (_written.get(uid) or current.get("status") or {}).get(f)
+            for f in ("stableVersion", "canaryVersion")}
+        view = watches.snapshot(kwargs, key[0], key[1], {v for v in versions if v})
+        return await asyncio.to_thread(
+            reconcile, current, view, _alerts(memo, *key), memo[SETTINGS_KEY], memo[KUBE_KEY],
+            memo[OBSERVER_KEY])
+
     try:
-        while not stopped:
-            current = _plain(body)
-            model = current["spec"].get("model")
-            followed = kwargs["model_versions_by_model"].get((key[0], model), ()) if model else ()
-            versions = {current["spec"].get("modelVersion"), *followed} | {
-                (_written.get(uid) or current.get("status") or {}).get(f)
-                for f in ("stableVersion", "canaryVersion")}
-            view = watches.snapshot(kwargs, key[0], key[1], {v for v in versions if v})
-            alerts = _alerts(memo, *key)
-            try:
-                with metrics.timed_reconcile("Deployment"):
-                    wait = await asyncio.to_thread(
-                        reconcile, current, view, alerts, memo[SETTINGS_KEY], memo[KUBE_KEY],
-                        memo[OBSERVER_KEY])
-            except Exception:  # logged once per failed reconcile; the loop must go on
-                log.exception("%s/%s: reconcile failed; retrying in %.0fs", *key,
-                              RETRY_AFTER_ERROR)
-                wait = RETRY_AFTER_ERROR
-            await sleep_until_woken(woken, wait)
+        await reconcile_until_stopped(key, memo[WAKEUPS_KEY], stopped, "Deployment", once)
     finally:
-        wakeups.unregister(key)
         if body.get("metadata", {}).get("deletionTimestamp"):
             _written.pop(uid, None)
 

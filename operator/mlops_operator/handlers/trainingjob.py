@@ -200,7 +200,9 @@ def _write(
         now(),
     )
     status["message"] = outcome.message
-    if status == (body.get("status") or {}):
+    # status.retrain is the retrain loop's (handlers.retrain): a copy read here may be stale.
+    status.pop("retrain", None)
+    if status == {k: v for k, v in (body.get("status") or {}).items() if k != "retrain"}:
         return
     kube.patch_custom_status(meta["namespace"], PLURAL, meta["name"], status)
     if previous_phase != outcome.phase.value:

@@ -8,8 +8,16 @@ or until its decision said a time-based step is due. Nothing polls.
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from mlops_operator import metrics
 
 Key = tuple[str, str]  # (namespace, name)
+#: After an unexpected error, try again this much later (a watch event may come sooner).
+RETRY_AFTER_ERROR = 10.0
+log = logging.getLogger(__name__)
 
 
 class Wakeups:
@@ -52,3 +60,23 @@ async def sleep_until_woken(event: asyncio.Event, timeout: float | None) -> bool
         return False
     event.clear()
     return True
+
+
+async def reconcile_until_stopped(key: Key, wakeups: Wakeups, stopped: Any, kind: str,
+                                  once: Callable[[], Awaitable[float | None]]) -> None:
+    """The loop of every per-object daemon: ``once()`` reconciles and says when it is due
+    again (None: only when woken); between runs sleep until woken or due. An error is
+    logged once per failed reconcile and retried later: the loop must go on."""
+    woken = wakeups.register(key)
+    try:
+        while not stopped:
+            try:
+                with metrics.timed_reconcile(kind):
+                    wait = await once()
+            except Exception:  # noqa: BLE001 - any error: log, retry, keep the loop alive
+                log.exception("%s/%s: %s reconcile failed; retrying in %.0fs", *key, kind,
+                              RETRY_AFTER_ERROR)
+                wait = RETRY_AFTER_ERROR
+            await sleep_until_woken(woken, wait)
+    finally:
+        wakeups.unregister(key)

@@ -53,6 +53,7 @@ def summarize_pod(meta: Mapping[str, Any], status: Mapping[str, Any]) -> PodSumm
         terminated_message=terminated.get("message"),
         exit_code=terminated.get("exitCode"),
         unschedulable_message=unschedulable,
+        mirror_to=(meta.get("annotations") or {}).get(names.MIRROR_ANNOTATION),
     )
 
 

@@ -176,13 +176,24 @@ class Kube(changes.AppliesOnChange):
         )
 
     def patch_custom_status(
-        self, namespace: str, plural: str, name: str, status: dict[str, Any]
+        self, namespace: str, plural: str, name: str, status: dict[str, Any],
+        resource_version: str | None = None,
     ) -> dict[str, Any]:
-        """Merge-patch the status subresource; returns the object as the server stored it."""
+        """Merge-patch the status subresource; returns the object as the server stored it.
+
+        With ``resource_version`` the server refuses (:class:`Conflict`) if the object moved on.
+        """
+        body: dict[str, Any] = {"status": status}
+        if resource_version:
+            body["metadata"] = {"resourceVersion": resource_version}
         count_api_request("patch")
-        return dict(self.custom.patch_namespaced_custom_object_status(
-            GROUP, VERSION, namespace, plural, name, {"status": status}
-        ))
+        try:
+            return dict(self.custom.patch_namespaced_custom_object_status(
+                GROUP, VERSION, namespace, plural, name, body))
+        except ApiException as error:
+            if error.status == 409:
+                raise Conflict(str(error.reason)) from error
+            raise
 
     # ---- jobs, pods, claims ----------------------------------------------------
     def get_job(self, namespace: str, name: str) -> dict[str, Any] | None:

@@ -2,9 +2,11 @@
 
 Two or more operator replicas may run; only the holder of the Lease starts kopf.
 A standby takes over once the holder stops renewing (it crashed or its node
-went away): at most ``LEASE_SECONDS`` plus one retry after the last renewal. A
-holder that cannot renew exits at once, so two replicas never act together;
-its pod restarts as a standby (the controller-runtime convention).
+went away): at most ``LEASE_SECONDS`` plus one retry after the last renewal; a
+holder that stops gracefully (a rolling update) gives the Lease up, so a standby
+takes over at its next retry. A holder that cannot renew exits at once, so two
+replicas never act together; its pod restarts as a standby (the controller-runtime
+convention).
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import os
 import threading
 from collections.abc import Callable
 
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
 from kubernetes.leaderelection import electionconfig, leaderelection
 from kubernetes.leaderelection.resourcelock.leaselock import LeaseLock
 
@@ -49,3 +53,20 @@ def await_leadership(namespace: str, identity: str,
                      name="leader-election").start()
     leading.wait()
     log.info("%s: holds the Lease %s/%s; starting", identity, namespace, LEASE_NAME)
+
+
+def release(namespace: str, identity: str) -> None:
+    """Give the Lease up after a graceful stop (controller-runtime's ReleaseOnCancel): an
+    empty holder lets a standby take it at its next retry instead of after the Lease runs
+    out. The replace carries the read's resourceVersion, so a Lease someone else took
+    meanwhile is left alone."""
+    api = client.CoordinationV1Api(api_client())
+    try:
+        lease = api.read_namespaced_lease(LEASE_NAME, namespace)
+        if lease.spec is None or lease.spec.holder_identity != identity:
+            return
+        lease.spec.holder_identity = ""
+        api.replace_namespaced_lease(LEASE_NAME, namespace, lease)
+        log.info("%s: gave up the Lease %s/%s", identity, namespace, LEASE_NAME)
+    except ApiException as error:
+        log.warning("%s: could not give up the Lease: %s", identity, error.reason)

@@ -8,7 +8,9 @@ token the answer is 401 and nothing changes; a body over ``MAX_BODY_BYTES`` is
 413, anything that is not Alertmanager's JSON 400. Alerts carrying
 ``namespace`` and ``deployment`` labels are folded into a table of firing alerts
 (Alertmanager re-sends them while they fire); ``handlers.alerts`` serves this app
-and wakes the Deployments it names.
+and wakes the Deployments it names. Firing alerts carrying ``namespace`` and
+``model`` are reported as :class:`ModelAlert` to a second callback (retraining);
+this module does not know what, if anything, they start.
 """
 
 from __future__ import annotations
@@ -104,12 +106,41 @@ def _forget_old_resolutions(table: dict[tuple[str, str], dict[str, AlertState]],
             del table[key]
 
 
+@dataclass(frozen=True)
+class ModelAlert:
+    """A firing alert about a model (labels ``namespace`` and ``model``)."""
+
+    namespace: str
+    model: str
+    alertname: str
+    labels: dict[str, str]
+    starts_at: str | None
+
+
+def model_alerts(payload: dict[str, Any]) -> list[ModelAlert]:
+    """The firing alerts of ``payload`` that name a namespace and a model."""
+    found = []
+    for alert in payload.get("alerts") or []:
+        labels = {str(k): str(v) for k, v in (alert.get("labels") or {}).items()}
+        if alert.get("status") != "firing" or not labels.get("namespace") \
+                or not labels.get("model"):
+            continue
+        starts_at = alert.get("startsAt")
+        found.append(ModelAlert(labels["namespace"], labels["model"],
+                                labels.get("alertname", "alert"), labels,
+                                str(starts_at) if starts_at else None))
+    return found
+
+
 #: Called with the Deployments (namespace, name) an accepted post touched.
 OnAlerts = Callable[[set[tuple[str, str]]], None]
+#: Called with the firing model alerts of an accepted post (when there are any).
+OnModelAlerts = Callable[[list[ModelAlert]], None]
 
 
 def make_app(
-    table: dict[tuple[str, str], dict[str, AlertState]], token_file: str | None, on_alerts: OnAlerts
+    table: dict[tuple[str, str], dict[str, AlertState]], token_file: str | None,
+    on_alerts: OnAlerts, on_model_alerts: OnModelAlerts | None = None,
 ) -> web.Application:
     """The receiver's one route: authenticate, validate, fold into ``table``, report."""
 
@@ -127,7 +158,10 @@ def make_app(
             return web.json_response({"error": problem}, status=400)
         touched = record(table, payload)
         on_alerts(touched)
-        return web.json_response({"deployments": len(touched)})
+        models = model_alerts(payload)
+        if models and on_model_alerts is not None:
+            on_model_alerts(models)
+        return web.json_response({"deployments": len(touched), "models": len(models)})
 
     app = web.Application(client_max_size=MAX_BODY_BYTES)
     app.router.add_post("/alerts", receive)

@@ -28,7 +28,7 @@ the event-loop thread, so the accumulators need no lock.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -36,6 +36,8 @@ from mlops_telemetry import (
     BATCH_SIZE,
     CLASS_LABEL,
     FEATURE_LABEL,
+    FEATURE_REFERENCE_MEAN,
+    FEATURE_REFERENCE_STD,
     FEATURE_SQUARES_SUM,
     FEATURE_SUM,
     INPUT_ROWS,
@@ -279,7 +281,8 @@ class BatchStats(Collector):
 class ServerMetrics:
     """All metrics of one served model; label values fixed at startup."""
 
-    def __init__(self, loaded: LoadedModel, name: str, version: str, track: str) -> None:
+    def __init__(self, loaded: LoadedModel, name: str, version: str, track: str,
+                 reference: Mapping[str, Mapping[str, float]] | None = None) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
         self.label_values = (name, version, track)
         values = self.label_values
@@ -290,6 +293,7 @@ class ServerMetrics:
             registry=self.registry,
         )
         info.labels(*values, loaded.model_format, loaded.sha256).set(1)
+        self._reference_gauges(reference or {})
         ProcessCollector(registry=self.registry)  # CPU and memory of this pod's server
         GCCollector(registry=self.registry)
         # Registered after the request stats: a scrape flushes them into this counter first.
@@ -314,3 +318,13 @@ class ServerMetrics:
         # The hot path calls these directly: no extra Python frame per request.
         self.observe_request: Callable[[int, float, int], None] = self.requests.add
         self.observe_batch: Callable[[np.ndarray, Prediction], None] = self.batches.add
+
+    def _reference_gauges(self, reference: Mapping[str, Mapping[str, float]]) -> None:
+        """The training mean and std of each feature, constant for the server's life."""
+        if not reference:
+            return
+        for name, stat in ((FEATURE_REFERENCE_MEAN, "mean"), (FEATURE_REFERENCE_STD, "std")):
+            gauge = Gauge(name, f"Each input feature's {stat} in training.",
+                          [*LABELS, FEATURE_LABEL], registry=self.registry)
+            for feature, stats in reference.items():
+                gauge.labels(*self.label_values, feature).set(float(stats[stat]))

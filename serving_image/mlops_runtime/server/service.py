@@ -21,6 +21,7 @@ from prometheus_client import CollectorRegistry
 from mlops_runtime.server.batching import AdaptiveBatcher
 from mlops_runtime.server.errors import InjectedFault, status_of
 from mlops_runtime.server.metrics import ServerMetrics
+from mlops_runtime.server.mirror import Mirror, MirrorMetrics
 from mlops_runtime.server.payloads import ONNX_INPUT_NAME, Decoder, InputError
 from mlops_runtime.server.runtime import (
     LABEL_OUTPUT,
@@ -68,7 +69,8 @@ class ModelService:
         self.decoder = Decoder(loaded.schema, settings.max_rows)
         self.output_names = loaded.output_names
         self.metrics = (
-            ServerMetrics(loaded, self.name, self.version, settings.track)
+            ServerMetrics(loaded, self.name, self.version, settings.track,
+                          settings.reference_stats)
             if settings.metrics
             else None
         )
@@ -81,10 +83,21 @@ class ModelService:
             if settings.batching
             else None
         )
+        self.mirror = self._mirror(settings, loaded)
         self.fault_rate = settings.fault_error_rate
         self.fault_latency = settings.fault_latency
         self._random = random.Random()
         self.ready = True
+
+    def _mirror(self, settings: Settings, loaded: LoadedModel) -> Mirror | None:
+        """Copies of sampled requests to the shadow in ``settings.mirror``, if any."""
+        if settings.mirror is None:
+            return None
+        classifier = loaded.schema.is_classifier
+        metrics = (MirrorMetrics(self.registry, self.metrics.label_values,
+                                 settings.mirror.version, regressor=not classifier)
+                   if self.metrics is not None else None)
+        return Mirror(settings.mirror, classifier, metrics)
 
     def fault(self) -> bool:
         """Demo/test fault injection: True for the configured fraction of requests."""
@@ -95,13 +108,16 @@ class ModelService:
         if self.fault_latency:
             await asyncio.sleep(self.fault_latency)  # demo/test fault: a slow canary
         if self.batcher is not None and x.shape[0] < self.batcher.max_rows:
-            return await self.batcher.predict(x)  # big requests are batches already
-        if x.shape[0] > OFFLOAD_ROWS:
-            prediction = await asyncio.to_thread(self.loaded.model.predict, x)
+            prediction = await self.batcher.predict(x)  # big requests are batches already
         else:
-            prediction = self.loaded.model.predict(x)
-        if self.metrics is not None:
-            self.metrics.observe_batch(x, prediction)
+            if x.shape[0] > OFFLOAD_ROWS:
+                prediction = await asyncio.to_thread(self.loaded.model.predict, x)
+            else:
+                prediction = self.loaded.model.predict(x)
+            if self.metrics is not None:
+                self.metrics.observe_batch(x, prediction)
+        if self.mirror is not None:
+            self.mirror.offer(x, prediction)
         return prediction
 
     def is_served(self, model: str, version: str | None) -> bool:

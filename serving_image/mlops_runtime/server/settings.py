@@ -9,11 +9,13 @@ from __future__ import annotations
 import argparse
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
+
+from mlops_runtime.server.mirror import MirrorSettings
 
 TRACKS = ("stable", "canary")
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
@@ -48,6 +50,9 @@ class Settings:
     graceful_timeout: int = 20
     log_level: str = "info"
     metrics: bool = True
+    mirror: MirrorSettings | None = None  # copy sampled requests to a shadow server
+    #: Training mean/std per feature, exported so alerting rules can detect input drift.
+    reference_stats: dict[str, dict[str, float]] | None = None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -91,6 +96,16 @@ def _parser() -> argparse.ArgumentParser:
             "answered, to simulate a slow canary [MLOPS_FAULT_LATENCY]; default 0"
         ),
     )
+    add("--reference-stats", help="JSON {feature: {mean, std}} from training, exported as "
+        "gauges for drift alerts [MLOPS_REFERENCE_STATS]; default none")
+    add("--mirror-url", help="base URL of a shadow server that gets copies of sampled "
+        "requests, e.g. http://iris-canary.ns.svc [MLOPS_MIRROR_URL]; default none")
+    add("--mirror-version", help="the shadow's version, a metrics label [MLOPS_MIRROR_VERSION]")
+    add("--mirror-percent", help="percent of requests copied [MLOPS_MIRROR_PERCENT]; 100")
+    add("--mirror-queue", help="copies waiting to be sent; more are dropped "
+        "[MLOPS_MIRROR_QUEUE]; 256")
+    add("--mirror-tolerance", help="regressors: a relative difference up to this agrees "
+        "[MLOPS_MIRROR_TOLERANCE]; 0.1")
     add("--max-rows", help="largest accepted batch in rows [MLOPS_MAX_ROWS]; 10000")
     add("--graceful-timeout", help="seconds to finish in-flight requests on SIGTERM; 20")
     add("--log-level", help="uvicorn log level [MLOPS_LOG_LEVEL]; info")
@@ -186,6 +201,45 @@ def parse_settings(argv: Sequence[str], env: Mapping[str, str] | None = None) ->
                                   "--graceful-timeout", 1, 3600),
         log_level=log_level,
         metrics=not args.no_metrics,
+        mirror=_mirror(args, pick),
+        reference_stats=_reference(pick(args.reference_stats, "MLOPS_REFERENCE_STATS")),
+    )
+
+
+def _reference(raw: str | None) -> dict[str, dict[str, float]] | None:
+    """``{feature: {"mean": m, "std": s}}``; anything else names the flag."""
+    if raw is None:
+        return None
+    try:
+        stats = orjson.loads(raw)
+    except orjson.JSONDecodeError as error:
+        raise SettingsError(f"--reference-stats: invalid JSON: {error}") from None
+    ok = isinstance(stats, dict) and all(
+        isinstance(v, dict) and all(isinstance(v.get(k), int | float) and not
+                                    isinstance(v.get(k), bool) for k in ("mean", "std"))
+        for v in stats.values())
+    if not ok:
+        raise SettingsError('--reference-stats: expected {"feature": {"mean": m, "std": s}}')
+    return {str(k): {"mean": float(v["mean"]), "std": float(v["std"])} for k, v in stats.items()}
+
+
+def _mirror(args: argparse.Namespace,
+            pick: Callable[[str | None, str], str | None]) -> MirrorSettings | None:
+    """The shadow to mirror to, if ``--mirror-url`` (MLOPS_MIRROR_URL) is given."""
+    url = pick(args.mirror_url, "MLOPS_MIRROR_URL")
+    if url is None:
+        return None
+    if not url.startswith(("http://", "https://")):
+        raise SettingsError(f"--mirror-url: expected an http:// or https:// URL, got {url!r}")
+    return MirrorSettings(
+        url=url,
+        version=pick(args.mirror_version, "MLOPS_MIRROR_VERSION") or "shadow",
+        percent=_number(pick(args.mirror_percent, "MLOPS_MIRROR_PERCENT"), 100.0,
+                        "--mirror-percent", 0.0, 100.0),
+        queue_size=_integer(pick(args.mirror_queue, "MLOPS_MIRROR_QUEUE"), 256,
+                            "--mirror-queue", 1, 100_000),
+        tolerance=_number(pick(args.mirror_tolerance, "MLOPS_MIRROR_TOLERANCE"), 0.1,
+                          "--mirror-tolerance", 0.0, 1_000.0),
     )
 
 

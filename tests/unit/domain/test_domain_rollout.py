@@ -109,7 +109,9 @@ class Sim:
         self.status = RolloutStatus.from_dict(json.loads(json.dumps(decision.status.to_dict())))
         assert self.status == decision.status
         if self.converge:
-            self.stable = (TrackState(decision.stable_version, decision.stable_replicas)
+            mirror_to = decision.mirror.version if decision.mirror else None
+            self.stable = (TrackState(decision.stable_version, decision.stable_replicas,
+                                      mirror_to=mirror_to)
                            if decision.stable_version else TrackState())
             self.canary = (TrackState(decision.canary_version, decision.canary_replicas)
                            if decision.canary_version else TrackState())
@@ -738,9 +740,9 @@ def test_status_dict_has_every_key_and_round_trips() -> None:
     empty = RolloutStatus().to_dict()
     assert set(empty) == {
         "phase", "stableVersion", "canaryVersion", "currentStepIndex", "currentWeight",
-        "stepStartedAt", "canaryStartedAt", "promotion", "pauseReason", "message", "analysis",
-        "lastAnalysis", "rolledBackVersion", "rollbackReason", "history", "firingAlerts",
-        "previousStableVersions"}
+        "stepStartedAt", "canaryStartedAt", "shadowStartedAt", "promotion", "pauseReason",
+        "message", "analysis", "lastAnalysis", "rolledBackVersion", "rollbackReason", "history",
+        "firingAlerts", "previousStableVersions"}
     assert empty["canaryVersion"] is None  # null clears the field in a merge patch
     for decision in full_run():
         data = json.loads(json.dumps(decision.status.to_dict()))

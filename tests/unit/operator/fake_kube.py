@@ -64,11 +64,17 @@ class FakeKube(AppliesOnChange):
         return self._create(plural, namespace, body)
 
     def patch_custom_status(
-        self, namespace: str, plural: str, name: str, status: dict[str, Any]
+        self, namespace: str, plural: str, name: str, status: dict[str, Any],
+        resource_version: str | None = None,
     ) -> dict[str, Any]:
         self.actions.append(("patch-status", plural, name))
         stored = self.objects[(plural, namespace, name)]
+        meta = stored["metadata"]
+        if resource_version and resource_version != meta.get("resourceVersion"):
+            raise Conflict(f"{plural} {name} is at {meta.get('resourceVersion')}")
         stored["status"] = {**(stored.get("status") or {}), **copy.deepcopy(status)}
+        if meta.get("resourceVersion"):
+            meta["resourceVersion"] = str(int(meta["resourceVersion"]) + 1)
         return copy.deepcopy(stored)
 
     def get_job(self, namespace: str, name: str) -> dict[str, Any] | None:

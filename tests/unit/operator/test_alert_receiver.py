@@ -59,7 +59,7 @@ def bearer(token: str) -> dict[str, str]:
 
 def test_the_right_token_records_the_alert(token_file: Path) -> None:
     status, answer, table = post(token_file, json.dumps(FIRING).encode(), bearer(TOKEN))
-    assert (status, answer) == (200, {"deployments": 1})
+    assert (status, answer) == (200, {"deployments": 1, "models": 0})
     state = table[("ns", "iris")]["CanaryLatencyHigh"]
     assert (state.message, state.starts_at, state.resolved) == (
         "p99 above 1s", "2026-11-24T10:00:00Z", False)

@@ -6,6 +6,8 @@ import json
 
 import pytest
 from mlops_operator import builders
+from mlops_operator.domain import rollout
+from mlops_operator.handlers.watches import summarize_pod
 from mlops_operator.routers.gateway import GatewayAPIRouter, build_http_route
 from mlops_operator.routers.replicas import ReplicaRouter, replica_split, split_weight
 
@@ -64,6 +66,35 @@ def test_server_workload_mounts_the_claim_read_only_and_passes_the_checksum() ->
     assert "MLOPS_FAULT_ERROR_RATE" not in env
     mount = next(m for m in container["volumeMounts"] if m["name"] == "artifacts")
     assert mount["readOnly"] is True and mount["mountPath"] == "/mnt/pvc/mlops-artifacts"
+
+
+def test_a_shadow_step_makes_the_stable_servers_mirror_to_the_canary_service() -> None:
+    mirror = rollout.Mirror("iris-v2", 50)
+    stable = builders.build_server_workload(DEPLOYMENT, "stable", VERSION, 2, "img", mirror)
+    container = stable["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    namespace = DEPLOYMENT["metadata"]["namespace"]
+    assert env["MLOPS_MIRROR_URL"] == f"http://iris-canary.{namespace}.svc:80"
+    assert (env["MLOPS_MIRROR_VERSION"], env["MLOPS_MIRROR_PERCENT"]) == ("iris-v2", "50")
+    # The pods say what they mirror to: the rollout measures once every ready one does.
+    annotations = stable["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["mlops.dev/mirror-to"] == "iris-v2"
+    summary = summarize_pod({"name": "p", "annotations": annotations,
+                             "labels": stable["spec"]["template"]["metadata"]["labels"]}, {})
+    assert summary.mirror_to == "iris-v2"
+    plain = builders.build_server_workload(DEPLOYMENT, "stable", VERSION, 2, "img")
+    assert not any(e["name"].startswith("MLOPS_MIRROR") for e in
+                   plain["spec"]["template"]["spec"]["containers"][0]["env"])
+
+
+def test_node_selector_and_tolerations_reach_the_server_pods() -> None:
+    placed = {**DEPLOYMENT, "spec": {**DEPLOYMENT["spec"], "nodeSelector": {"pool": "gpu"},
+                                     "tolerations": [{"key": "k", "operator": "Exists"}]}}
+    pod = builders.build_server_workload(placed, "stable", VERSION, 1, "img")["spec"]["template"]
+    assert pod["spec"]["nodeSelector"] == {"pool": "gpu"}
+    assert pod["spec"]["tolerations"] == [{"key": "k", "operator": "Exists"}]
+    unplaced = builders.build_server_workload(DEPLOYMENT, "stable", VERSION, 1, "img")
+    assert "nodeSelector" not in unplaced["spec"]["template"]["spec"]
 
 
 @pytest.mark.parametrize(

@@ -62,6 +62,10 @@ def test_every_builtin_has_exactly_one_observer_and_custom_queries_one() -> None
         (Builtin.INPUT_DRIFT, FEATURES,
          f"sum by (feature) (mlops_input_feature_sum{{{SEL}}}) or label_replace("
          f'sum(mlops_input_rows_total{{{SEL}}}), "feature", "__rows__", "", "")'),
+        # Counted by the stable servers that mirror to the target (the shadow).
+        (Builtin.PREDICTION_AGREEMENT, None,
+         'sum by (agreement) (mlops_mirror_rows_total{namespace="ml",deployment="iris",'
+         'track="stable",shadow="iris-v2"})'),
     ],
 )
 def test_builtin_queries(builtin: Builtin, reference: dict | None, expected: str) -> None:
@@ -117,6 +121,7 @@ def test_reference_stats_read_what_is_there() -> None:
 V = dict  # labels
 SHIFT = CheckSpec.for_builtin("predictionShift")
 DRIFT = CheckSpec.for_builtin("inputDrift")
+AGREE = CheckSpec.for_builtin("predictionAgreement")
 
 
 @pytest.mark.parametrize(
@@ -153,6 +158,11 @@ DRIFT = CheckSpec.for_builtin("inputDrift")
         (DRIFT, [(V(feature="petal"), float("nan")), (V(feature="__rows__"), 100.0)], FEATURES,
          None),
         (DRIFT, [(V(feature="petal"), 50.0), (V(feature="__rows__"), 10.0)], FEATURES, None),
+        (AGREE, [(V(agreement="agree"), 95.0), (V(agreement="disagree"), 5.0)], None, 0.95),
+        (AGREE, [(V(agreement="agree"), 100.0)], None, 1.0),
+        (AGREE, [(V(agreement="disagree"), 60.0)], None, 0.0),
+        (AGREE, [(V(agreement="agree"), 10.0), (V(agreement="disagree"), 2.0)], None, None),
+        (AGREE, [], None, None),
     ],
 )
 def test_answers_reduce_to_one_value(

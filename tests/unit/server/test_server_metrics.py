@@ -60,3 +60,20 @@ def test_regression_predictions_histogram() -> None:
     assert samples[("mlops_prediction_value_bucket", "10.0")] == 2
     assert samples[("mlops_prediction_value_bucket", "+Inf")] == 3
     assert samples[("mlops_prediction_value_sum", None)] == pytest.approx(54.0)
+
+
+def test_training_reference_stats_are_exported_for_drift_alerts(
+        models: Any, metric: Any, run_serve: Any) -> None:
+    artifact = models.artifacts["iris_lr"]
+    loaded = load_model(artifact.uri, artifact.sha256)
+    reference = {"petal length (cm)": {"mean": 3.76, "std": 1.76}}
+    metrics = ServerMetrics(loaded, "iris", "1", "stable", reference)
+    text = generate_latest(metrics.registry).decode()
+    labels = {"model": "iris", "version": "1", "feature": "petal length (cm)"}
+    assert metric(text, "mlops_input_feature_reference_mean", **labels) == 3.76
+    assert metric(text, "mlops_input_feature_reference_std", **labels) == 1.76
+    plain = generate_latest(ServerMetrics(loaded, "iris", "1", "stable").registry).decode()
+    assert "reference_mean" not in plain
+    result = run_serve("--model-uri", artifact.uri, "--sha256", artifact.sha256,
+                       "--reference-stats", '{"a": {"mean": "x"}}')
+    assert result.returncode == 2 and "--reference-stats" in result.stderr

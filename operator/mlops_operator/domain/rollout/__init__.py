@@ -21,7 +21,7 @@ stable in the same decision that scales the canary away.
 Lifecycle of one target version::
 
     first deploy     stable := target                      -> Healthy when ready
-    canary           steps: setWeight / pause / analysis   (Progressing, Paused)
+    canary           steps: shadow / setWeight / pause / analysis   (Progressing, Paused)
     promotion        ScalingUp: canary to full replicas, then weight 100
                      UpdatingStable: stable workload := target, wait until ready
                      finalize: stable 100 %, canary scaled away  -> Healthy
@@ -37,6 +37,7 @@ from mlops_operator.domain.rollout.decision import (
     Action,
     Decision,
     Event,
+    Mirror,
     Observations,
     TrackState,
     Weights,
@@ -70,7 +71,7 @@ from mlops_operator.domain.rollout.steps import checks_to_measure
 __all__ = [
     "CONDITION_PROGRESSING", "CONDITION_READY", "DEFAULT_CHECKS", "DEFAULT_PROGRESS_DEADLINE",
     "MAX_HISTORY", "Action", "AnalysisState", "Bake", "Decision", "Event", "FiringAlert",
-    "HistoryEntry", "Observations", "PromotionStage", "RolloutPhase", "RolloutSpec",
+    "HistoryEntry", "Mirror", "Observations", "PromotionStage", "RolloutPhase", "RolloutSpec",
     "RolloutStatus", "SpecError", "Step", "StepKind", "TrackState", "Weights", "analysis",
     "canary_replicas_for", "checks_to_measure", "decide", "decide_from_dicts", "default_steps",
     "hold_invalid_spec", "pause", "set_weight",

@@ -44,6 +44,7 @@ class TrackState:
     version: str | None = None
     ready_replicas: int = 0
     problem: PodProblem | None = None  # why its pods are not ready, if they say
+    mirror_to: str | None = None  # the shadow every ready pod copies live requests to
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -84,6 +85,14 @@ class Event:
 
 
 @dataclass(frozen=True)
+class Mirror:
+    """The stable servers copy ``percent`` % of live requests to the canary ``version``."""
+
+    version: str
+    percent: int
+
+
+@dataclass(frozen=True)
 class Decision:
     """The desired state after this tick, plus what to tell people."""
 
@@ -97,6 +106,7 @@ class Decision:
     events: tuple[Event, ...] = ()
     conditions: tuple[dict[str, Any], ...] = ()  # without lastTransitionTime: use set_condition
     requeue_after: float | None = None  # seconds until something is due (pause end, measurement)
+    mirror: Mirror | None = None  # a shadow step: what the stable servers mirror, and where
 
 
 def canary_replicas_for(weight: int, replicas: int) -> int:

@@ -41,6 +41,7 @@ from mlops_operator.domain.rollout.steps import (
     step_analysis,
     step_pause,
     step_set_weight,
+    step_shadow,
 )
 from mlops_operator.domain.rollout.tick import (
     Tick,
@@ -261,10 +262,11 @@ def _progress(tick: Tick, s: RolloutStatus) -> RolloutStatus:
         return roll_back(tick, s, "AlertFiring", f"alert {alert.name} is firing{detail}")
     step = current_step(spec, s)
     judgement = None
-    if step is not None and step.kind is StepKind.ANALYSIS:
+    if step is not None and step.kind in (StepKind.ANALYSIS, StepKind.SHADOW):
         s, judgement = record_analysis(tick, s, step)
         if judgement.verdict is Verdict.FAILED:
-            return roll_back(tick, s, "AnalysisFailed", judgement.message)
+            code = "ShadowFailed" if step.kind is StepKind.SHADOW else "AnalysisFailed"
+            return roll_back(tick, s, code, judgement.message)
     if spec.paused:
         return hold(tick, s, f"paused by spec.paused at {position(spec, s)}", "PausedBySpec")
     if spec.promote and s.promotion is None:
@@ -279,6 +281,8 @@ def _progress(tick: Tick, s: RolloutStatus) -> RolloutStatus:
     if step.kind is StepKind.PAUSE:
         return step_pause(tick, s, step)
     assert judgement is not None
+    if step.kind is StepKind.SHADOW:
+        return step_shadow(tick, s, step, judgement)
     return step_analysis(tick, s, judgement)
 
 

@@ -11,6 +11,7 @@ from mlops_operator.domain.rollout.decision import (
     CONDITION_READY,
     Action,
     Decision,
+    Mirror,
     Weights,
     canary_replicas_for,
 )
@@ -34,6 +35,7 @@ def finish(tick: Tick, s: RolloutStatus) -> Decision:
     spec = tick.spec
     canary = s.canary_version
     weight = s.current_weight if canary else 0
+    mirror = None
     if canary is None:
         canary_replicas = 0
     elif s.promotion is not None:
@@ -43,6 +45,10 @@ def finish(tick: Tick, s: RolloutStatus) -> Decision:
         wanted = weight
         if step is not None and step.kind is StepKind.SET_WEIGHT:
             wanted = max(weight, int(step.weight or 0))
+        if step is not None and step.kind is StepKind.SHADOW:
+            wanted = max(weight, int(step.percent or 100))
+            if s.phase in (RolloutPhase.PROGRESSING, RolloutPhase.PAUSED):
+                mirror = Mirror(canary, int(step.percent or 100))
         canary_replicas = canary_replicas_for(wanted, spec.replicas)
     stable_version = tick.stable_override or s.stable_version
     return Decision(
@@ -56,6 +62,7 @@ def finish(tick: Tick, s: RolloutStatus) -> Decision:
         events=tuple(tick.events),
         conditions=_conditions(tick, s),
         requeue_after=tick.requeue,
+        mirror=mirror,
     )
 
 

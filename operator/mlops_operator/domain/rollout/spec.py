@@ -1,4 +1,4 @@
-"""The Deployment spec the rollout reads: steps (setWeight, pause, analysis), checks,
+"""The Deployment spec the rollout reads: steps (shadow, setWeight, pause, analysis), checks,
 flags (promote, abort, paused) and the progress deadline, parsed and validated.
 """
 
@@ -31,11 +31,16 @@ class SpecError(ValueError):
 
 
 class StepKind(StrEnum):
-    """The three kinds of canary step."""
+    """The kinds of canary step."""
 
+    SHADOW = "shadow"
     SET_WEIGHT = "setWeight"
     PAUSE = "pause"
     ANALYSIS = "analysis"
+
+
+#: Checks a shadow step runs when it names none: agreement with the live version first.
+SHADOW_CHECK = CheckSpec.for_builtin(Builtin.PREDICTION_AGREEMENT)
 
 
 @dataclass(frozen=True)
@@ -44,11 +49,16 @@ class Step:
 
     kind: StepKind
     weight: int | None = None  # setWeight
-    duration: float | None = None  # pause; None = until promoted
-    checks: tuple[CheckSpec, ...] = ()  # analysis
+    duration: float | None = None  # pause: None = until promoted; shadow: at least this long
+    checks: tuple[CheckSpec, ...] = ()  # analysis, shadow
+    percent: int | None = None  # shadow: share of live requests mirrored to the canary
 
     def describe(self) -> str:
-        """E.g. "setWeight 20", "pause 30s", "analysis errorRate, latencyP99"."""
+        """E.g. "setWeight 20", "pause 30s", "analysis errorRate, latencyP99",
+        "shadow 50% for 2m"."""
+        if self.kind is StepKind.SHADOW:
+            length = f" for {format_duration(self.duration)}" if self.duration else ""
+            return f"shadow {self.percent}%{length}"
         if self.kind is StepKind.SET_WEIGHT:
             return f"setWeight {self.weight}"
         if self.kind is StepKind.PAUSE:
@@ -116,11 +126,35 @@ def _parse_checks(raw: Any, defaults: tuple[CheckSpec, ...], where: str) -> tupl
     return tuple(checks)
 
 
+def _parse_shadow(value: Any, where: str, defaults: tuple[CheckSpec, ...]) -> Step:
+    """``shadow: {percent: 50, duration: 2m, checks: [...]}``; checks default to
+    predictionAgreement plus the strategy's default checks."""
+    value = value or {}
+    if not isinstance(value, Mapping) or set(value) - {"percent", "duration", "checks"}:
+        raise SpecError(f"{where}.shadow must be {{percent: 50, duration: 2m, checks: [...]}}, "
+                        f"not {value!r}")
+    percent = value.get("percent", 100)
+    if isinstance(percent, bool) or not isinstance(percent, int) or not 1 <= percent <= 100:
+        raise SpecError(f"{where}.shadow.percent must be an integer 1..100, not {percent!r}")
+    duration = None
+    if value.get("duration") is not None:
+        try:
+            duration = parse_duration(value["duration"])
+        except DurationError as error:
+            raise SpecError(f"{where}.shadow.duration: {error}") from None
+    shadow_defaults = (SHADOW_CHECK, *(c for c in defaults if c.name != SHADOW_CHECK.name))
+    checks = _parse_checks(value.get("checks"), shadow_defaults, f"{where}.shadow")
+    return Step(StepKind.SHADOW, duration=duration, checks=checks, percent=percent)
+
+
 def _parse_step(raw: Any, index: int, defaults: tuple[CheckSpec, ...]) -> Step:
     where = f"spec.strategy.steps[{index}]"
     if not isinstance(raw, Mapping) or len(raw) != 1:
-        raise SpecError(f"{where} must have exactly one of setWeight, pause, analysis; got {raw!r}")
+        raise SpecError(f"{where} must have exactly one of shadow, setWeight, pause, analysis; "
+                        f"got {raw!r}")
     ((key, value),) = raw.items()
+    if key == "shadow":
+        return _parse_shadow(value, where, defaults)
     if key == "setWeight":
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 100:
             raise SpecError(f"{where}.setWeight must be an integer 0..100, not {value!r}")
@@ -141,7 +175,8 @@ def _parse_step(raw: Any, index: int, defaults: tuple[CheckSpec, ...]) -> Step:
             raise SpecError(f"{where}.analysis must be {{checks: [...]}}, not {value!r}")
         checks = _parse_checks(value.get("checks"), defaults, f"{where}.analysis")
         return Step(StepKind.ANALYSIS, checks=checks)
-    raise SpecError(f"{where}: unknown step {key!r} (expected setWeight, pause or analysis)")
+    raise SpecError(f"{where}: unknown step {key!r} (expected shadow, setWeight, pause or "
+                    f"analysis)")
 
 
 def default_steps(checks: tuple[CheckSpec, ...] = DEFAULT_CHECKS) -> tuple[Step, ...]:
@@ -230,7 +265,21 @@ def _parse_steps(strategy: Mapping[str, Any]) -> tuple[Step, ...]:
         return default_steps(defaults)
     if not isinstance(raw_steps, list):
         raise SpecError("spec.strategy.steps must be a list")
-    return tuple(_parse_step(s, i, defaults) for i, s in enumerate(raw_steps))
+    steps = tuple(_parse_step(s, i, defaults) for i, s in enumerate(raw_steps))
+    _check_shadows_come_first(steps)
+    return steps
+
+
+def _check_shadows_come_first(steps: tuple[Step, ...]) -> None:
+    """A shadow answers no user, so it cannot follow a step that gave the canary traffic."""
+    weighted = None
+    for index, step in enumerate(steps):
+        if step.kind is StepKind.SET_WEIGHT and step.weight:
+            weighted = weighted if weighted is not None else index
+        if step.kind is StepKind.SHADOW and weighted is not None:
+            raise SpecError(
+                f"spec.strategy.steps[{index}]: a shadow step must come before the canary gets "
+                f"traffic (steps[{weighted}] is setWeight {steps[weighted].weight})")
 
 
 def _parse_alerts(raw: Any) -> tuple[str, ...]:

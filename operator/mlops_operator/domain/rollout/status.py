@@ -139,6 +139,8 @@ class RolloutStatus:
     current_weight: int = 0
     step_started_at: str | None = None
     canary_started_at: str | None = None
+    #: When every ready stable pod began copying live requests to the canary (shadow step).
+    shadow_started_at: str | None = None
     promotion: PromotionStage | None = None
     pause_reason: str | None = None
     message: str | None = None
@@ -161,6 +163,7 @@ class RolloutStatus:
             "currentWeight": self.current_weight,
             "stepStartedAt": self.step_started_at,
             "canaryStartedAt": self.canary_started_at,
+            "shadowStartedAt": self.shadow_started_at,
             "promotion": self.promotion.value if self.promotion else None,
             "pauseReason": self.pause_reason,
             "message": self.message,
@@ -186,6 +189,7 @@ class RolloutStatus:
             current_weight=int(data.get("currentWeight") or 0),
             step_started_at=data.get("stepStartedAt") or None,
             canary_started_at=data.get("canaryStartedAt") or None,
+            shadow_started_at=data.get("shadowStartedAt") or None,
             promotion=_enum_or_none(PromotionStage, data.get("promotion")),
             pause_reason=data.get("pauseReason") or None,
             message=data.get("message") or None,

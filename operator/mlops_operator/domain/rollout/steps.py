@@ -1,4 +1,5 @@
-"""The canary steps (setWeight, pause, analysis) and the promotion that follows them.
+"""The canary steps (shadow, setWeight, pause, analysis) and the promotion that follows
+them.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from mlops_operator.domain.rollout.transitions import (
     enter_promotion,
     hold,
     keep_running,
+    roll_back,
     wait_for_pods,
 )
 
@@ -52,7 +54,8 @@ from mlops_operator.domain.rollout.transitions import (
 def advance(tick: Tick, s: RolloutStatus, done: str) -> RolloutStatus:
     """Next step (or promotion after the last one)."""
     index = (s.current_step_index or 0) + 1
-    s = replace(s, current_step_index=index, step_started_at=tick.now, analysis=None)
+    s = replace(s, current_step_index=index, step_started_at=tick.now, analysis=None,
+                shadow_started_at=None)
     if index >= len(tick.spec.steps):
         return enter_promotion(tick, s, done)
     next_step = tick.spec.steps[index].describe()
@@ -111,8 +114,10 @@ def record_analysis(tick: Tick, s: RolloutStatus, step: Step) -> tuple[RolloutSt
             current = updated
         states.append(current)
         judgements.append(current.judge(check))
+        last = _measured_or_started(current.last_measured_at, step, s)
+        if step.kind is StepKind.SHADOW and last is None:
+            continue  # nothing mirrored yet: step_shadow says when to look again
         if not current.judge(check).verdict.terminal:
-            last = current.last_measured_at
             wait = check.interval - seconds_elapsed(last, tick.now) if last else 0.0
             tick.wake_in(wait)
     verdict = combine(judgements)
@@ -136,7 +141,47 @@ def record_analysis(tick: Tick, s: RolloutStatus, step: Step) -> tuple[RolloutSt
     return s, verdict
 
 
-def step_analysis(tick: Tick, s: RolloutStatus, judgement: Judgement) -> RolloutStatus:
+def step_shadow(tick: Tick, s: RolloutStatus, step: Step, judgement: Judgement) -> RolloutStatus:
+    """The canary gets copies of ``step.percent`` % of live requests (the stable servers
+    mirror them; the canary stays out of the Service users call) for at least
+    ``step.duration``, and the step's checks must pass."""
+    percent = int(step.percent or 100)
+    needed = canary_replicas_for(percent, tick.spec.replicas)
+    if not is_ready(tick.obs.canary, s.canary_version, needed):
+        return wait_for_pods(tick, s, tick.obs.canary, s.canary_version, needed,
+                             f"shadow pods for {percent}% of requests")
+    if s.shadow_started_at is None:
+        if tick.obs.stable.mirror_to != s.canary_version:
+            return _wait_for_mirroring(tick, s, percent)
+        tick.event("Normal", "ShadowStarted",
+                   f"{s.canary_version} gets copies of {percent}% of live requests; its "
+                   f"answers are compared with the stable version's and discarded")
+        s = replace(s, shadow_started_at=tick.now, analysis=None)
+        tick.wake_in(min((c.interval for c in step.checks), default=0.0))
+    left = (step.duration or 0.0) - seconds_elapsed(s.shadow_started_at, tick.now)
+    if left > 0 and judgement.verdict is Verdict.SUCCESSFUL:
+        tick.wake_in(left)
+        return keep_running(tick, s, f"shadowing {percent}% of requests to {s.canary_version}: "
+                            f"{judgement.message}; {format_duration(left)} left", "Shadowing")
+    if left > 0:
+        tick.wake_in(left)
+    return step_analysis(tick, s, judgement, passed="ShadowSucceeded")
+
+
+def _wait_for_mirroring(tick: Tick, s: RolloutStatus, percent: int) -> RolloutStatus:
+    """The stable pods restart with the mirror's settings; until all ready ones copy
+    requests there is nothing to measure (rolled back after the progress deadline)."""
+    what = f"the stable pods to copy {percent}% of requests to {s.canary_version}"
+    waited = seconds_elapsed(s.step_started_at, tick.now)
+    if waited > tick.spec.progress_deadline:
+        return roll_back(tick, s, "ProgressDeadlineExceeded",
+                         f"{what}: not after {format_duration(waited)}; progressDeadline is "
+                         f"{format_duration(tick.spec.progress_deadline)}")
+    return keep_running(tick, s, f"waiting for {what}", "WaitingForPods")
+
+
+def step_analysis(tick: Tick, s: RolloutStatus, judgement: Judgement,
+                  passed: str = "AnalysisSucceeded") -> RolloutStatus:
     where = position(tick.spec, s)
     if not tick.obs.prometheus_reachable:
         detail = f": {tick.obs.prometheus_error}" if tick.obs.prometheus_error else ""
@@ -149,7 +194,7 @@ def step_analysis(tick: Tick, s: RolloutStatus, judgement: Judgement) -> Rollout
             cause,
         )
     if judgement.verdict is Verdict.SUCCESSFUL:
-        tick.event("Normal", "AnalysisSucceeded", f"{where}: {judgement.message}")
+        tick.event("Normal", passed, f"{where}: {judgement.message}")
         return advance(tick, s, f"analysis passed ({judgement.message})")
     if judgement.verdict is Verdict.INCONCLUSIVE:
         cause = f"analysis at {where} inconclusive"
@@ -177,10 +222,13 @@ def checks_to_measure(
         return ()
     if status.promotion is PromotionStage.BAKING:
         checks = spec.active_bake.checks if spec.active_bake else ()
+        step = None
     else:
         step = current_step(spec, status)
-        if step is None or step.kind is not StepKind.ANALYSIS:
+        if step is None or step.kind not in (StepKind.ANALYSIS, StepKind.SHADOW):
             return ()
+        if step.kind is StepKind.SHADOW and status.shadow_started_at is None:
+            return ()  # nothing is mirrored yet: there is nothing to measure
         checks = step.checks
     index = status.current_step_index
     state = status.analysis if status.analysis and status.analysis.step_index == index else None
@@ -189,6 +237,16 @@ def checks_to_measure(
         current = state.check(check.name) if state else CheckState(check.name)
         if current.judge(check).verdict.terminal:
             continue
-        if due(check, current.last_measured_at, now):
+        if due(check, _measured_or_started(current.last_measured_at, step, status), now):
             due_checks.append(check)
     return tuple(due_checks)
+
+
+def _measured_or_started(last_measured_at: str | None, step: Step | None,
+                         s: RolloutStatus) -> str | None:
+    """When a check was last measured; in a shadow step that never measured it, when the
+    mirroring began: its first measurement waits one interval, as copies take that long
+    to arrive (measured at once, it would only find no data and pause the rollout)."""
+    if last_measured_at or step is None or step.kind is not StepKind.SHADOW:
+        return last_measured_at
+    return s.shadow_started_at
