@@ -216,8 +216,8 @@ spec:
         return self.get("mld", name).get("status") or {}
 
     def url(self, name: str) -> str:
-        address = wait_for(lambda: (self.get("svc", name).get("metadata") or {}).get(
-            "annotations", {}).get("mlops.dev/local-address"), 60, f"{name} address")
+        address = wait_for(lambda: (self.get("svc", name).get("spec") or {}).get("clusterIP"),
+                           60, f"{name} address")
         return f"http://{address}:80/predict"
 
 

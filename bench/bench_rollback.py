@@ -56,8 +56,8 @@ class Bench:
         return json.loads(self.kubectl("get", "mld", name, "-o", "json")).get("status") or {}
 
     @staticmethod
-    def wait(check, timeout: float, what: str) -> None:
-        wait_for(check, timeout, what, interval=0.1)
+    def wait(check, timeout: float, what: str):
+        return wait_for(check, timeout, what, interval=0.1)
 
     def train(self, name: str, version: str, params: str) -> None:
         self.kubectl("apply", "-f", "-", input=iris_training_job(name, params))
@@ -76,10 +76,8 @@ class Bench:
         self.wait(lambda: self.status(name).get("phase") == "Healthy"
                   and self.status(name).get("readyReplicas", {}).get("stable", 0) >= 1,
                   120, f"{name} healthy")
-        self.wait(lambda: "mlops.dev/local-address" in self.kubectl(
-            "get", "svc", name, "-o", "jsonpath={.metadata.annotations}"), 30, "address")
-        address = json.loads(self.kubectl("get", "svc", name, "-o", "jsonpath={.metadata."
-                                          "annotations}"))["mlops.dev/local-address"]
+        address = self.wait(lambda: self.kubectl("get", "svc", name, "-o",
+                                                 "jsonpath={.spec.clusterIP}"), 30, "address")
         return f"http://{address}:80/predict"
 
     def set_version(self, name: str, version: str) -> None:

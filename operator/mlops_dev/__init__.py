@@ -1,1 +1,1 @@
-"""Developer tooling: the local Kubernetes cluster, its node agent, and the demo."""
+"""Developer tooling: the local Kubernetes cluster (control plane and real node) and the demo."""

@@ -1,11 +1,11 @@
-"""The local cluster: a real control plane and its nodes as local processes.
+"""The local cluster: a real control plane and a real node as local processes.
 
 ``up`` starts etcd, kube-apiserver, kube-controller-manager, kube-scheduler, the
-real node (containerd, kubelet, kube-proxy, CoreDNS; see ``mlops_dev.node``) and,
-until every workload has moved to the real node, the process node agent; each
-process in its own group with a pid file. It waits until the API server is ready
-and the nodes are Ready. ``down`` stops them all, pods first, and leaves nothing
-behind: no process, mount, cgroup, link, iptables chain or listening port.
+node (containerd, kubelet, kube-proxy, then CoreDNS and local-path-provisioner as
+pods; see ``mlops_dev.node``), Prometheus and Alertmanager; each process in its own
+group with a pid file. It waits until the API server is ready and the node is Ready.
+``down`` stops them all, pods first, and leaves nothing behind: no process, mount,
+cgroup, link, iptables chain or listening port.
 """
 
 from __future__ import annotations
@@ -28,14 +28,12 @@ import yaml
 from mlops_dev import controlplane, hollow, kubebuild, monitoring, pki
 from mlops_dev.node import layout as node_layout
 from mlops_dev.node.realnode import RealNode
-from mlops_dev.processes import free_port, port_is_free, wait_for
+from mlops_dev.processes import free_port, kubectl, port_is_free, wait_for
 
-NODE_NAME = "local-node"  # the process node agent's node
-REAL_NODE_NAME = node_layout.NODE_NAME
-POD_CIDR = "127.1.0.0/16"
+NODE_NAME = node_layout.NODE_NAME
 COMPONENTS = (
     "etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "containerd",
-    "kubelet", "kube-proxy", "node-agent", "service-proxy", "alertmanager", "prometheus",
+    "kubelet", "kube-proxy", "alertmanager", "prometheus",
 )
 NODE_COMPONENTS = ("containerd", "kubelet", "kube-proxy")  # stopped by RealNode.stop
 
@@ -53,11 +51,9 @@ class Ports:
     apiserver: int
     controller_manager: int
     scheduler: int
-    node_agent: int
     prometheus: int
     alertmanager: int
     alert_webhook: int  # where the operator receives Alertmanager's webhook
-    discovery: int  # Prometheus HTTP service discovery, served by the service proxy
     kubelet: int
     kubelet_healthz: int
     proxy_healthz: int
@@ -168,7 +164,7 @@ class LocalCluster:
         for directory in (self.run_dir, self.log_dir, self.home / "etcd"):
             directory.mkdir(parents=True, exist_ok=True)
         pki.ensure_pki(self.pki_dir, node_layout.SERVICE_FIRST_IP, node_layout.NODE_IP,
-                       REAL_NODE_NAME)
+                       NODE_NAME)
         if all(self._pid(c) for c in COMPONENTS) and self.ports():
             self._wait_ready(timeout)
             return self.kubeconfig
@@ -180,14 +176,13 @@ class LocalCluster:
         self.node.start(binaries, node_tools, ports.node_ports(), {
             "kubelet": self.home / "kubelet.kubeconfig",
             "kube-proxy": self.home / "kube-proxy.kubeconfig"}, timeout, log)
-        self._start_node_agent(ports)
         self._start_monitoring(ports)
         self._wait_ready(timeout)
-        phase("nodes ready")
-        self.node.install_dns(self.kubeconfig, timeout)
-        phase("CoreDNS ready")
+        phase("node ready")
+        self.node.install_addons(self.kubeconfig, timeout)
+        phase("CoreDNS and local-path-provisioner ready")
         self._install_gateway_api()
-        wait_for(lambda: _http_ok(f"http://127.0.0.1:{ports.prometheus}/-/ready"), timeout,
+        wait_for(lambda: _http_ok(f"{self.endpoints()['prometheus']}/-/ready"), timeout,
                  "Prometheus to be ready", self._log_tail("prometheus"))
         wait_for(lambda: _http_ok(f"http://127.0.0.1:{ports.alertmanager}/-/ready"), timeout,
                  "Alertmanager to be ready", self._log_tail("alertmanager"))
@@ -198,7 +193,7 @@ class LocalCluster:
         """The node's bridge first (the API server listens on its address), then etcd,
         the API server, the controller manager and the scheduler."""
         self.node.network_up()
-        for stem in ("admin", "controller-manager", "scheduler", "node-agent", "kubelet",
+        for stem in ("admin", "controller-manager", "scheduler", "prometheus", "kubelet",
                      "kube-proxy"):
             target = self.kubeconfig if stem == "admin" else self.home / f"{stem}.kubeconfig"
             self._write_kubeconfig(target, stem, self.api_url(ports))
@@ -216,36 +211,19 @@ class LocalCluster:
         self._spawn("kube-scheduler", controlplane.scheduler_command(
             binaries, self.home / "scheduler.kubeconfig", ports.scheduler))
 
-    def _start_node_agent(self, ports: Ports) -> None:
-        """The process node (and its service proxy) that still runs the project's pods."""
-        pki_dir = self.pki_dir
-        self._spawn("node-agent", [
-            sys.executable, "-m", "mlops_dev.node_agent",
-            "--kubeconfig", str(self.home / "node-agent.kubeconfig"),
-            "--node-name", NODE_NAME, "--pod-cidr", POD_CIDR,
-            "--root", str(self.home / "node"), "--port", str(ports.node_agent),
-            "--tls-cert", str(pki_dir / "apiserver.crt"),
-            "--tls-key", str(pki_dir / "apiserver.key"),
-            "--client-ca", str(pki_dir / "ca.crt"),
-        ])
-        self._spawn("service-proxy", [
-            sys.executable, "-m", "mlops_dev.service_proxy",
-            "--kubeconfig", str(self.home / "node-agent.kubeconfig"),
-            "--discovery-port", str(ports.discovery),
-        ])
-
     @staticmethod
     def api_url(ports: Ports) -> str:
         return f"https://{node_layout.NODE_IP}:{ports.apiserver}"
 
     def endpoints(self) -> dict[str, str]:
-        """URLs of the cluster's services on loopback, for the operator, tests and the demo."""
+        """URLs of the cluster's services for the operator, tests and the demo: Prometheus
+        on the node's address (pods query it too), the rest on loopback."""
         ports = self.ports()
         if ports is None:
             return {}
         return {
             "apiserver": self.api_url(ports),
-            "prometheus": f"http://127.0.0.1:{ports.prometheus}",
+            "prometheus": f"http://{node_layout.NODE_IP}:{ports.prometheus}",
             "alertmanager": f"http://127.0.0.1:{ports.alertmanager}",
             "alertWebhook": f"http://127.0.0.1:{ports.alert_webhook}/alerts",
             "alertWebhookTokenFile": str(self.alert_token_file),
@@ -266,11 +244,25 @@ class LocalCluster:
         return path
 
     def _start_monitoring(self, ports: Ports) -> None:
-        """Prometheus discovering pods through the API server; Alertmanager -> operator."""
+        """Prometheus discovering pods through the API server (with an identity that may
+        only list and watch pods); Alertmanager -> operator."""
+        kubectl(str(self.kubeconfig), "apply", "-f", str(monitoring.PROMETHEUS_RBAC))
         self._spawn("alertmanager", monitoring.alertmanager_command(
-            self.home, ports.alertmanager, ports.alert_webhook, self._alert_token()))
+            self.home, ports.alertmanager, self.endpoints()["alertWebhook"],
+            self._alert_token()))
         self._spawn("prometheus", monitoring.prometheus_command(
-            self.home, ports.prometheus, ports.alertmanager, ports.discovery))
+            self.home, f"{node_layout.NODE_IP}:{ports.prometheus}", ports.alertmanager,
+            self.home / "prometheus.kubeconfig"))
+
+    def route_alerts(self, webhook: str | None = None) -> None:
+        """Send Alertmanager's notifications to ``webhook`` (an operator pod's Service)
+        or, by default, to the operator process's port on loopback; applied at once."""
+        endpoints = self.endpoints()
+        monitoring.write_alertmanager_config(
+            self.home, webhook or endpoints["alertWebhook"], self.alert_token_file)
+        request = urllib.request.Request(f"{endpoints['alertmanager']}/-/reload", method="POST")
+        with urllib.request.urlopen(request, timeout=10) as response:
+            response.read()
 
     def _install_gateway_api(self) -> None:
         """Gateway API CRDs (standard channel) from the published Go module."""
@@ -295,26 +287,17 @@ class LocalCluster:
             "kube-apiserver /readyz",
             self._log_tail("kube-apiserver"),
         )
-        wait_for(
-            self._node_ready, timeout, f"node {NODE_NAME} to be Ready", self._log_tail("node-agent")
-        )
-        wait_for(lambda: self._node_ready(REAL_NODE_NAME), timeout,
-                 f"node {REAL_NODE_NAME} to be Ready", self._log_tail("kubelet"))
+        wait_for(self._node_ready, timeout, f"node {NODE_NAME} to be Ready",
+                 self._log_tail("kubelet"))
 
     def down(self, quiet: bool = False) -> None:
-        """Stop every component: hollow nodes, the real node (its pods first) and the node
-        agent (with its pods), then the control plane and the node's network."""
+        """Stop every component: hollow nodes, the node (its pods first), then the
+        control plane, and the node's network."""
         self.remove_hollow_nodes()
         self.node.stop()
         for component in reversed(COMPONENTS):
             if component not in NODE_COMPONENTS:
-                self._stop_component(component, 20.0 if component == "node-agent" else 10.0,
-                                     quiet)
-        # Pods whose node agent died without cleaning up.
-        for pid_file in (self.home / "node").glob("pods/*/*.pid"):
-            with contextlib.suppress(ValueError):
-                _stop_group(int(pid_file.read_text()), grace=2.0)
-            pid_file.unlink(missing_ok=True)
+                self._stop_component(component, 10.0, quiet)
         self.node.network_down()
         if self._ports_file().exists():
             self._ports_file().replace(self._last_ports_file())
@@ -349,7 +332,6 @@ class LocalCluster:
             "components": {c: self._pid(c) for c in COMPONENTS},
             "apiserverReady": self._api_ready(),
             "nodeReady": self._node_ready(),
-            "realNodeReady": self._node_ready(REAL_NODE_NAME),
         }
 
     # ---- helpers -----------------------------------------------------------

@@ -26,12 +26,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
-from mlops_dev.cluster import REAL_NODE_NAME, LocalCluster
+from mlops_dev.cluster import LocalCluster
 from mlops_dev.kubebuild import REPO_ROOT
 from mlops_dev.load import LoadGenerator, iris_rows
-from mlops_dev.node.layout import TRIAL_TAINT
 from mlops_dev.processes import (
     KubectlError,
     OperatorProcess,
@@ -174,22 +171,16 @@ class Demo:
         return status
 
     def deploy(self) -> None:
-        """The following Deployment, its model servers on the real node (whose pod network
-        lets the stable servers reach the canary's Service for the shadow step). Applied
-        while iris-v1 trains: it serves the model's first Approved version."""
-        manifest = yaml.safe_load((EXAMPLES / "deployment-iris-follow.yaml").read_text())
-        manifest["spec"]["nodeSelector"] = {"kubernetes.io/hostname": REAL_NODE_NAME}
-        manifest["spec"]["tolerations"] = [{"key": TRIAL_TAINT["key"], "operator": "Exists"}]
-        self.say("kubectl apply -f manifests/examples/deployment-iris-follow.yaml "
-                 f"(model servers on the node {REAL_NODE_NAME})")
-        self.kubectl("apply", "-f", "-", input=json.dumps(manifest))
+        """The following Deployment, applied while iris-v1 trains: it serves the model's
+        first Approved version."""
+        self.say("kubectl apply -f manifests/examples/deployment-iris-follow.yaml")
+        self.kubectl("apply", "-f", str(EXAMPLES / "deployment-iris-follow.yaml"))
 
     def serving(self) -> str:
         """Wait until the Deployment serves; the URL of its Service."""
         self.wait(lambda: (self.get("mld", DEPLOYMENT).get("status") or {}).get("phase")
                   == "Healthy", 120, f"the {DEPLOYMENT} Deployment to be Healthy")
-        address = self.get("svc", DEPLOYMENT)["metadata"]["annotations"][
-            "mlops.dev/local-address"]
+        address = self.get("svc", DEPLOYMENT)["spec"]["clusterIP"]
         return f"http://{address}:80/predict"
 
     def run(self) -> None:
@@ -297,26 +288,36 @@ class Demo:
 class OperatorPod:
     """The operator as a pod of its own image on the local node, from the kind manifests.
 
-    Same manifests as on kind (``kubectl apply -k manifests/operator``); only the
-    addresses differ: Prometheus and the Alertmanager webhook are on loopback here.
+    Same manifests and steps as on kind (``kubectl apply -k manifests/operator``, the
+    webhook token's Secret); only Prometheus's address differs (it runs on the node,
+    not in the cluster), and Alertmanager is pointed at the operator's Service.
     """
 
     def __init__(self, cluster: LocalCluster) -> None:
+        self.cluster = cluster
         self.kubeconfig = str(cluster.kubeconfig)
         self.endpoints = cluster.endpoints()
 
-    def kubectl(self, *args: str) -> str:
-        return story_kubectl(self.kubeconfig, *args)
+    def kubectl(self, *args: str, input: str | None = None) -> str:
+        return story_kubectl(self.kubeconfig, *args, input=input)
 
     def start(self) -> None:
         self.kubectl("apply", "-k", str(REPO_ROOT / "manifests" / "operator"))
-        settings = {**operator_env(self.endpoints), "MLOPS_ALERT_WEBHOOK_HOST": "127.0.0.1"}
+        secret = self.kubectl("-n", "mlops-system", "create", "secret", "generic",
+                              "mlops-alert-webhook", "--from-file=token="
+                              + self.endpoints["alertWebhookTokenFile"],
+                              "--dry-run=client", "-o", "yaml")
+        self.kubectl("apply", "-f", "-", input=secret)
         self.kubectl("-n", "mlops-system", "set", "env", "deployment/mlops-operator",
-                     *(f"{key}={value}" for key, value in settings.items()))
+                     f"MLOPS_PROMETHEUS_URL={self.endpoints['prometheus']}")
         self.kubectl("-n", "mlops-system", "rollout", "status", "deployment/mlops-operator",
                      "--timeout=90s")
+        address = self.kubectl("-n", "mlops-system", "get", "service", "mlops-operator-alerts",
+                               "-o", "jsonpath={.spec.clusterIP}")
+        self.cluster.route_alerts(f"http://{address}:8085/alerts")
 
     def stop(self) -> None:
+        self.cluster.route_alerts()
         self.kubectl("-n", "mlops-system", "delete", "deployment", "mlops-operator",
                      "--wait=true", "--timeout=60s")
 

@@ -1,7 +1,9 @@
 """Prometheus and Alertmanager for the local cluster: their configs and command lines.
 
-The scrape jobs and alert rules are the monitoring manifests' own files; Alertmanager
-sends to the operator's webhook with the bearer token from the cluster's home.
+The scrape jobs and alert rules are the monitoring manifests' own files: Prometheus
+(built from its Go module, see ``nodebuild.PROMETHEUS``) discovers the pods through
+the API server and scrapes their pod IPs; Alertmanager sends to the operator's webhook
+with the bearer token from the cluster's home.
 """
 
 from __future__ import annotations
@@ -11,25 +13,27 @@ from pathlib import Path
 
 import yaml
 
+from mlops_dev import nodebuild
 from mlops_dev.kubebuild import REPO_ROOT
 
 MONITORING_RULES = REPO_ROOT / "manifests" / "monitoring" / "rules.yml"
+#: What Prometheus's client certificate may do: list and watch pods.
+PROMETHEUS_RBAC = REPO_ROOT / "hack" / "prometheus-rbac.yaml"
 
 
-def prometheus_command(home: Path, port: int, alertmanager_port: int,
-                       discovery_port: int) -> list[str]:
-    """Write Prometheus's config under ``home`` and return its command line."""
+def prometheus_command(home: Path, address: str, alertmanager_port: int,
+                       kubeconfig: Path) -> list[str]:
+    """Write Prometheus's config under ``home`` and return its command line; it listens on
+    ``address`` (host:port)."""
     folder = home / "prometheus"
     for directory in (folder / "data", folder / "rules"):
         directory.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(MONITORING_RULES, folder / "rules" / "mlops.yml")
-    # Debian's Prometheus has no Kubernetes discovery: the service proxy serves the
-    # API server's pods with kubernetes_sd's meta labels over HTTP SD instead.
+    # Outside the cluster, discovery reaches the API server through a kubeconfig.
     scrape = yaml.safe_load((MONITORING_RULES.parent / "scrape.yml").read_text())
     for job in scrape:
-        if job.pop("kubernetes_sd_configs", None) is not None:
-            job["http_sd_configs"] = [{"url": f"http://127.0.0.1:{discovery_port}/pods",
-                                       "refresh_interval": "2s"}]
+        for discovery in job.get("kubernetes_sd_configs", []):
+            discovery["kubeconfig_file"] = str(kubeconfig)
     config = {
         "global": {"scrape_interval": "2s", "evaluation_interval": "2s",
                    "scrape_timeout": "1s"},
@@ -39,34 +43,39 @@ def prometheus_command(home: Path, port: int, alertmanager_port: int,
         "scrape_configs": scrape,
     }
     (folder / "prometheus.yml").write_text(yaml.safe_dump(config))
-    return [_installed("prometheus", "prometheus"), f"--config.file={folder / 'prometheus.yml'}",
+    return [str(nodebuild.PROMETHEUS.directory() / "prometheus"),
+            f"--config.file={folder / 'prometheus.yml'}",
             f"--storage.tsdb.path={folder / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
+            f"--web.listen-address={address}",
             "--web.enable-lifecycle", "--storage.tsdb.retention.time=1d", "--log.level=warn"]
 
 
-def alertmanager_command(home: Path, port: int, webhook_port: int,
-                         token_file: Path) -> list[str]:
-    """Write Alertmanager's config (route everything to the operator: Deployment alerts
-    and model alerts alike) and its command."""
+def alertmanager_command(home: Path, port: int, webhook: str, token_file: Path) -> list[str]:
+    """Write Alertmanager's config (route everything to the operator's ``webhook`` URL:
+    Deployment alerts and model alerts alike) and its command."""
     folder = home / "alertmanager"
     (folder / "data").mkdir(parents=True, exist_ok=True)
-    config = {
-        "route": {"receiver": "mlops-operator",
-                  "group_by": ["alertname", "namespace", "deployment", "model"],
-                  "group_wait": "1s", "group_interval": "5s", "repeat_interval": "5m"},
-        "receivers": [{"name": "mlops-operator", "webhook_configs": [{
-            "url": f"http://127.0.0.1:{webhook_port}/alerts",
-            "http_config": {"authorization": {
-                "type": "Bearer", "credentials_file": str(token_file)}},
-            "send_resolved": True}]}],
-    }
-    (folder / "alertmanager.yml").write_text(yaml.safe_dump(config))
+    write_alertmanager_config(home, webhook, token_file)
     binary = _installed("prometheus-alertmanager", "prometheus-alertmanager", "alertmanager")
     return [binary, f"--config.file={folder / 'alertmanager.yml'}",
             f"--storage.path={folder / 'data'}",
             f"--web.listen-address=127.0.0.1:{port}",
             "--cluster.listen-address=", "--log.level=warn"]
+
+
+def write_alertmanager_config(home: Path, webhook: str, token_file: Path) -> None:
+    """Alertmanager's config, sending every alert to ``webhook`` with the bearer token."""
+    config = {
+        "route": {"receiver": "mlops-operator",
+                  "group_by": ["alertname", "namespace", "deployment", "model"],
+                  "group_wait": "1s", "group_interval": "5s", "repeat_interval": "5m"},
+        "receivers": [{"name": "mlops-operator", "webhook_configs": [{
+            "url": webhook,
+            "http_config": {"authorization": {
+                "type": "Bearer", "credentials_file": str(token_file)}},
+            "send_resolved": True}]}],
+    }
+    (home / "alertmanager" / "alertmanager.yml").write_text(yaml.safe_dump(config))
 
 
 def _installed(package: str, *names: str) -> str:

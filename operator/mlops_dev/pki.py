@@ -36,15 +36,15 @@ CLIENTS = (
     ClientIdentity(
         "apiserver-kubelet-client", "kube-apiserver-kubelet-client", ("system:masters",)
     ),
-    # The node agent also provisions local PersistentVolumes, which the Node
-    # authorizer does not allow; on this development cluster it acts as admin.
-    ClientIdentity("node-agent", "system:node-agent", ("system:masters",)),
+    # Prometheus on the host discovers pods with this identity (list/watch pods only,
+    # bound by hack/prometheus-rbac.yaml).
+    ClientIdentity("prometheus", "mlops-dev:prometheus"),
     # The real node's kube-proxy (system:node-proxier); its kubelet's identity names the
     # node (see ensure_pki).
     ClientIdentity("kube-proxy", "system:kube-proxy"),
 )
 # Bumped whenever the set of certificates changes, so an older home gets a new set.
-PKI_VERSION = "2"
+PKI_VERSION = "3"
 
 
 def _write_key(path: Path, key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> None:

@@ -69,7 +69,10 @@ def main(argv: list[str] | None = None) -> int:
 
         with standby_liveness(args.liveness):
             await_leadership(args.leader_elect_namespace, identity)
+    # An explicit identity: kopf's own default asks getpass for the user's name, which a
+    # container running as a uid without an /etc/passwd entry (65532 here) does not have.
     asyncio.run(kopf.operator(
+        identity=identity,
         clusterwide=not args.namespace,
         namespaces=args.namespace,
         standalone=True,

@@ -23,11 +23,8 @@ from mlops_operator.handlers import (  # noqa: F401 - importing registers the ha
     trainingjob,
     watches,
 )
-from mlops_operator.k8s.api import Kube, use_local_node_mounts
+from mlops_operator.k8s.api import Kube
 from mlops_operator.providers import observer_for
-
-# Before kopf logs in with in-cluster credentials (also under `kopf run -m`).
-use_local_node_mounts()
 
 
 @kopf.on.startup()

@@ -14,7 +14,6 @@ import platform
 import sys
 
 from mlops_runtime import __version__
-from mlops_runtime.localpaths import host_path
 
 TERMINATION_LOG_ENV = "MLOPS_TERMINATION_LOG"
 DEFAULT_TERMINATION_LOG = "/dev/termination-log"
@@ -22,7 +21,7 @@ DEFAULT_TERMINATION_LOG = "/dev/termination-log"
 
 def write_termination_message(message: str) -> None:
     """Write the pod's termination message (Kubernetes reads at most 4 KiB)."""
-    path = host_path(os.environ.get(TERMINATION_LOG_ENV, DEFAULT_TERMINATION_LOG))
+    path = os.environ.get(TERMINATION_LOG_ENV, DEFAULT_TERMINATION_LOG)
     try:
         with open(path, "w", encoding="utf-8") as handle:
             handle.write(message[:4096])

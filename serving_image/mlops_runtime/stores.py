@@ -4,9 +4,9 @@ One small :class:`ArtifactStore` protocol and a registry keyed by URI scheme, so
 model server (reads) and the trainer (writes) share the same resolution rules.
 An unknown scheme is a :class:`ValueError` naming it, never a silent fallback.
 
-- ``file:///abs/path``: a local path (through :func:`host_path`).
+- ``file:///abs/path``: a local path.
 - ``pvc://<claim>/<path>``: ``$MLOPS_PVC_ROOT/<claim>/<path>`` (default root
-  ``/mnt/pvc``), through :func:`host_path`, since the claim is a mounted volume.
+  ``/mnt/pvc``), where the pod mounts the claim.
 - ``s3://bucket/key``: boto3 when installed; endpoint from ``MLOPS_S3_ENDPOINT``,
   credentials from ``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY``.
 """
@@ -20,8 +20,6 @@ import tempfile
 from pathlib import PurePosixPath
 from typing import Any, Protocol
 from urllib.parse import unquote, urlsplit
-
-from mlops_runtime.localpaths import host_path
 
 PVC_ROOT_ENV = "MLOPS_PVC_ROOT"
 DEFAULT_PVC_ROOT = "/mnt/pvc"
@@ -71,7 +69,7 @@ def _write_atomically(path: str, data: bytes) -> None:
 
 
 class FileStore:
-    """``file:///abs/path``; the path goes through host_path (local pods)."""
+    """``file:///abs/path``: a path in the pod (a mounted volume) or on this machine."""
 
     def local_path(self, uri: str) -> str:
         parts = urlsplit(uri)
@@ -82,7 +80,7 @@ class FileStore:
         path = unquote(parts.path)
         if not path.startswith("/"):
             raise ValueError(f"file:// URI needs an absolute path: {uri!r}")
-        return host_path(path)
+        return path
 
     def read_bytes(self, uri: str) -> bytes:
         with open(self.local_path(uri), "rb") as handle:
@@ -106,7 +104,7 @@ class PvcStore:
         if ".." in rel.parts or "/" in claim:
             raise ValueError(f"pvc:// URI must not leave its claim: {uri!r}")
         root = os.environ.get(PVC_ROOT_ENV, DEFAULT_PVC_ROOT)
-        return host_path(str(PurePosixPath(root) / claim / rel))
+        return str(PurePosixPath(root) / claim / rel)
 
     def read_bytes(self, uri: str) -> bytes:
         with open(self.local_path(uri), "rb") as handle:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import subprocess
@@ -10,7 +11,8 @@ from pathlib import Path
 
 import pytest
 from kubernetes import client, config
-from mlops_dev.cluster import process_alive
+from mlops_dev.node.images import RUNTIME_IMAGE
+from mlops_dev.node.layout import POD_SUBNET
 
 from tests.cluster.conftest import OperatorProcess, wait_for
 from tests.conftest import kubectl
@@ -126,7 +128,7 @@ def test_a_job_running_a_project_entry_point_succeeds_with_its_termination_messa
                     "containers": [
                         {
                             "name": "main",
-                            "image": "mlops-operator/runtime:dev",
+                            "image": RUNTIME_IMAGE,
                             "command": ["mlops-runtime", "version"],
                             "env": [
                                 {
@@ -167,20 +169,26 @@ def test_a_job_running_a_project_entry_point_succeeds_with_its_termination_messa
     message = json.loads(terminated["message"])
     assert message["pod"] == pod["metadata"]["name"]  # downward API reached the process
     assert message["podIP"] == pod["status"]["podIP"]
-    assert pod["status"]["podIP"].startswith("127.")
+    assert ipaddress.ip_address(pod["status"]["podIP"]) in ipaddress.ip_network(POD_SUBNET)
     logs = kubectl(kubeconfig, "logs", "-n", namespace, pod["metadata"]["name"]).stdout
     assert '"runtime"' in logs
 
 
-def test_a_pod_with_a_foreign_image_reports_a_clear_waiting_reason(
-    kubeconfig: str,
-    namespace: str,
+@pytest.mark.parametrize(
+    ("policy", "reasons"),
+    [("Never", {"ErrImageNeverPull"}), ("IfNotPresent", {"ErrImagePull", "ImagePullBackOff"})],
+)
+def test_an_image_that_was_not_loaded_reports_a_clear_waiting_reason(
+    kubeconfig: str, namespace: str, policy: str, reasons: set[str],
 ) -> None:
+    """Not loaded into the node, and its registry (on loopback: nothing leaves this machine)
+    does not answer."""
+    image = "localhost/acme/web:1.25"
     pod = {
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": {"name": "web"},
-        "spec": {"containers": [{"name": "web", "image": "nginx:1.25"}]},
+        "spec": {"containers": [{"name": "web", "image": image, "imagePullPolicy": policy}]},
     }
     kubectl(kubeconfig, "apply", "-n", namespace, "-f", "-", input=json.dumps(pod))
 
@@ -191,17 +199,16 @@ def test_a_pod_with_a_foreign_image_reports_a_clear_waiting_reason(
         statuses = status.get("containerStatuses") or []
         return statuses[0]["state"].get("waiting") if statuses else None
 
-    state = wait_for(
-        lambda: (w := waiting()) and w.get("reason") == "ErrImagePull" and w, 30, "ErrImagePull"
-    )
-    assert "nginx:1.25" in state["message"]
-    assert "mlops-operator/runtime" in state["message"]
+    state = wait_for(lambda: (w := waiting()) and w.get("reason") in reasons and w, 60,
+                     f"the pod to wait with {reasons}")
+    assert image in state["message"]
 
 
-def test_configmap_env_and_a_claim_the_local_node_provisions(
+def test_configmap_env_and_a_claim_of_the_default_storage_class(
     kubeconfig: str, namespace: str
 ) -> None:
-    """Env from a ConfigMap and a PersistentVolumeClaim that gets a local volume."""
+    """Env from a ConfigMap, and a PersistentVolumeClaim of the default StorageClass that
+    gets a volume when its first pod is scheduled (as on kind)."""
     manifest = [
         {
             "apiVersion": "v1",
@@ -221,16 +228,6 @@ def test_configmap_env_and_a_claim_the_local_node_provisions(
     ]
     for item in manifest:
         kubectl(kubeconfig, "apply", "-n", namespace, "-f", "-", input=json.dumps(item))
-    wait_for(
-        lambda: (
-            kubectl(
-                kubeconfig, "get", "pvc", "data", "-n", namespace, "-o", "jsonpath={.status.phase}"
-            ).stdout
-            == "Bound"
-        ),
-        30,
-        "claim bound",
-    )
     job = {
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -247,10 +244,12 @@ def test_configmap_env_and_a_claim_the_local_node_provisions(
                     "containers": [
                         {
                             "name": "main",
-                            "image": "mlops-operator/runtime:dev",
+                            "image": RUNTIME_IMAGE,
                             "command": ["mlops-runtime", "version"],
                             "terminationMessagePath": "/data/result.json",
                             "env": [
+                                # The runtime writes its message where the pod reads it.
+                                {"name": "MLOPS_TERMINATION_LOG", "value": "/data/result.json"},
                                 {
                                     "name": "POD_NAME",
                                     "valueFrom": {
@@ -279,6 +278,10 @@ def test_configmap_env_and_a_claim_the_local_node_provisions(
     )["items"][0]
     message = json.loads(pod["status"]["containerStatuses"][0]["state"]["terminated"]["message"])
     assert message["pod"] == "hello"  # env from the ConfigMap
+    claim = json.loads(kubectl(kubeconfig, "get", "pvc", "data", "-n", namespace, "-o",
+                               "json").stdout)
+    assert claim["status"]["phase"] == "Bound"
+    assert claim["spec"]["storageClassName"] == "standard"
 
 
 def test_a_kopf_operator_from_the_package_sees_a_training_job_and_writes_status(
@@ -311,7 +314,7 @@ def test_readiness_probe_logs_and_graceful_deletion_of_a_serving_pod(
         "spec": {
             "terminationGracePeriodSeconds": 20,
             "containers": [{
-                "name": "server", "image": "mlops-operator/runtime:0.1.0",
+                "name": "server", "image": RUNTIME_IMAGE,
                 "command": ["mlops-runtime", "serve"],
                 "args": ["--model-uri", result["artifacts"]["onnx"]["uri"],
                          "--sha256", result["artifacts"]["onnx"]["sha256"]],
@@ -320,7 +323,10 @@ def test_readiness_probe_logs_and_graceful_deletion_of_a_serving_pod(
                 "ports": [{"name": "http", "containerPort": 8080}],
                 "readinessProbe": {"httpGet": {"path": "/readyz", "port": "http"},
                                    "periodSeconds": 1},
+                # The model trained on this machine, where the pod expects it.
+                "volumeMounts": [{"name": "model", "mountPath": str(out), "readOnly": True}],
             }],
+            "volumes": [{"name": "model", "hostPath": {"path": str(out), "type": "Directory"}}],
         },
     }
     kubectl(kubeconfig, "apply", "-n", namespace, "-f", "-", input=json.dumps(pod))
@@ -328,12 +334,11 @@ def test_readiness_probe_logs_and_graceful_deletion_of_a_serving_pod(
             "--timeout=60s")
     status = json.loads(kubectl(kubeconfig, "get", "pod", "server", "-n", namespace, "-o",
                                 "json").stdout)["status"]
-    pid = int(status["containerStatuses"][0]["containerID"].removeprefix("local://"))
-    assert process_alive(pid)
+    assert status["containerStatuses"][0]["started"], status
     logs = kubectl(kubeconfig, "logs", "-n", namespace, "server").stdout
     assert "Uvicorn running" in logs or "Application startup complete" in logs
     started = time.monotonic()
     kubectl(kubeconfig, "delete", "pod", "server", "-n", namespace, "--timeout=30s")
-    # SIGTERM: the server drains and exits long before the 20 s grace period.
+    # SIGTERM: the server drains and exits long before the 20 s grace period (kubectl
+    # returns once the kubelet has seen the container stop and the pod object is gone).
     assert time.monotonic() - started < 15
-    wait_for(lambda: not process_alive(pid), 10, "the server process to exit")

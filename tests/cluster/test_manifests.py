@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 import yaml
+from mlops_dev.processes import wait_for
 
 from tests.conftest import REPO, kubectl
 
@@ -157,6 +158,43 @@ def test_monitoring_uses_the_shared_scrape_job_and_rules(kubeconfig: str) -> Non
         job["job_name"] for job in yaml.safe_load(by_key["scrape.yml"])]
     config = yaml.safe_load(config_maps["prometheus-config"]["data"]["prometheus.yml"])
     assert config["scrape_config_files"] == ["/etc/prometheus/scrape/*.yml"]
+
+
+def test_the_operator_kustomization_runs_and_its_leader_acts(
+    kubeconfig: str, crds: None, system_namespace: str, namespace: str
+) -> None:
+    """`kubectl apply -k manifests/operator`, as on kind: both replicas of the operator's
+    image start under the restricted profile and stay up, one holds the Lease, and it
+    reconciles a TrainingJob in another namespace."""
+    kubectl(kubeconfig, "apply", "-k", str(MANIFESTS / "operator"))
+    try:
+        kubectl(kubeconfig, "-n", SYSTEM_NAMESPACE, "rollout", "status",
+                "deployment/mlops-operator", "--timeout=120s", timeout=130)
+        kubectl(kubeconfig, "apply", "-n", namespace, "-f", "-", input="""
+apiVersion: mlops.dev/v1alpha1
+kind: TrainingJob
+metadata: {name: iris}
+spec:
+  model: iris
+  dataset: {uri: "sklearn://iris"}
+  estimator: {name: LogisticRegression, params: {max_iter: 300}}
+""")
+        wait_for(lambda: kubectl(kubeconfig, "get", "tj", "iris", "-n", namespace, "-o",
+                                 "jsonpath={.status.phase}").stdout, 60,
+                 "the operator pod to write the TrainingJob's status")
+        pods = json.loads(kubectl(kubeconfig, "get", "pods", "-n", SYSTEM_NAMESPACE, "-l",
+                                  "app.kubernetes.io/name=mlops-operator", "-o",
+                                  "json").stdout)["items"]
+        assert len(pods) == 2
+        restarts = {p["metadata"]["name"]: p["status"]["containerStatuses"][0]["restartCount"]
+                    for p in pods}
+        assert set(restarts.values()) == {0}, restarts
+        holder = kubectl(kubeconfig, "get", "lease", "mlops-operator", "-n", SYSTEM_NAMESPACE,
+                         "-o", "jsonpath={.spec.holderIdentity}").stdout
+        assert holder in restarts, (holder, restarts)
+    finally:
+        kubectl(kubeconfig, "delete", "-n", SYSTEM_NAMESPACE, "deployment", "mlops-operator",
+                "--wait=true", "--timeout=60s", check=False)
 
 
 # ---- no server needed ---------------------------------------------------------------

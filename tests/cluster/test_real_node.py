@@ -1,8 +1,5 @@
 """The real node: containers under runc from locally built images, a pod network, Services
 through kube-proxy, cluster DNS, and a `down` that leaves nothing behind.
-
-Until every workload has moved to it, the node carries a trial taint that these pods
-tolerate (see ``mlops_dev.node.layout.TRIAL_TAINT``).
 """
 
 from __future__ import annotations
@@ -15,7 +12,7 @@ import urllib.request
 
 import pytest
 from mlops_dev.cluster import COMPONENTS, LocalCluster
-from mlops_dev.node.layout import POD_SUBNET, TRIAL_TAINT
+from mlops_dev.node.layout import POD_SUBNET
 from mlops_dev.node.leftovers import leftovers
 from mlops_dev.node.runtime import shim_pids
 
@@ -44,7 +41,6 @@ def real_node_pod(name: str, command: list[str], image: str = "mlops-operator/ru
         "metadata": {"name": name, "labels": labels or {}},
         "spec": {
             "restartPolicy": "Never",
-            "tolerations": [{"key": TRIAL_TAINT["key"], "operator": "Exists"}],
             "nodeSelector": {"kubernetes.io/hostname": "mlops-node"},
             "securityContext": POD_SECURITY,
             "containers": [{"name": "main", "image": image, "imagePullPolicy": "Never",

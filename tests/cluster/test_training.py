@@ -11,6 +11,7 @@ import httpx
 import numpy as np
 import onnxruntime
 import pytest
+from mlops_dev.node.images import RUNTIME_IMAGE
 from mlops_dev.processes import operator_env
 from mlops_runtime import stores
 from sklearn.datasets import load_iris
@@ -42,6 +43,39 @@ def artifact_path(kubeconfig: str, namespace: str, uri: str) -> str:
     root = kubectl(kubeconfig, "get", "pv", volume, "-o",
                    "jsonpath={.spec.hostPath.path}").stdout
     return f"{root}/{rest}"
+
+
+def write_to_claim(kubeconfig: str, namespace: str, claim: str, name: str,
+                   content: bytes) -> None:
+    """Create ``claim`` (default StorageClass) and write ``content`` into it as ``name``,
+    from a pod, as a user copies an artifact into a volume."""
+    apply(kubeconfig, namespace, f"""
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {{name: {claim}}}
+spec:
+  accessModes: [ReadWriteOnce]
+  resources: {{requests: {{storage: 64Mi}}}}
+---
+apiVersion: batch/v1
+kind: Job
+metadata: {{name: copy-{claim}}}
+spec:
+  backoffLimit: 0
+  template:
+    spec:
+      restartPolicy: Never
+      securityContext: {{runAsNonRoot: true, runAsUser: 65532}}
+      containers:
+        - name: copy
+          image: {RUNTIME_IMAGE}
+          command: [sh, -c, 'printf %s "$CONTENT" > /claim/{name}']
+          env: [{{name: CONTENT, value: "{content.decode()}"}}]
+          volumeMounts: [{{name: claim, mountPath: /claim}}]
+      volumes: [{{name: claim, persistentVolumeClaim: {{claimName: {claim}}}}}]
+""")
+    kubectl(kubeconfig, "wait", "-n", namespace, "--for=condition=Complete",
+            f"job/copy-{claim}", "--timeout=90s", timeout=100)
 
 
 def test_iris_example_gives_an_approved_version_whose_artifact_predicts(
@@ -143,6 +177,32 @@ spec:
     assert words in condition["message"]
     events = kubectl(kubeconfig, "get", "events", "-n", namespace, "-o", "json").stdout
     assert reason in events
+
+
+def test_an_image_the_node_does_not_have_is_named_in_the_condition(
+    kubeconfig: str, namespace: str, operator: OperatorProcess,
+) -> None:
+    """An image that was never loaded (and whose registry, loopback here, has nothing)."""
+    image = "localhost/mlops-operator/runtime:never-loaded"
+    apply(kubeconfig, namespace, f"""
+apiVersion: mlops.dev/v1alpha1
+kind: TrainingJob
+metadata: {{name: unloaded}}
+spec:
+  model: unloaded
+  image: {image}
+  dataset: {{uri: "sklearn://iris"}}
+  estimator: {{name: LogisticRegression}}
+""")
+
+    def condition() -> dict:
+        status = get(kubeconfig, namespace, "tj", "unloaded").get("status") or {}
+        found = [c for c in status.get("conditions") or [] if c["type"] == "Succeeded"
+                 and c.get("reason") in ("ErrImagePull", "ImagePullBackOff")]
+        return found[0] if found else {}
+
+    found = wait_for(condition, 60, "the pull failure in the condition", operator.log)
+    assert image in found["message"], found
 
 
 def test_deadline_exceeded_is_reported(kubeconfig: str, namespace: str,
@@ -255,12 +315,13 @@ spec:
 
 
 def test_a_hand_registered_version_is_verified(
-    kubeconfig: str, namespace: str, operator: OperatorProcess, tmp_path,
+    kubeconfig: str, namespace: str, operator: OperatorProcess,
 ) -> None:
-    artifact = tmp_path / "model.onnx"
-    artifact.write_bytes(b"an externally trained model")
-    tmp_path.chmod(0o755)
-    good = stores.sha256_hex(artifact.read_bytes())
+    """An artifact trained elsewhere, copied into a claim (pvc://), registered by hand."""
+    content = b"an externally trained model"
+    write_to_claim(kubeconfig, namespace, "ext-models", "model.onnx", content)
+    good = stores.sha256_hex(content)
+    artifact, missing = "pvc://ext-models/model.onnx", "pvc://ext-models/missing.onnx"
     template = """
 apiVersion: mlops.dev/v1alpha1
 kind: ModelVersion
@@ -268,12 +329,12 @@ metadata: {name: %s}
 spec:
   model: ext
   version: %d
-  artifact: {uri: "file://%s", sha256: "%s"}
+  artifact: {uri: "%s", sha256: "%s"}
   lineage: {registeredBy: "data-science team"}
 """
     apply(kubeconfig, namespace, template % ("ext-v1", 1, artifact, good))
     apply(kubeconfig, namespace, template % ("ext-v2", 2, artifact, "0" * 64))
-    apply(kubeconfig, namespace, template % ("ext-v3", 3, tmp_path / "missing.onnx", good))
+    apply(kubeconfig, namespace, template % ("ext-v3", 3, missing, good))
     apply(kubeconfig, namespace, template % ("ext-v9", 4, artifact, good))
     wait_for(lambda: all(phase(kubeconfig, namespace, "mv", f"ext-v{n}") in
                          ("Approved", "Invalid") for n in (1, 2, 3, 9)),

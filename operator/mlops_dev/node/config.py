@@ -21,7 +21,6 @@ from mlops_dev.node.layout import (
     NODE_NAME,
     PAUSE_IMAGE,
     POD_SUBNET,
-    TRIAL_TAINT,
     NodeLayout,
 )
 
@@ -107,7 +106,6 @@ def kubelet_config(layout: NodeLayout, pki_dir: Path, ports: dict[str, int]) -> 
         "clusterDomain": CLUSTER_DOMAIN,
         "clusterDNS": [DNS_SERVICE_IP],
         "resolvConf": str(layout.resolv_conf),
-        "registerWithTaints": [TRIAL_TAINT],
         "staticPodPath": "",
         "serializeImagePulls": False,
         # The images are loaded, never pulled; a small disk must not evict them.

@@ -1,8 +1,8 @@
 """Images built like `docker build`, with no registry, and loaded like `kind load`.
 
 buildah builds the project's own Dockerfiles (layer cache under ~/.cache) on a
-Python base that mmdebstrap makes from Debian packages, plus the node's pause and
-CoreDNS images; each is saved as a docker archive and imported into containerd's
+Python base that mmdebstrap makes from Debian packages, plus the node's pause, CoreDNS
+and local-path-provisioner images; each is saved as a docker archive and imported into containerd's
 ``k8s.io`` namespace, where the kubelet finds it by the name a manifest uses.
 """
 
@@ -26,6 +26,7 @@ IMAGES_DIR = REPO_ROOT / "hack" / "node" / "images"
 BASE_IMAGE = "localhost/mlops-base:py3.11-bookworm"
 BASE_PACKAGES = ("python3", "python3-venv", "python-is-python3", "ca-certificates")
 COREDNS_IMAGE = "localhost/coredns:v1.12.4"
+LOCAL_PATH_IMAGE = "localhost/local-path-provisioner:v0.0.30"
 RUNTIME_IMAGE = "mlops-operator/runtime:0.1.0"
 OPERATOR_IMAGE = "mlops-operator/operator:0.1.0"
 HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
@@ -111,12 +112,14 @@ def ensure_pause(log=sys.stderr) -> None:
         _bud(PAUSE_IMAGE, IMAGES_DIR / "pause" / "Containerfile", Path(context), log=log)
 
 
-def ensure_coredns(coredns_bin: Path, log=sys.stderr) -> None:
-    if image_id(COREDNS_IMAGE):
+def ensure_binary_image(name: str, binary: Path, containerfile: str, log=sys.stderr) -> None:
+    """An image of one static binary (CoreDNS, local-path-provisioner), built from its
+    Containerfile folder under ``hack/node/images``."""
+    if image_id(name):
         return
     with tempfile.TemporaryDirectory(dir=cache_root()) as context:
-        shutil.copy(coredns_bin / "coredns", context)
-        _bud(COREDNS_IMAGE, IMAGES_DIR / "coredns" / "Containerfile", Path(context), log=log)
+        shutil.copy(binary, context)
+        _bud(name, IMAGES_DIR / containerfile / "Containerfile", Path(context), log=log)
 
 
 def build_project_images(log=sys.stderr) -> None:

@@ -23,8 +23,6 @@ CLUSTER_DOMAIN = "cluster.local"
 CGROUP_ROOT = "mlops-node"
 PAUSE_IMAGE = "localhost/pause:3.10"
 CNI_PLUGIN_DIRS = ("/usr/lib/cni", "/opt/cni/bin")
-# Until every workload runs on this node, only pods that tolerate this taint land here.
-TRIAL_TAINT = {"key": "mlops.dev/real-node", "value": "trial", "effect": "NoSchedule"}
 
 
 @dataclass(frozen=True)
@@ -46,6 +44,11 @@ class NodeLayout:
     @property
     def loaded_images(self) -> Path:
         return self.containerd_root.parent / "loaded-images.json"
+
+    @property
+    def volumes(self) -> Path:
+        """The folders local-path-provisioner makes for PersistentVolumeClaims."""
+        return self.root / "volumes"
 
     @property
     def containerd_state(self) -> Path:

@@ -2,7 +2,8 @@
 
 containerd (CRI) runs the pods under runc on a CNI bridge; the kubelet registers
 the node with the API server; kube-proxy programs ClusterIP Services in iptables;
-CoreDNS runs as a Deployment from a locally built image, as on kind.
+CoreDNS and local-path-provisioner (the default StorageClass) run as Deployments from
+locally built images, as on kind.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from mlops_dev.node.layout import NODE_IP, NODE_NAME, PAUSE_IMAGE, NodeLayout
 from mlops_dev.processes import kubectl, wait_for
 
 COREDNS_MANIFEST = REPO_ROOT / "hack" / "node" / "coredns.yaml"
+STORAGE_MANIFEST = REPO_ROOT / "hack" / "node" / "local-path-storage.yaml"
 Spawn = Callable[[str, list[str], dict[str, str] | None], None]
 Stop = Callable[[str, float], None]
 
@@ -39,9 +41,14 @@ class RealNode:
 
     @staticmethod
     def build_images(log=sys.stderr) -> None:
-        """Every image the node runs: pause, CoreDNS and the project's two."""
+        """Every image the node runs: pause, CoreDNS, local-path-provisioner, the Debian
+        base (its helper pods) and the project's two."""
         images.ensure_pause(log)
-        images.ensure_coredns(nodebuild.COREDNS.directory(), log)
+        images.ensure_binary_image(images.COREDNS_IMAGE,
+                                   nodebuild.COREDNS.directory() / "coredns", "coredns", log)
+        images.ensure_binary_image(
+            images.LOCAL_PATH_IMAGE,
+            nodebuild.LOCAL_PATH.directory() / "local-path-provisioner", "local-path", log)
         images.build_project_images(log)
 
     def network_up(self) -> None:
@@ -62,8 +69,9 @@ class RealNode:
         wait_for(lambda: runtime.containerd_answers(crictl, self.layout.containerd_socket),
                  timeout, "containerd to answer CRI", self.log_tail("containerd"))
         runtime.remove_pods(crictl, self.layout.containerd_socket)  # a crashed node's pods
-        images.load([PAUSE_IMAGE, images.COREDNS_IMAGE, images.RUNTIME_IMAGE,
-                     images.OPERATOR_IMAGE], containerd_bin / "ctr",
+        images.load([PAUSE_IMAGE, images.COREDNS_IMAGE, images.LOCAL_PATH_IMAGE,
+                     images.BASE_IMAGE, images.RUNTIME_IMAGE, images.OPERATOR_IMAGE],
+                    containerd_bin / "ctr",
                     self.layout.containerd_socket, self.layout.loaded_images, log)
         self.spawn("kubelet", [
             str(kube_bin / "kubelet"), f"--config={self.layout.kubelet_config}",
@@ -73,11 +81,18 @@ class RealNode:
         self.spawn("kube-proxy", [str(kube_bin / "kube-proxy"),
                                   f"--config={self.layout.kube_proxy_config}"], None)
 
-    def install_dns(self, kubeconfig: Path, timeout: float) -> None:
-        """CoreDNS as kind runs it: a Deployment behind the kube-dns Service."""
+    def install_addons(self, kubeconfig: Path, timeout: float) -> None:
+        """What kind installs on its node: CoreDNS behind the kube-dns Service, and
+        local-path-provisioner with its folders under the cluster's home."""
+        self.layout.volumes.mkdir(parents=True, exist_ok=True)
+        storage = STORAGE_MANIFEST.read_text().replace("VOLUMES_DIR", str(self.layout.volumes))
         kubectl(str(kubeconfig), "apply", "-f", str(COREDNS_MANIFEST))
-        kubectl(str(kubeconfig), "-n", "kube-system", "rollout", "status",
-                "deployment/coredns", f"--timeout={int(timeout)}s", timeout=timeout + 10)
+        kubectl(str(kubeconfig), "apply", "-f", "-", input=storage)
+        for namespace, deployment in (("kube-system", "coredns"),
+                                      ("local-path-storage", "local-path-provisioner")):
+            kubectl(str(kubeconfig), "-n", namespace, "rollout", "status",
+                    f"deployment/{deployment}", f"--timeout={int(timeout)}s",
+                    timeout=timeout + 10)
 
     def stop(self) -> None:
         runtime.stop_node(self.layout, nodebuild.CRICTL.directory() / "crictl",

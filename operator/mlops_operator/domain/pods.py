@@ -48,8 +48,12 @@ class PodProblem:
 
 #: Waiting reasons that mean the container will not start as things are.
 STUCK_WAITING = frozenset({"CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull",
-                           "InvalidImageName", "CreateContainerConfigError",
-                           "CreateContainerError", "RunContainerError"})
+                           "ErrImageNeverPull", "InvalidImageName",
+                           "CreateContainerConfigError", "CreateContainerError",
+                           "RunContainerError"})
+#: Of those, the ones no retry fixes: a bad name, or an image the node does not have and
+#: may not pull (imagePullPolicy Never: it must be loaded, as with `kind load`).
+NEVER_STARTS = frozenset({"InvalidImageName", "ErrImageNeverPull"})
 #: The model server's exit codes for a model it refuses to load and for bad settings
 #: (mlops_runtime.server.main): nothing but a new artifact or spec fixes either.
 SERVER_REFUSED_EXIT_CODES = frozenset({1, 2})
@@ -88,7 +92,7 @@ def problem_of(pod: PodSummary) -> PodProblem | None:
     if pod.waiting_reason in STUCK_WAITING:
         message = _one_line(pod.waiting_message) or f"pod {pod.name} is {pod.waiting_reason}"
         return PodProblem(pod.waiting_reason, message,
-                          permanent=pod.waiting_reason == "InvalidImageName")
+                          permanent=pod.waiting_reason in NEVER_STARTS)
     return None
 
 

@@ -22,6 +22,7 @@ LOG_LINES_IN_MESSAGE = 5
 STUCK_WAITING_REASONS = frozenset(
     {
         "ErrImagePull",
+        "ErrImageNeverPull",
         "ImagePullBackOff",
         "InvalidImageName",
         "CreateContainerConfigError",

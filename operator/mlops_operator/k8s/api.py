@@ -24,22 +24,6 @@ log = logging.getLogger(__name__)
 
 
 @lru_cache(maxsize=1)
-def use_local_node_mounts() -> None:
-    """Point in-cluster credentials at the folders the local node agent mounted.
-
-    On the local cluster a pod is a process: its service-account volume is a
-    folder named in ``MLOPS_LOCAL_MOUNTS``, not /var/run/secrets/... The
-    kubernetes client (and kopf's login through it) read the module's paths at
-    call time, so translating them once is enough; in a real pod nothing changes.
-    """
-    from kubernetes.config import incluster_config
-    from mlops_runtime.localpaths import host_path
-
-    incluster_config.SERVICE_TOKEN_FILENAME = host_path(incluster_config.SERVICE_TOKEN_FILENAME)
-    incluster_config.SERVICE_CERT_FILENAME = host_path(incluster_config.SERVICE_CERT_FILENAME)
-
-
-@lru_cache(maxsize=1)
 def api_client() -> client.ApiClient:
     """One client per process: in-cluster credentials in a pod, else the kubeconfig."""
     try:

@@ -175,9 +175,8 @@ class Mirror:
 
     async def _compare(self, client: aiohttp.ClientSession,
                        taken: list[tuple[np.ndarray, Prediction]]) -> None:
-        x = taken[0][0] if len(taken) == 1 else np.concatenate([item[0] for item in taken])
-        live = (taken[0][1].values if len(taken) == 1
-                else np.concatenate([item[1].values for item in taken]))
+        x = np.concatenate([item[0] for item in taken])
+        live = np.concatenate([item[1].values for item in taken])
         rows = x if x.dtype.kind in "biuf" else x.tolist()
         body = orjson.dumps({"instances": rows}, option=_NUMPY)
         async with client.post(self.endpoint, data=body, headers=_HEADERS) as response:

@@ -208,13 +208,10 @@ def parse_settings(argv: Sequence[str], env: Mapping[str, str] | None = None) ->
 
 def _reference(raw: str | None) -> dict[str, dict[str, float]] | None:
     """``{feature: {"mean": m, "std": s}}``; anything else names the flag."""
-    if raw is None:
+    stats = _json_object(raw, "--reference-stats")
+    if stats is None:
         return None
-    try:
-        stats = orjson.loads(raw)
-    except orjson.JSONDecodeError as error:
-        raise SettingsError(f"--reference-stats: invalid JSON: {error}") from None
-    ok = isinstance(stats, dict) and all(
+    ok = all(
         isinstance(v, dict) and all(isinstance(v.get(k), int | float) and not
                                     isinstance(v.get(k), bool) for k in ("mean", "std"))
         for v in stats.values())
@@ -257,12 +254,17 @@ def _digest(sha256: str) -> str:
 
 
 def _schema(raw: str | None) -> dict[str, Any] | None:
+    return _json_object(raw, "--input-schema")
+
+
+def _json_object(raw: str | None, flag: str) -> dict[str, Any] | None:
+    """A flag's JSON object (None when the flag is absent); anything else names the flag."""
     if raw is None:
         return None
     try:
-        schema = orjson.loads(raw)
+        value = orjson.loads(raw)
     except orjson.JSONDecodeError as error:
-        raise SettingsError(f"--input-schema: invalid JSON: {error}") from None
-    if not isinstance(schema, dict):
-        raise SettingsError("--input-schema: expected a JSON object")
-    return schema
+        raise SettingsError(f"{flag}: invalid JSON: {error}") from None
+    if not isinstance(value, dict):
+        raise SettingsError(f"{flag}: expected a JSON object")
+    return value

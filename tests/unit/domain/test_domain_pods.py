@@ -42,6 +42,11 @@ MISMATCH = "model checksum mismatch for pvc://c/m.onnx: expected sha256 aa, got 
          PodProblem("ImagePullBackOff", "Back-off pulling image \"x\"")),
         (pod(waiting_reason="InvalidImageName", waiting_message="couldn't parse image"),
          PodProblem("InvalidImageName", "couldn't parse image", permanent=True)),
+        (pod(waiting_reason="ErrImageNeverPull",
+             waiting_message='Container image "acme/model:1" is not present with pull policy '
+                             'of Never'),
+         PodProblem("ErrImageNeverPull", 'Container image "acme/model:1" is not present with '
+                    "pull policy of Never", permanent=True)),
         (pod(waiting_reason="CrashLoopBackOff"),
          PodProblem("CrashLoopBackOff", "pod iris-canary-x is CrashLoopBackOff")),
         (pod(unschedulable_message="0/1 nodes are available: 1 Insufficient cpu."),

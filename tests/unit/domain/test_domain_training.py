@@ -33,6 +33,11 @@ P, R, S, F = (TrainingPhase.PENDING, TrainingPhase.RUNNING, TrainingPhase.SUCCEE
          P, "ImagePullBackOff", 'Back-off pulling image "nope:1"'),
         (JobFacts(exists=True, active=1, waiting_reason="ErrImagePull"), P, "ErrImagePull",
          "training container is waiting: ErrImagePull"),
+        (JobFacts(exists=True, active=1, pod_phase="Pending", waiting_reason="ErrImageNeverPull",
+                  waiting_message='Container image "a/b:1" is not present with pull policy '
+                                  "of Never"),
+         P, "ErrImageNeverPull", 'Container image "a/b:1" is not present with pull policy of '
+         "Never"),
         (JobFacts(exists=True, active=1, pod_phase="Running"), R, "TrainingRunning",
          "training pod is running"),
         (JobFacts(exists=True, active=1), R, "TrainingRunning", "training pod is running"),

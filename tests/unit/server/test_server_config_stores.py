@@ -73,11 +73,8 @@ def test_sha256_hex() -> None:
     assert stores.sha256_hex(b"abc") == hashlib.sha256(b"abc").hexdigest()
 
 
-def test_file_store_roundtrip_through_local_mounts(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("MLOPS_LOCAL_MOUNTS", json.dumps({"/models": str(tmp_path)}))
-    uri = "file:///models/v1/model.onnx"
+def test_file_store_roundtrip(tmp_path: Path) -> None:
+    uri = f"file://{tmp_path}/v1/model.onnx"
     stores.write_bytes(uri, b"onnx")
     assert (tmp_path / "v1" / "model.onnx").read_bytes() == b"onnx"
     assert stores.read_bytes(uri) == b"onnx"
@@ -89,13 +86,11 @@ def test_file_store_roundtrip_through_local_mounts(
 def test_pvc_store_resolves_under_the_pvc_root(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("MLOPS_PVC_ROOT", "/mnt/pvc")
-    monkeypatch.setenv("MLOPS_LOCAL_MOUNTS", json.dumps({"/mnt/pvc/models": str(tmp_path)}))
+    monkeypatch.setenv("MLOPS_PVC_ROOT", str(tmp_path))
     uri = "pvc://models/iris/3/model.onnx"
     stores.write_bytes(uri, b"data")
-    assert (tmp_path / "iris" / "3" / "model.onnx").read_bytes() == b"data"
+    assert (tmp_path / "models" / "iris" / "3" / "model.onnx").read_bytes() == b"data"
     assert stores.read_bytes(uri) == b"data"
-    monkeypatch.delenv("MLOPS_LOCAL_MOUNTS")
     monkeypatch.delenv("MLOPS_PVC_ROOT")
     assert stores.PvcStore().local_path(uri) == "/mnt/pvc/models/iris/3/model.onnx"
     for bad in ("pvc://models/../etc/passwd", "pvc://models", "pvc:///x"):

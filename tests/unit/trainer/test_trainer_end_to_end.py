@@ -166,12 +166,11 @@ def test_column_scale_changes_the_model_not_the_fingerprint(
     assert not np.allclose(base_proba, scaled_proba, atol=1e-3)
 
 
-def test_pvc_paths_follow_local_mounts(
+def test_pvc_uris_resolve_under_the_claims_mount(
     run_trainer: TrainerRun, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    host = tmp_path / "host-volume"
-    monkeypatch.setenv("MLOPS_PVC_ROOT", "/mnt/pvc")
-    monkeypatch.setenv("MLOPS_LOCAL_MOUNTS", json.dumps({"/mnt/pvc/models": str(host)}))
+    monkeypatch.setenv("MLOPS_PVC_ROOT", str(tmp_path))
+    host = tmp_path / "models"
     (host / "data").mkdir(parents=True)
     diabetes = load_diabetes(as_frame=True).frame
     diabetes.to_parquet(host / "data" / "diabetes.parquet")
