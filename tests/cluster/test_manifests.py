@@ -193,8 +193,13 @@ spec:
                          "-o", "jsonpath={.spec.holderIdentity}").stdout
         assert holder in restarts, (holder, restarts)
     finally:
+        # Its pods outlive the Deployment object for a while: wait for them too, or this
+        # cluster-wide operator would still act in the next test's namespace.
         kubectl(kubeconfig, "delete", "-n", SYSTEM_NAMESPACE, "deployment", "mlops-operator",
                 "--wait=true", "--timeout=60s", check=False)
+        kubectl(kubeconfig, "wait", "-n", SYSTEM_NAMESPACE, "--for=delete", "pod", "-l",
+                "app.kubernetes.io/name=mlops-operator", "--timeout=60s", check=False,
+                timeout=70)
 
 
 # ---- no server needed ---------------------------------------------------------------
