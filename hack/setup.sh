@@ -6,10 +6,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# The control plane's etcd, Alertmanager and the load tool; the real node's CNI plugins,
+# The control plane's etcd and the load tool; the real node's CNI plugins,
 # iptables and conntrack; buildah and mmdebstrap for the images; gcc and libseccomp for
 # runc's seccomp support and the static pause binary.
-APT_PACKAGES=(etcd-server prometheus-alertmanager wrk
+APT_PACKAGES=(etcd-server wrk
   containernetworking-plugins iptables conntrack ethtool socat
   buildah mmdebstrap gcc libc6-dev libseccomp-dev)
 missing=()

@@ -318,8 +318,10 @@ class OperatorPod:
 
     def stop(self) -> None:
         self.cluster.route_alerts()
+        # Foreground: the Deployment is gone only once its pods are, so no operator pod
+        # still acts on what the caller does next.
         self.kubectl("-n", "mlops-system", "delete", "deployment", "mlops-operator",
-                     "--wait=true", "--timeout=60s")
+                     "--cascade=foreground", "--wait=true", "--timeout=60s")
 
     def log(self) -> str:
         return self.kubectl("-n", "mlops-system", "logs", "deployment/mlops-operator",

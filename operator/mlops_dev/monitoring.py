@@ -56,8 +56,8 @@ def alertmanager_command(home: Path, port: int, webhook: str, token_file: Path) 
     folder = home / "alertmanager"
     (folder / "data").mkdir(parents=True, exist_ok=True)
     write_alertmanager_config(home, webhook, token_file)
-    binary = _installed("prometheus-alertmanager", "prometheus-alertmanager", "alertmanager")
-    return [binary, f"--config.file={folder / 'alertmanager.yml'}",
+    return [str(nodebuild.ALERTMANAGER.directory() / "alertmanager"),
+            f"--config.file={folder / 'alertmanager.yml'}",
             f"--storage.path={folder / 'data'}",
             f"--web.listen-address=127.0.0.1:{port}",
             "--cluster.listen-address=", "--log.level=warn"]
@@ -76,13 +76,3 @@ def write_alertmanager_config(home: Path, webhook: str, token_file: Path) -> Non
             "send_resolved": True}]}],
     }
     (home / "alertmanager" / "alertmanager.yml").write_text(yaml.safe_dump(config))
-
-
-def _installed(package: str, *names: str) -> str:
-    """The path of a program from a Debian package, or an error saying what to install."""
-    for name in names:
-        binary = shutil.which(name)
-        if binary is not None:
-            return binary
-    raise RuntimeError(f"{names[-1]} not found: install Debian's {package} package "
-                       "(hack/setup.sh does)")

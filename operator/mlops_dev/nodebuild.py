@@ -1,10 +1,11 @@
 """Build the node's parts from the published Go modules: containerd, runc, CoreDNS, crictl,
-local-path-provisioner and Prometheus.
+local-path-provisioner, Prometheus and Alertmanager.
 
-Debian's containerd (1.6) is older than kubelet v1.34 supports, and the API server's
-kubelet is built from ``hack/kube`` already; these three come from their own modules at
-pinned versions (``go install module@version`` uses exactly that release's go.sum), once
-per version into the cache, like the control plane.
+Debian's containerd (1.6) is older than kubelet v1.34 supports, Debian's Prometheus lacks
+Kubernetes discovery, and the monitoring manifests name images of exact Prometheus and
+Alertmanager releases; so each comes from its own module at a pinned version (``go install
+module@version`` uses exactly that release's go.sum), once per version into the cache,
+like the control plane.
 """
 
 from __future__ import annotations
@@ -63,7 +64,10 @@ PROMETHEUS = GoTool("prometheus", "github.com/prometheus/prometheus", "v0.316.0"
                     ("cmd/prometheus",), ("prometheus",),
                     tags="remove_all_sd enable_kubernetes_sd",
                     ldflags="-s -w -X github.com/prometheus/common/version.Version=3.16.0")
-NODE_TOOLS = (CONTAINERD, RUNC, COREDNS, CRICTL, LOCAL_PATH, PROMETHEUS)
+ALERTMANAGER = GoTool("alertmanager", "github.com/prometheus/alertmanager", "v0.28.1",
+                      ("cmd/alertmanager",), ("alertmanager",),
+                      ldflags="-s -w -X github.com/prometheus/common/version.Version=0.28.1")
+NODE_TOOLS = (CONTAINERD, RUNC, COREDNS, CRICTL, LOCAL_PATH, PROMETHEUS, ALERTMANAGER)
 
 
 def _built(tool: GoTool) -> bool:

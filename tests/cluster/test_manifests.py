@@ -10,11 +10,13 @@ parse with the operator's and trainer's own parsers (stricter than the CRD schem
 from __future__ import annotations
 
 import json
+import secrets
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 from mlops_dev.processes import wait_for
@@ -165,21 +167,14 @@ def test_the_operator_kustomization_runs_and_its_leader_acts(
 ) -> None:
     """`kubectl apply -k manifests/operator`, as on kind: both replicas of the operator's
     image start under the restricted profile and stay up, one holds the Lease, and it
-    reconciles a TrainingJob in another namespace."""
+    reconciles the example TrainingJob in another namespace."""
     kubectl(kubeconfig, "apply", "-k", str(MANIFESTS / "operator"))
     try:
         kubectl(kubeconfig, "-n", SYSTEM_NAMESPACE, "rollout", "status",
                 "deployment/mlops-operator", "--timeout=120s", timeout=130)
-        kubectl(kubeconfig, "apply", "-n", namespace, "-f", "-", input="""
-apiVersion: mlops.dev/v1alpha1
-kind: TrainingJob
-metadata: {name: iris}
-spec:
-  model: iris
-  dataset: {uri: "sklearn://iris"}
-  estimator: {name: LogisticRegression, params: {max_iter: 300}}
-""")
-        wait_for(lambda: kubectl(kubeconfig, "get", "tj", "iris", "-n", namespace, "-o",
+        kubectl(kubeconfig, "apply", "-n", namespace, "-f",
+                str(MANIFESTS / "examples" / "trainingjob-iris.yaml"))
+        wait_for(lambda: kubectl(kubeconfig, "get", "tj", "iris-logreg", "-n", namespace, "-o",
                                  "jsonpath={.status.phase}").stdout, 60,
                  "the operator pod to write the TrainingJob's status")
         pods = json.loads(kubectl(kubeconfig, "get", "pods", "-n", SYSTEM_NAMESPACE, "-l",
@@ -193,13 +188,70 @@ spec:
                          "-o", "jsonpath={.spec.holderIdentity}").stdout
         assert holder in restarts, (holder, restarts)
     finally:
-        # Its pods outlive the Deployment object for a while: wait for them too, or this
-        # cluster-wide operator would still act in the next test's namespace.
+        # Foreground: wait for its pods too, or this cluster-wide operator would still act
+        # in the next test's namespace.
         kubectl(kubeconfig, "delete", "-n", SYSTEM_NAMESPACE, "deployment", "mlops-operator",
-                "--wait=true", "--timeout=60s", check=False)
-        kubectl(kubeconfig, "wait", "-n", SYSTEM_NAMESPACE, "--for=delete", "pod", "-l",
-                "app.kubernetes.io/name=mlops-operator", "--timeout=60s", check=False,
+                "--cascade=foreground", "--wait=true", "--timeout=60s", check=False,
                 timeout=70)
+
+
+# A pod that opts in to the model servers' scrape job, as a model server does: a second
+# Prometheus from the same image serves its own /metrics (an empty file is a valid config).
+SCRAPED_POD = """
+apiVersion: v1
+kind: Pod
+metadata:
+  name: scraped
+  annotations: {prometheus.io/scrape: "true", prometheus.io/port: "9090"}
+spec:
+  securityContext: {runAsNonRoot: true, seccompProfile: {type: RuntimeDefault}}
+  containers:
+    - name: metrics
+      image: prom/prometheus:v3.16.0
+      imagePullPolicy: Never
+      args: [--config.file=/dev/null, --storage.tsdb.path=/tmp/data]
+      securityContext: {allowPrivilegeEscalation: false, capabilities: {drop: [ALL]}}
+"""
+
+
+def test_the_monitoring_kustomization_runs_loads_the_rules_and_scrapes_pods(
+    kubeconfig: str, crds: None, system_namespace: str, namespace: str
+) -> None:
+    """`kubectl apply -k manifests/monitoring`, as on kind (the webhook token's Secret first,
+    as the README says): Prometheus and Alertmanager start under the restricted profile,
+    Prometheus loads the shared rules, finds Alertmanager, and scrapes a pod that opts in,
+    found through the API server."""
+    secret = kubectl(kubeconfig, "-n", SYSTEM_NAMESPACE, "create", "secret", "generic",
+                     "mlops-alert-webhook", f"--from-literal=token={secrets.token_hex(16)}",
+                     "--dry-run=client", "-o", "yaml").stdout
+    kubectl(kubeconfig, "apply", "-f", "-", input=secret)
+    kubectl(kubeconfig, "apply", "-k", str(MANIFESTS / "monitoring"))
+    try:
+        for name in ("prometheus", "alertmanager"):
+            kubectl(kubeconfig, "-n", SYSTEM_NAMESPACE, "rollout", "status",
+                    f"deployment/{name}", "--timeout=120s", timeout=130)
+        address = kubectl(kubeconfig, "-n", SYSTEM_NAMESPACE, "get", "pods", "-l",
+                          "app.kubernetes.io/name=prometheus", "-o",
+                          "jsonpath={.items[0].status.podIP}").stdout
+        api = f"http://{address}:9090/api/v1"
+
+        def get(path: str, **params: str) -> Any:
+            return httpx.get(f"{api}/{path}", params=params, timeout=5).json()["data"]
+
+        rules = {rule["name"] for group in get("rules")["groups"] for rule in group["rules"]}
+        assert "InputDrift" in rules, rules
+        wait_for(lambda: get("alertmanagers")["activeAlertmanagers"], 60,
+                 "Prometheus to find Alertmanager")
+        kubectl(kubeconfig, "apply", "-n", namespace, "-f", "-", input=SCRAPED_POD)
+        up = f'up{{job="mlops-model-servers",namespace="{namespace}",pod="scraped"}}'
+        wait_for(lambda: [r["value"][1] for r in get("query", query=up)["result"]] == ["1"],
+                 90, "Prometheus to discover and scrape the annotated pod")
+    finally:
+        kubectl(kubeconfig, "delete", "-k", str(MANIFESTS / "monitoring"),
+                "--cascade=foreground", "--wait=true", "--timeout=60s", check=False,
+                timeout=70)
+        kubectl(kubeconfig, "delete", "-n", SYSTEM_NAMESPACE, "secret", "mlops-alert-webhook",
+                check=False)
 
 
 # ---- no server needed ---------------------------------------------------------------

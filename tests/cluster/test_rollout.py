@@ -674,6 +674,12 @@ def test_a_canary_on_a_tampered_artifact_is_rolled_back_with_the_pods_reason(
     remove(env, "tamper-canary")
 
 
+def progressing(env: Env, name: str) -> dict:
+    """The Deployment's Progressing condition, or {} while it has none."""
+    conditions = env.status(name).get("conditions") or []
+    return next((c for c in conditions if c["type"] == "Progressing"), {})
+
+
 def test_a_tampered_first_version_says_why_in_its_condition_within_30s(
     env: Env, tampered: str
 ) -> None:
@@ -684,14 +690,9 @@ metadata: {{name: tamper-first}}
 spec: {{modelVersion: {tampered}, replicas: 1}}
 """)
 
-    def progressing() -> dict:
-        found = [c for c in env.status("tamper-first").get("conditions") or []
-                 if c["type"] == "Progressing"]
-        return found[0] if found else {}
-
-    wait_for(lambda: progressing().get("reason") == "ChecksumMismatch", 30,
+    wait_for(lambda: progressing(env, "tamper-first").get("reason") == "ChecksumMismatch", 30,
              "the checksum mismatch in the Deployment's condition", env.operator.log)
-    condition = progressing()
+    condition = progressing(env, "tamper-first")
     assert "model checksum mismatch" in condition["message"], condition
     assert env.status("tamper-first")["phase"] == "Degraded"
     events = kubectl(env.kubeconfig, "get", "events", "-n", env.namespace, "--field-selector",
@@ -711,13 +712,11 @@ metadata: {{name: unloaded}}
 spec: {{modelVersion: iris-v1, replicas: 1, image: "{image}"}}
 """)
 
-    def progressing() -> dict:
-        found = [c for c in env.status("unloaded").get("conditions") or []
-                 if c["type"] == "Progressing"
-                 and c.get("reason") in ("ErrImagePull", "ImagePullBackOff")]
-        return found[0] if found else {}
+    def pull_failure() -> dict | None:
+        found = progressing(env, "unloaded")
+        return found if found.get("reason") in ("ErrImagePull", "ImagePullBackOff") else None
 
-    condition = wait_for(progressing, 60, "the pull failure in the Deployment's condition",
+    condition = wait_for(pull_failure, 60, "the pull failure in the Deployment's condition",
                          env.operator.log)
     assert image in condition["message"], condition
     remove(env, "unloaded")
@@ -732,8 +731,8 @@ def test_a_query_prometheus_cannot_parse_pauses_the_canary_within_seconds(env: E
              "the canary to pause on the broken query", env.operator.log)
     status = env.status("unparsable")
     assert "Prometheus refused the query" in status["pauseReason"], status["pauseReason"]
-    progressing = next(c for c in status["conditions"] if c["type"] == "Progressing")
-    assert progressing["reason"] == "AnalysisInconclusive"
-    assert "broken" in progressing["message"] and "parse error" in progressing["message"]
+    condition = progressing(env, "unparsable")
+    assert condition["reason"] == "AnalysisInconclusive"
+    assert "broken" in condition["message"] and "parse error" in condition["message"]
     assert status["stableVersion"] == "iris-v1" and status["canaryVersion"] == "iris-v2"
     remove(env, "unparsable")

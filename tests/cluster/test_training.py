@@ -27,6 +27,12 @@ def get(kubeconfig: str, namespace: str, kind: str, name: str) -> dict:
     return json.loads(result.stdout) if result.returncode == 0 else {}
 
 
+def condition_of(kubeconfig: str, namespace: str, name: str, kind: str) -> dict:
+    """The TrainingJob's condition of that type, or {} while it has none."""
+    status = get(kubeconfig, namespace, "tj", name).get("status") or {}
+    return next((c for c in status.get("conditions") or [] if c["type"] == kind), {})
+
+
 def phase(kubeconfig: str, namespace: str, kind: str, name: str) -> str:
     return (get(kubeconfig, namespace, kind, name).get("status") or {}).get("phase", "")
 
@@ -195,13 +201,11 @@ spec:
   estimator: {{name: LogisticRegression}}
 """)
 
-    def condition() -> dict:
-        status = get(kubeconfig, namespace, "tj", "unloaded").get("status") or {}
-        found = [c for c in status.get("conditions") or [] if c["type"] == "Succeeded"
-                 and c.get("reason") in ("ErrImagePull", "ImagePullBackOff")]
-        return found[0] if found else {}
+    def pull_failure() -> dict | None:
+        found = condition_of(kubeconfig, namespace, "unloaded", "Succeeded")
+        return found if found.get("reason") in ("ErrImagePull", "ImagePullBackOff") else None
 
-    found = wait_for(condition, 60, "the pull failure in the condition", operator.log)
+    found = wait_for(pull_failure, 60, "the pull failure in the condition", operator.log)
     assert image in found["message"], found
 
 
@@ -238,12 +242,11 @@ spec:
   estimator: {name: LogisticRegression}
 """)
 
-    def condition() -> dict | None:
-        status = get(kubeconfig, namespace, "tj", "no-credentials").get("status") or {}
-        found = [c for c in status.get("conditions") or [] if c["type"] == "Succeeded"]
-        return found[0] if found and found[0]["reason"] == "CreateContainerConfigError" else None
+    def config_error() -> dict | None:
+        found = condition_of(kubeconfig, namespace, "no-credentials", "Succeeded")
+        return found if found.get("reason") == "CreateContainerConfigError" else None
 
-    found = wait_for(condition, 30, "the missing Secret in the condition", operator.log)
+    found = wait_for(config_error, 30, "the missing Secret in the condition", operator.log)
     assert "missing-credentials" in found["message"], found
 
 
@@ -362,9 +365,6 @@ spec:
 """
 
 
-def retrain_condition(kubeconfig: str, namespace: str, name: str) -> dict:
-    status = get(kubeconfig, namespace, "tj", name).get("status") or {}
-    return next((c for c in status.get("conditions") or [] if c["type"] == "Retraining"), {})
 
 
 def events_of(kubeconfig: str, namespace: str, name: str, reason: str) -> list[str]:
@@ -418,7 +418,7 @@ def test_retrain_on_a_drift_alert_starts_one_gated_run_and_a_flap_within_min_int
         "name": "drifty", "model": "iris", "retrain": "{onAlerts: [InputDrift], minInterval: 10m}"})
     wait_for(lambda: phase(kubeconfig, namespace, "mv", "iris-v1") == "Approved", 90,
              "the first training's iris-v1 Approved", operator.log)
-    wait_for(lambda: retrain_condition(kubeconfig, namespace, "drifty").get("reason")
+    wait_for(lambda: condition_of(kubeconfig, namespace, "drifty", "Retraining").get("reason")
              == "Waiting", 30, "the retrain loop waiting", operator.log)
     started = dt.datetime.now(dt.UTC).replace(microsecond=0)
     labels = {"alertname": "InputDrift", "namespace": namespace, "model": "iris",
@@ -474,7 +474,7 @@ def test_retrain_on_a_schedule_starts_a_run_until_max_runs(
     assert trigger["type"] == "schedule" and trigger["scheduledTime"].endswith(":00Z")
     assert version["spec"]["lineage"]["retrainOf"] == "nightly"
     condition = wait_for(
-        lambda: (c := retrain_condition(kubeconfig, namespace, "nightly"))
+        lambda: (c := condition_of(kubeconfig, namespace, "nightly", "Retraining"))
         and c.get("reason") == "MaxRunsReached" and c, 30, "maxRuns reached", operator.log)
     assert condition["status"] == "False" and "maxRuns 1" in condition["message"]
     assert events_of(kubeconfig, namespace, "nightly", "RetrainLimitReached")
@@ -500,7 +500,7 @@ def test_retrain_spec_cel_cannot_check_is_a_condition_and_a_warning_within_secon
     apply(kubeconfig, namespace, RETRAINING % {"name": "odd", "model": "odd",
                                                "retrain": retrain})
     condition = wait_for(
-        lambda: (c := retrain_condition(kubeconfig, namespace, "odd"))
+        lambda: (c := condition_of(kubeconfig, namespace, "odd", "Retraining"))
         and c.get("reason") == "InvalidSpec" and c, 15, "the InvalidSpec condition", operator.log)
     assert condition["status"] == "False" and condition["message"].startswith(words), condition
     warnings = wait_for(lambda: events_of(kubeconfig, namespace, "odd", "InvalidRetrainSpec"), 10,

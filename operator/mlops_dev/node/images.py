@@ -27,6 +27,10 @@ BASE_IMAGE = "localhost/mlops-base:py3.11-bookworm"
 BASE_PACKAGES = ("python3", "python3-venv", "python-is-python3", "ca-certificates")
 COREDNS_IMAGE = "localhost/coredns:v1.12.4"
 LOCAL_PATH_IMAGE = "localhost/local-path-provisioner:v0.0.30"
+# The names manifests/monitoring uses, built here from the same Go modules as the host's
+# Prometheus and Alertmanager (as `kind load` would give a cluster the published ones).
+PROMETHEUS_IMAGE = "prom/prometheus:v3.16.0"
+ALERTMANAGER_IMAGE = "prom/alertmanager:v0.28.1"
 RUNTIME_IMAGE = "mlops-operator/runtime:0.1.0"
 OPERATOR_IMAGE = "mlops-operator/operator:0.1.0"
 HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
@@ -113,8 +117,8 @@ def ensure_pause(log=sys.stderr) -> None:
 
 
 def ensure_binary_image(name: str, binary: Path, containerfile: str, log=sys.stderr) -> None:
-    """An image of one static binary (CoreDNS, local-path-provisioner), built from its
-    Containerfile folder under ``hack/node/images``."""
+    """An image of one static binary (CoreDNS, local-path-provisioner, Prometheus,
+    Alertmanager), built from its Containerfile folder under ``hack/node/images``."""
     if image_id(name):
         return
     with tempfile.TemporaryDirectory(dir=cache_root()) as context:

@@ -49,6 +49,13 @@ class RealNode:
         images.ensure_binary_image(
             images.LOCAL_PATH_IMAGE,
             nodebuild.LOCAL_PATH.directory() / "local-path-provisioner", "local-path", log)
+        images.ensure_base(log)  # the Prometheus image's shell for its init container
+        images.ensure_binary_image(images.PROMETHEUS_IMAGE,
+                                   nodebuild.PROMETHEUS.directory() / "prometheus",
+                                   "prometheus", log)
+        images.ensure_binary_image(images.ALERTMANAGER_IMAGE,
+                                   nodebuild.ALERTMANAGER.directory() / "alertmanager",
+                                   "alertmanager", log)
         images.build_project_images(log)
 
     def network_up(self) -> None:
@@ -70,7 +77,8 @@ class RealNode:
                  timeout, "containerd to answer CRI", self.log_tail("containerd"))
         runtime.remove_pods(crictl, self.layout.containerd_socket)  # a crashed node's pods
         images.load([PAUSE_IMAGE, images.COREDNS_IMAGE, images.LOCAL_PATH_IMAGE,
-                     images.BASE_IMAGE, images.RUNTIME_IMAGE, images.OPERATOR_IMAGE],
+                     images.BASE_IMAGE, images.PROMETHEUS_IMAGE, images.ALERTMANAGER_IMAGE,
+                     images.RUNTIME_IMAGE, images.OPERATOR_IMAGE],
                     containerd_bin / "ctr",
                     self.layout.containerd_socket, self.layout.loaded_images, log)
         self.spawn("kubelet", [
