@@ -64,7 +64,10 @@ def test_the_final_stage_runs_as_non_root_with_an_sbom_and_no_compilers(dockerfi
     assert user and int(user.group(1)) != 0 and int(user.group(2)) != 0
     assert not re.search(r"apt-get install|gcc|build-essential|pip install", final)
     assert "cyclonedx-py environment" in stages[-2]
-    assert "/opt/venv/share/sbom/" in stages[-2] and "COPY --from=build /opt/venv" in final
+    assert "/opt/project/share/sbom/" in stages[-2]
+    # The dependencies and the project in separate layers: a change to the project's
+    # sources leaves the large dependency layer as it was.
+    assert "COPY --from=build /opt/venv /opt/venv\nCOPY --from=build /opt/project" in final
 
 
 def test_the_lock_satisfies_pyproject_and_hashes_everything() -> None:
