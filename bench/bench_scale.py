@@ -91,8 +91,11 @@ class Run:
 
     def operator(self, log: Path) -> OperatorProcess:
         env = operator_env(self.local.endpoints())
+        # The operator's package and the metric names, in this tree's layout and in an
+        # earlier one's (where mlops_telemetry sat in serving_image/).
         env["PYTHONPATH"] = ":".join(str(p) for p in (
-            COUNTER, self.source / "operator", self.source / "serving_image"))
+            COUNTER, self.source / "operator", self.source / "telemetry",
+            self.source / "serving_image"))
         env["MLOPS_BENCH_REQUEST_COUNTS"] = str(self.counts)
         return OperatorProcess(self.kubeconfig, None, log, env=env)
 

@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-from mlops_dev.cluster import LocalCluster
-from mlops_dev.processes import kubectl, wait_for
+# Where PYTHONDONTWRITEBYTECODE is set (as on these machines and in CI), every run would
+# compile again each module it imports and rewrite every test's asserts: about half of the
+# unit loop's time. The suite keeps its compiled files (in __pycache__, ignored by git and
+# by the images' build context) whatever the environment says.
+sys.dont_write_bytecode = False
+
+import pytest  # noqa: E402
+from mlops_dev.cluster import LocalCluster  # noqa: E402
+from mlops_dev.processes import kubectl, wait_for  # noqa: E402
 
 __all__ = ["REPO", "kubectl"]
 

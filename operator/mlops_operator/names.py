@@ -1,6 +1,21 @@
-"""Names and labels of the objects that serve one mlops Deployment."""
+"""The operator's API group, the plurals of its kinds, and the names and labels of the
+objects that serve one mlops Deployment.
+
+Every layer that names a custom resource (the handlers' watches, the Kubernetes
+adapter's URLs, the builders' manifests) takes the name from here, so none of them
+depends on another for it.
+"""
 
 from __future__ import annotations
+
+#: The API group and version of the operator's kinds (crds/*.yaml).
+GROUP = "mlops.dev"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+#: The plurals of the kinds: kopf's resource names and the API's URL paths.
+DEPLOYMENTS = "deployments"
+TRAINING_JOBS = "trainingjobs"
+MODEL_VERSIONS = "modelversions"
 
 DEPLOYMENT_LABEL = "mlops.dev/deployment"
 TRACK_LABEL = "mlops.dev/track"

@@ -2,7 +2,7 @@
 
 Subcommands: ``serve`` (model server), ``train`` (built-in trainer),
 ``verify`` (artifact checksum), ``version`` (prints versions; writes them as the
-termination message).
+termination message), ``sample-data`` (writes a synthetic data set, e.g. loans).
 """
 
 from __future__ import annotations
@@ -87,10 +87,13 @@ def main(argv: list[str] | None = None) -> int:
     serve.set_defaults(func=None, module="mlops_runtime.server.main")
     train = commands.add_parser("train", help="run the built-in trainer", add_help=False)
     train.set_defaults(func=None, module="mlops_runtime.trainer.main")
+    sample = commands.add_parser("sample-data", help="write a synthetic data set",
+                                 add_help=False)
+    sample.set_defaults(func=None, module="mlops_runtime.trainer.sample_loans")
     args, rest = parser.parse_known_args(argv)
     if args.func is not None:
         return int(args.func(args))
-    # serve/train own their argument parsing; import them only when used.
+    # serve/train/sample-data own their argument parsing; import them only when used.
     import importlib
 
     return int(importlib.import_module(args.module).main(rest))

@@ -14,6 +14,9 @@ from mlops_operator.builders.common import (
     owner_reference,
 )
 from mlops_operator.domain.retrain import run_name
+from mlops_operator.domain.versions import MODEL_LABEL, TRAINING_JOB_UID_LABEL
+from mlops_operator.domain.vocabulary import TriggerType
+from mlops_operator.names import API_VERSION
 
 TRAINER_CONTAINER = "trainer"
 
@@ -58,7 +61,7 @@ def artifact_dir_uri(claim: str, namespace: str, model: str, training_job: str, 
 
 def trainer_spec(spec: dict[str, Any]) -> dict[str, Any]:
     """The part of a TrainingJob spec the built-in trainer reads."""
-    keys = ("model", "dataset", "estimator", "task")
+    keys = ("model", "dataset", "estimator", "task", "preprocessing")
     return {key: spec[key] for key in keys if key in spec}
 
 
@@ -69,7 +72,7 @@ def build_training_job(training_job: dict[str, Any], image: str, claim: str) -> 
     container = _trainer_container(spec, image, claim, output)
     labels = {
         TRAINING_JOB_LABEL: meta["name"],
-        "mlops.dev/model": spec["model"],
+        MODEL_LABEL: spec["model"],
         "app.kubernetes.io/managed-by": "mlops-operator",
     }
     job_spec: dict[str, Any] = {
@@ -136,13 +139,13 @@ def build_model_version(
         "lineage": lineage,
     }
     return {
-        "apiVersion": "mlops.dev/v1alpha1",
+        "apiVersion": API_VERSION,
         "kind": "ModelVersion",
         "metadata": {
             "name": name,
             "labels": {
-                "mlops.dev/model": spec["model"],
-                "mlops.dev/training-job-uid": meta["uid"],
+                MODEL_LABEL: spec["model"],
+                TRAINING_JOB_UID_LABEL: meta["uid"],
                 TRAINING_JOB_LABEL: meta["name"],
             },
         },
@@ -161,14 +164,14 @@ def build_retrain_run(
     meta = parent["metadata"]
     spec = {k: v for k, v in parent["spec"].items() if k != "retrain"}
     return {
-        "apiVersion": parent.get("apiVersion", "mlops.dev/v1alpha1"),
+        "apiVersion": parent.get("apiVersion", API_VERSION),
         "kind": parent.get("kind", "TrainingJob"),
         "metadata": {
             "name": run_name(meta["name"], number),
             "namespace": meta["namespace"],
             "labels": {
                 RETRAIN_OF_LABEL: meta["name"],
-                "mlops.dev/model": spec["model"],
+                MODEL_LABEL: spec["model"],
                 "app.kubernetes.io/managed-by": "mlops-operator",
             },
             "annotations": {TRIGGER_ANNOTATION: json.dumps(trigger, sort_keys=True)},
@@ -191,7 +194,7 @@ def retrain_lineage(meta: dict[str, Any]) -> dict[str, Any]:
         trigger = json.loads((meta.get("annotations") or {}).get(TRIGGER_ANNOTATION) or "{}")
     except ValueError:
         trigger = {}
-    if isinstance(trigger, dict) and trigger.get("type") in ("schedule", "alert"):
+    if isinstance(trigger, dict) and trigger.get("type") in tuple(TriggerType):
         kept = {k: str(trigger[k]) for k in ("type", "scheduledTime", "alert", "startsAt")
                 if trigger.get(k)}
         if isinstance(trigger.get("labels"), dict):

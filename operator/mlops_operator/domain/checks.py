@@ -16,6 +16,7 @@ from enum import StrEnum
 from typing import Any
 
 from mlops_operator.domain.durations import DurationError, parse_duration
+from mlops_operator.domain.errors import SpecError
 
 DEFAULT_CONSECUTIVE_ERROR_LIMIT = 4
 #: Predictions (or input rows) a distribution check needs before it judges: class
@@ -26,7 +27,7 @@ PLACEHOLDERS = frozenset({"deployment", "namespace", "track", "model", "version"
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 
 
-class AnalysisSpecError(ValueError):
+class AnalysisSpecError(SpecError):
     """An invalid check spec or query template; the message names the field."""
 
 

@@ -14,6 +14,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cronsim import CronSim, CronSimError
 
+from mlops_operator.domain.errors import SpecError
+
 #: CronJob's macros and what they stand for.
 MACROS = {
     "@yearly": "0 0 1 1 *",
@@ -26,7 +28,7 @@ MACROS = {
 }
 
 
-class CronError(ValueError):
+class CronError(SpecError):
     """A schedule or time zone that cannot be used; the message says why."""
 
 

@@ -11,12 +11,14 @@ import math
 import re
 from datetime import UTC, datetime
 
+from mlops_operator.domain.errors import SpecError
+
 _UNIT_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
 _ORDER = ("h", "m", "s", "ms")
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
 
 
-class DurationError(ValueError):
+class DurationError(SpecError):
     """A duration string that cannot be parsed; the message quotes it."""
 
 

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from mlops_operator.domain.errors import SpecError
+
 
 class Direction(StrEnum):
     """Which way a metric improves."""
@@ -40,7 +42,7 @@ _REL_TOL = 1e-9
 _ABS_TOL = 1e-12
 
 
-class GateError(ValueError):
+class GateError(SpecError):
     """The gate itself is invalid (unknown metric, no bound, bad number)."""
 
 

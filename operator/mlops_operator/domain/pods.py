@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from mlops_operator.domain.vocabulary import PodReason
+
 
 @dataclass(frozen=True)
 class PodSummary:
@@ -37,7 +39,7 @@ class PodSummary:
 class PodProblem:
     """One pod's reason (a condition reason) and message; ``permanent``: waiting won't fix it."""
 
-    reason: str
+    reason: str  # a PodReason, or the container's own waiting reason
     message: str
     permanent: bool = False
 
@@ -68,15 +70,16 @@ def _one_line(text: str | None, limit: int = 400) -> str:
 
 def _terminated(pod: PodSummary) -> PodProblem | None:
     message = _one_line(pod.terminated_message)
-    if pod.terminated_reason == "OOMKilled":
-        return PodProblem("OOMKilled", f"pod {pod.name} ran out of memory; raise its limit")
+    if pod.terminated_reason == PodReason.OOM_KILLED:
+        return PodProblem(PodReason.OOM_KILLED,
+                          f"pod {pod.name} ran out of memory; raise its limit")
     if "checksum mismatch" in message:
-        return PodProblem("ChecksumMismatch", message, permanent=True)
+        return PodProblem(PodReason.CHECKSUM_MISMATCH, message, permanent=True)
     if message and pod.exit_code in SERVER_REFUSED_EXIT_CODES:
         transient = message.startswith(TRANSIENT_LOAD_FAILURES)
-        return PodProblem("ModelLoadFailed", message, permanent=not transient)
+        return PodProblem(PodReason.MODEL_LOAD_FAILED, message, permanent=not transient)
     if message:
-        return PodProblem("ContainerFailed", message)
+        return PodProblem(PodReason.CONTAINER_FAILED, message)
     return None
 
 
@@ -85,7 +88,7 @@ def problem_of(pod: PodSummary) -> PodProblem | None:
     if pod.ready or pod.deleting:
         return None
     if pod.unschedulable_message:
-        return PodProblem("Unschedulable", _one_line(pod.unschedulable_message))
+        return PodProblem(PodReason.UNSCHEDULABLE, _one_line(pod.unschedulable_message))
     found = _terminated(pod)
     if found is not None:
         return found

@@ -28,14 +28,22 @@ from mlops_operator.domain.durations import (
     seconds_since,
     to_rfc3339,
 )
+from mlops_operator.domain.errors import SpecError
+from mlops_operator.domain.vocabulary import (
+    TRAINING_FINISHED,
+    RetrainReason,
+    TrainingPhase,
+    TriggerType,
+)
 
 DEFAULT_MIN_INTERVAL = "10m"
 DEFAULT_SUCCESSFUL_HISTORY = 3
 DEFAULT_FAILED_HISTORY = 1
-FINISHED_PHASES = ("Succeeded", "Failed")
+#: Runs are TrainingJobs: these phases are final.
+FINISHED_PHASES = TRAINING_FINISHED
 
 
-class RetrainSpecError(ValueError):
+class RetrainSpecError(SpecError):
     """``spec.retrain`` cannot be used; the message starts with the field's path."""
 
 
@@ -95,28 +103,28 @@ class RetrainSpec:
 class Trigger:
     """Why a run starts: a schedule tick, or one firing alert instance."""
 
-    type: str  # "schedule" or "alert"
+    type: TriggerType
     at: datetime  # the tick, or the alert's startsAt
     alert: str | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def schedule(cls, at: datetime) -> Trigger:
-        return cls("schedule", at)
+        return cls(TriggerType.SCHEDULE, at)
 
     @classmethod
     def firing(cls, alert: str, labels: Mapping[str, str], starts_at: datetime) -> Trigger:
-        return cls("alert", starts_at, alert, dict(labels))
+        return cls(TriggerType.ALERT, starts_at, alert, dict(labels))
 
     def to_dict(self) -> dict[str, Any]:
         """The form kept on the run (annotation), in status and in the version's lineage."""
-        if self.type == "schedule":
-            return {"type": "schedule", "scheduledTime": to_rfc3339(self.at)}
-        return {"type": "alert", "alert": self.alert, "labels": dict(self.labels),
+        if self.type == TriggerType.SCHEDULE:
+            return {"type": TriggerType.SCHEDULE, "scheduledTime": to_rfc3339(self.at)}
+        return {"type": TriggerType.ALERT, "alert": self.alert, "labels": dict(self.labels),
                 "startsAt": to_rfc3339(self.at)}
 
     def describe(self) -> str:
-        if self.type == "schedule":
+        if self.type == TriggerType.SCHEDULE:
             return f"schedule tick {to_rfc3339(self.at)}"
         return f"alert {self.alert} (firing since {to_rfc3339(self.at)})"
 
@@ -215,7 +223,7 @@ def _due_triggers(spec: RetrainSpec, state: RetrainState, alerts: Iterable[Trigg
             due.append(Trigger.schedule(spec.cron.latest_at_or_before(now)))
     latest: dict[str, Trigger] = {}
     for alert in alerts:
-        if alert.type != "alert" or alert.alert not in spec.on_alerts:
+        if alert.type != TriggerType.ALERT or alert.alert not in spec.on_alerts:
             continue
         seen = _time(state.alerts_seen.get(str(alert.alert)))
         if seen is not None and alert.at <= seen:
@@ -243,7 +251,7 @@ def _why_not(spec: RetrainSpec, state: RetrainState, active: Run | None,
 
 def _judged(state: RetrainState, trigger: Trigger) -> RetrainState:
     """``state`` remembering that ``trigger`` was judged (so it is not judged again)."""
-    if trigger.type == "schedule":
+    if trigger.type == TriggerType.SCHEDULE:
         return replace(state, last_schedule_time=trigger.at)
     return replace(state, alerts_seen={**state.alerts_seen,
                                        str(trigger.alert): to_rfc3339(trigger.at)})
@@ -252,8 +260,8 @@ def _judged(state: RetrainState, trigger: Trigger) -> RetrainState:
 def expired_runs(spec: RetrainSpec, runs: Sequence[Run]) -> tuple[str, ...]:
     """Finished runs beyond the history limits, oldest first; active runs are kept."""
     doomed: list[Run] = []
-    for phase, keep in (("Succeeded", spec.successful_history),
-                        ("Failed", spec.failed_history)):
+    for phase, keep in ((TrainingPhase.SUCCEEDED, spec.successful_history),
+                        (TrainingPhase.FAILED, spec.failed_history)):
         finished = sorted((r for r in runs if r.phase == phase), key=lambda r: -r.number)
         doomed += finished[max(keep, 0):]
     return tuple(r.name for r in sorted(doomed, key=lambda r: r.number))
@@ -272,11 +280,11 @@ def _with_runs(state: RetrainState, runs: Sequence[Run]) -> RetrainState:
         at = _time(trigger.get("startsAt") or trigger.get("scheduledTime"))
         if at is None:
             continue
-        if trigger.get("type") == "alert" and trigger.get("alert"):
+        if trigger.get("type") == TriggerType.ALERT and trigger.get("alert"):
             previous = _time(seen.get(str(trigger["alert"])))
             if previous is None or at > previous:
                 seen[str(trigger["alert"])] = to_rfc3339(at)
-        elif trigger.get("type") == "schedule" and (last_tick is None or at > last_tick):
+        elif trigger.get("type") == TriggerType.SCHEDULE and (last_tick is None or at > last_tick):
             last_tick = at
     return replace(state, runs=max(state.runs, latest.number), last_run=latest.name,
                    last_run_time=max(latest.created, state.last_run_time or latest.created),
@@ -321,13 +329,13 @@ def decide(spec: RetrainSpec, state: RetrainState, runs: Sequence[Run],
     )
 
 
-def summary(spec: RetrainSpec, decision: Decision) -> tuple[bool, str, str]:
+def summary(spec: RetrainSpec, decision: Decision) -> tuple[bool, RetrainReason, str]:
     """The ``Retraining`` condition: (armed, reason, message) for ``kubectl describe``."""
     runs = decision.state.runs
     started = f"{runs} run{'' if runs == 1 else 's'}"
     if decision.limit_reached:
-        return False, "MaxRunsReached", (f"{started} started: maxRuns {spec.max_runs} "
-                                         "reached, no more runs start")
+        return False, RetrainReason.MAX_RUNS_REACHED, (
+            f"{started} started: maxRuns {spec.max_runs} reached, no more runs start")
     waits = []
     if spec.cron is not None and decision.next_schedule_time is not None:
         waits.append(f"schedule {spec.cron.expression!r} "
@@ -336,5 +344,6 @@ def summary(spec: RetrainSpec, decision: Decision) -> tuple[bool, str, str]:
         waits.append("alerts " + ", ".join(spec.on_alerts))
     waiting = " or ".join(waits)
     if decision.active is not None:
-        return True, "RunActive", f"run {decision.active} is active; then waiting for {waiting}"
-    return True, "Waiting", f"waiting for {waiting}; {started} so far"
+        return (True, RetrainReason.RUN_ACTIVE,
+                f"run {decision.active} is active; then waiting for {waiting}")
+    return True, RetrainReason.WAITING, f"waiting for {waiting}; {started} so far"

@@ -11,10 +11,10 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
 from mlops_operator.domain.conditions import sanitize_reason, truncate
+from mlops_operator.domain.vocabulary import TrainingPhase, TrainingReason
 
 LOG_LINES_IN_MESSAGE = 5
 
@@ -33,20 +33,6 @@ STUCK_WAITING_REASONS = frozenset(
 
 #: Metrics shown in printer columns, first present wins.
 HEADLINE_METRICS = ("accuracy", "f1", "roc_auc", "r2", "rmse", "mae")
-
-
-class TrainingPhase(StrEnum):
-    """TrainingJob.status.phase."""
-
-    PENDING = "Pending"
-    RUNNING = "Running"
-    SUCCEEDED = "Succeeded"
-    FAILED = "Failed"
-
-    @property
-    def terminal(self) -> bool:
-        """Succeeded and Failed never change again."""
-        return self in (TrainingPhase.SUCCEEDED, TrainingPhase.FAILED)
 
 
 @dataclass(frozen=True)
@@ -75,7 +61,7 @@ class TrainingOutcome:
     """The phase to record and the condition that explains it."""
 
     phase: TrainingPhase
-    reason: str
+    reason: str  # a TrainingReason, or one the trainer or the container reported
     message: str
     result: Mapping[str, Any] | None = None  # the {"ok": true, ...} payload on success
     create_job: bool = False  # the Job does not exist yet: create it
@@ -98,7 +84,7 @@ def _failure_from_message(message: Mapping[str, Any] | None) -> tuple[str, str] 
         return None
     raw_reason = message.get("reason")
     text = str(message.get("message") or "").strip()
-    reason = sanitize_reason(raw_reason, "TrainingFailed")
+    reason = sanitize_reason(raw_reason, TrainingReason.TRAINING_FAILED)
     if raw_reason and reason != raw_reason:
         text = f"{raw_reason}: {text}" if text else str(raw_reason)
     return reason, text or "the trainer reported a failure without a message"
@@ -121,16 +107,18 @@ def training_phase(facts: JobFacts) -> TrainingOutcome:
     """
     if not facts.exists:
         return _done(
-            TrainingPhase.PENDING, "JobNotCreated", "creating the training Job", create_job=True
+            TrainingPhase.PENDING, TrainingReason.JOB_NOT_CREATED, "creating the training Job",
+            create_job=True,
         )
     reported = _failure_from_message(facts.termination_message)
 
-    if facts.failed_condition and facts.failed_reason == "DeadlineExceeded":
+    if facts.failed_condition and facts.failed_reason == TrainingReason.DEADLINE_EXCEEDED:
         limit = facts.active_deadline_seconds
         text = f"deadline exceeded after {limit} s" if limit else "deadline exceeded"
         if reported:
             text += f" ({reported[0]}: {reported[1]})"
-        return _done(TrainingPhase.FAILED, "DeadlineExceeded", _with_logs(text, facts))
+        return _done(TrainingPhase.FAILED, TrainingReason.DEADLINE_EXCEEDED,
+                     _with_logs(text, facts))
 
     if facts.failed_condition or facts.failed > facts.backoff_limit:
         if reported:
@@ -139,7 +127,7 @@ def training_phase(facts: JobFacts) -> TrainingOutcome:
         text = f"training failed after {attempts} attempt{'s' if attempts != 1 else ''}"
         if facts.failed_message:
             text += f": {facts.failed_message}"
-        reason = sanitize_reason(facts.failed_reason, "TrainingFailed")
+        reason = sanitize_reason(facts.failed_reason, TrainingReason.TRAINING_FAILED)
         return _done(TrainingPhase.FAILED, reason, _with_logs(text, facts))
 
     if facts.complete or facts.succeeded > 0:
@@ -151,12 +139,15 @@ def training_phase(facts: JobFacts) -> TrainingOutcome:
 
     retry = _retry_note(facts, reported)
     if facts.active > 0 and facts.pod_phase != "Pending" and not facts.waiting_reason:
-        return _done(TrainingPhase.RUNNING, "TrainingRunning", "training pod is running" + retry)
+        return _done(TrainingPhase.RUNNING, TrainingReason.TRAINING_RUNNING,
+                     "training pod is running" + retry)
     if facts.failed > 0:
-        return _done(TrainingPhase.PENDING, "Retrying", "waiting for the next attempt" + retry)
+        return _done(TrainingPhase.PENDING, TrainingReason.RETRYING,
+                     "waiting for the next attempt" + retry)
     detail = f" ({facts.waiting_reason})" if facts.waiting_reason else ""
     return _done(
-        TrainingPhase.PENDING, "PodPending", f"waiting for the training pod to start{detail}"
+        TrainingPhase.PENDING, TrainingReason.POD_PENDING,
+        f"waiting for the training pod to start{detail}",
     )
 
 
@@ -178,10 +169,10 @@ def _succeeded(facts: JobFacts, reported: tuple[str, str] | None) -> TrainingOut
             "the training container exited successfully but wrote no result "
             '(expected a {"ok": true, ...} JSON termination message)'
         )
-        return _done(TrainingPhase.FAILED, "NoResult", _with_logs(text, facts))
+        return _done(TrainingPhase.FAILED, TrainingReason.NO_RESULT, _with_logs(text, facts))
     summary = headline_metric(message.get("metrics"))
     text = "training succeeded" + (f": {summary}" if summary else "")
-    return _done(TrainingPhase.SUCCEEDED, "TrainingSucceeded", text, result=message)
+    return _done(TrainingPhase.SUCCEEDED, TrainingReason.TRAINING_SUCCEEDED, text, result=message)
 
 
 def headline_metric(metrics: Mapping[str, Any] | None) -> str | None:

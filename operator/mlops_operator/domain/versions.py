@@ -13,6 +13,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from mlops_operator.domain.vocabulary import VersionPhase
+
 #: Label put on every ModelVersion created by a TrainingJob.
 TRAINING_JOB_UID_LABEL = "mlops.dev/training-job-uid"
 #: Label with the model name, for listing one model's versions.
@@ -144,7 +146,7 @@ def latest_approved(versions: Iterable[Mapping[str, Any]], model: str) -> str | 
     for body in versions:
         spec, status = body.get("spec") or {}, body.get("status") or {}
         number = spec.get("version")
-        if (spec.get("model") != model or status.get("phase") != "Approved"
+        if (spec.get("model") != model or status.get("phase") != VersionPhase.APPROVED
                 or isinstance(number, bool) or not isinstance(number, int)):
             continue
         candidates.append((number, str((body.get("metadata") or {}).get("name") or "")))

@@ -20,23 +20,15 @@ from typing import Any
 import kopf
 
 from mlops_operator import builders, metrics, names
-from mlops_operator.config import Settings
 from mlops_operator.domain import analysis, conditions, rollout
-from mlops_operator.domain.checks import AnalysisSpecError, CheckSpec
+from mlops_operator.domain.checks import CheckSpec
 from mlops_operator.domain.durations import seconds_since
-from mlops_operator.domain.pods import PodSummary, diagnose
-from mlops_operator.domain.versions import latest_approved
-from mlops_operator.handlers import (
-    ALERTS_KEY,
-    KUBE_KEY,
-    OBSERVER_KEY,
-    SETTINGS_KEY,
-    WAKEUPS_KEY,
-    now,
-    watches,
-)
+from mlops_operator.domain.errors import SpecError
+from mlops_operator.domain.vocabulary import ROLLOUT_OUTCOMES, HistoryEvent
+from mlops_operator.handlers import now, watches
+from mlops_operator.handlers.context import AlertTable, OperatorContext, context_of
 from mlops_operator.handlers.wakeups import reconcile_until_stopped
-from mlops_operator.k8s.api import GROUP, VERSION
+from mlops_operator.names import GROUP, VERSION
 from mlops_operator.ports import (
     CanaryTarget,
     CheckUnavailable,
@@ -46,7 +38,7 @@ from mlops_operator.ports import (
 )
 from mlops_operator.routers import router_for
 
-PLURAL = "deployments"
+PLURAL = names.DEPLOYMENTS
 #: While Progressing (waiting for pods), look again at least this often even without an
 #: event: the progress deadline passes silently. Every other phase waits for events and
 #: for the decision's own next due time.
@@ -54,58 +46,25 @@ RECHECK_WHILE_ROLLING = 5.0
 INDEXES = ("serving_pods", "model_versions", "serving_workloads", "serving_services",
            "serving_routes")
 log = logging.getLogger(__name__)
-#: The status this operator last wrote, by Deployment UID: the watch may not have
-#: delivered it yet when the next reconcile starts, and only this operator writes it.
-_written: dict[str, dict[str, Any]] = {}
 
 
 def _target(view: watches.Snapshot, name: str) -> tuple[dict | None, bool, str]:
+    """The target ModelVersion (None: not found), whether it may go live, and why not."""
     version = view.versions.get(name)
-    if version is None:
-        return None, False, f"ModelVersion {name} not found"
-    status = version.get("status") or {}
-    if status.get("phase") != "Approved":
-        why = status.get("message") or ""
-        return (version, False,
-                f"ModelVersion {name} is {status.get('phase') or 'not yet judged'}"
-                + (f": {why}" if why else ""))
-    return version, True, ""
+    approved, why_not = rollout.target_approval(name, version)
+    return version, approved, why_not
 
 
 def _with_target(body: dict[str, Any], status: Mapping[str, Any],
                  view: watches.Snapshot) -> dict[str, Any]:
-    """The body with ``spec.modelVersion`` resolved: a Deployment that follows a model
-    (``spec.model``, ``spec.follow: latestApproved``) targets its newest Approved version.
-    Only this copy changes; the Deployment's spec is the user's (or GitOps') alone."""
-    model = body["spec"].get("model")
-    if not model or body["spec"].get("modelVersion"):
+    """The body with ``spec.modelVersion`` resolved for a Deployment that follows a model
+    (``rollout.followed_version``). Only this copy changes; the Deployment's spec is the
+    user's (or GitOps') alone."""
+    target = rollout.followed_version(body["spec"], view.versions.values(),
+                                      status.get("stableVersion"))
+    if target is None:
         return body
-    target = (latest_approved(view.versions.values(), model) or status.get("stableVersion")
-              or f"{model}-v1")  # nothing Approved yet: its condition says "not found"
     return {**body, "spec": {**body["spec"], "modelVersion": target}}
-
-
-def _track_states(pods: list[PodSummary]) -> dict[str, rollout.TrackState]:
-    """Per track: the version its ready pods run (the majority), how many are ready, and
-    what its failing pods report."""
-    counts: dict[str, dict[str, int]] = {t: {} for t in names.TRACKS}
-    for pod in pods:
-        if pod.track not in counts or pod.deleting:
-            continue
-        by_version = counts[pod.track]
-        by_version[str(pod.version)] = by_version.get(str(pod.version), 0) + int(pod.ready)
-    states = {}
-    for track, by_version in counts.items():
-        problem = diagnose(p for p in pods if p.track == track)
-        if not by_version:
-            states[track] = rollout.TrackState(problem=problem)
-            continue
-        version = max(by_version, key=lambda v: by_version[v])
-        mirrors = {p.mirror_to for p in pods if p.track == track and p.ready and not p.deleting}
-        states[track] = rollout.TrackState(version=version, ready_replicas=by_version[version],
-                                           problem=problem,
-                                           mirror_to=mirrors.pop() if len(mirrors) == 1 else None)
-    return states
 
 
 def _measure(
@@ -144,9 +103,9 @@ def _measure(
 Alerts = tuple[list[rollout.FiringAlert], frozenset[str]]
 
 
-def _alerts(memo: Mapping[str, Any], namespace: str, name: str) -> Alerts:
+def _alerts(table: AlertTable, namespace: str, name: str) -> Alerts:
     """What Alertmanager last said about this Deployment: firing alerts and resolved names."""
-    states = (memo.get(ALERTS_KEY) or {}).get((namespace, name)) or {}
+    states = table.get((namespace, name)) or {}
     firing = [
         rollout.FiringAlert(name=alert, message=state.message, started_at=state.starts_at,
                             last_seen=state.received_at)
@@ -204,12 +163,12 @@ def _observe(
     meta, spec = body["metadata"], body["spec"]
     at = now()
     target, approved, target_message = _target(view, spec["modelVersion"])
-    tracks = _track_states(view.pods)
+    tracks = rollout.track_states(view.pods)
     measurements: dict[str, analysis.Measurement] = {}
     reachable, prometheus_error = True, ""
     try:
         parsed = rollout.RolloutSpec.from_dict(spec, generation=meta.get("generation"))
-    except (rollout.SpecError, AnalysisSpecError):
+    except SpecError:  # decide says what is wrong
         parsed = None
     if parsed is not None:
         due = rollout.checks_to_measure(parsed, rollout.RolloutStatus.from_dict(status), at)
@@ -256,31 +215,29 @@ def _report(kube: KubernetesPort, body: dict[str, Any], old: dict[str, Any], new
     for entry in new.get("history") or []:
         if (entry.get("version"), entry.get("event"), entry.get("at")) in seen:
             continue
-        if entry.get("event") in ("Promoted", "RolledBack", "Abandoned"):
+        if entry.get("event") in ROLLOUT_OUTCOMES:
             metrics.ROLLOUTS.labels(outcome=entry["event"]).inc()
         started = old.get("canaryStartedAt")
-        if entry.get("event") == "RolledBack" and started:
+        if entry.get("event") == HistoryEvent.ROLLED_BACK and started:
             metrics.ROLLBACK_SECONDS.observe(max(seconds_since(started, entry["at"]), 0.0))
 
 
 def reconcile(
-    body: dict[str, Any], view: watches.Snapshot,
-    alerts: Alerts,
-    settings: Settings, kube: KubernetesPort, observer: MetricObserver,
+    body: dict[str, Any], view: watches.Snapshot, alerts: Alerts, ctx: OperatorContext,
 ) -> float | None:
     """One reconcile of one Deployment; returns seconds until something is due (or None)."""
-    meta = body["metadata"]
-    status = _written.get(meta["uid"]) or body.get("status") or {}
+    meta, kube = body["metadata"], ctx.kube
+    status = ctx.deployment_status.get(meta["uid"]) or body.get("status") or {}
     body = _with_target(body, status, view)
     spec = body["spec"]
-    observations, target = _observe(body, status, view, alerts, observer)
+    observations, target = _observe(body, status, view, alerts, ctx.observer)
     decision = rollout.decide_from_dicts(
         spec, status, observations, generation=meta.get("generation"))
-    effective_weight = _apply(kube, body, decision, view, settings.runtime_image)
+    effective_weight = _apply(kube, body, decision, view, ctx.settings.runtime_image)
     new_status = _new_status(body, status, decision, observations, effective_weight)
     if any(new_status.get(k) != status.get(k) for k in new_status):
         stored = kube.patch_custom_status(meta["namespace"], PLURAL, meta["name"], new_status)
-        _written[meta["uid"]] = dict(stored.get("status") or new_status)
+        ctx.deployment_status[meta["uid"]] = dict(stored.get("status") or new_status)
     _report(kube, body, status, new_status, decision)
     wait = decision.requeue_after
     if new_status.get("phase") == rollout.RolloutPhase.PROGRESSING.value:
@@ -304,7 +261,7 @@ async def rollout_loop(
     body: kopf.Body, memo: kopf.Memo, stopped: kopf.DaemonStopped, **kwargs: Any
 ) -> None:
     """Reconcile now, then whenever a dependency changes or a step falls due."""
-    meta = body["metadata"]
+    meta, ctx = body["metadata"], context_of(memo)
     key, uid = (meta["namespace"], meta["name"]), meta["uid"]
 
     async def once() -> float | None:
@@ -312,18 +269,16 @@ async def rollout_loop(
         model = current["spec"].get("model")
         followed = kwargs["model_versions_by_model"].get((key[0], model), ()) if model else ()
         versions = {current["spec"].get("modelVersion"), *followed} | {
-            (_written.get(uid) or current.get("status") or {}).get(f)
+            (ctx.deployment_status.get(uid) or current.get("status") or {}).get(f)
             for f in ("stableVersion", "canaryVersion")}
         view = watches.snapshot(kwargs, key[0], key[1], {v for v in versions if v})
-        return await asyncio.to_thread(
-            reconcile, current, view, _alerts(memo, *key), memo[SETTINGS_KEY], memo[KUBE_KEY],
-            memo[OBSERVER_KEY])
+        return await asyncio.to_thread(reconcile, current, view, _alerts(ctx.alerts, *key), ctx)
 
     try:
-        await reconcile_until_stopped(key, memo[WAKEUPS_KEY], stopped, "Deployment", once)
+        await reconcile_until_stopped(key, ctx.wakeups, stopped, "Deployment", once)
     finally:
         if body.get("metadata", {}).get("deletionTimestamp"):
-            _written.pop(uid, None)
+            ctx.deployment_status.pop(uid, None)
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL)
@@ -335,4 +290,4 @@ async def deployment_changed(
     if event.get("type") == "DELETED":
         return
     if meta.get("generation") != status.get("observedGeneration"):
-        memo[WAKEUPS_KEY].wake((namespace, name))
+        context_of(memo).wakeups.wake((namespace, name))

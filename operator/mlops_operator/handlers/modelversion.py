@@ -12,22 +12,32 @@ from typing import Any
 
 import kopf
 
-from mlops_operator import builders
+from mlops_operator import builders, names
 from mlops_operator.domain import conditions, training, versions
-from mlops_operator.handlers import KUBE_KEY, SETTINGS_KEY, now
-from mlops_operator.k8s.api import GROUP, VERSION, termination_message
+from mlops_operator.domain.vocabulary import (
+    VERSION_JUDGED,
+    ConditionType,
+    EventType,
+    VersionPhase,
+    VersionReason,
+)
+from mlops_operator.handlers import now
+from mlops_operator.handlers.context import context_of
+from mlops_operator.k8s.api import termination_message
+from mlops_operator.names import GROUP, VERSION
 from mlops_operator.ports import Conflict, KubernetesPort
 
-PLURAL = "modelversions"
+PLURAL = names.MODEL_VERSIONS
 VERIFY_LABEL = builders.VERIFY_JOB_LABEL
 
 
-def _status(phase: str, ok: bool, reason: str, message: str, spec: dict[str, Any]) -> dict:
+def _status(phase: VersionPhase, ok: bool, reason: str, message: str,
+            spec: dict[str, Any]) -> dict:
     return {
         "phase": phase,
         "headlineMetric": training.headline_metric(spec.get("metrics")),
         "conditions": conditions.set_condition(
-            [], conditions.make_condition("Verified", ok, reason, message), now()
+            [], conditions.make_condition(ConditionType.VERIFIED, ok, reason, message), now()
         ),
         "message": message,
     }
@@ -35,7 +45,7 @@ def _status(phase: str, ok: bool, reason: str, message: str, spec: dict[str, Any
 
 def reconcile(body: dict[str, Any], image: str, kube: KubernetesPort) -> None:
     meta, spec = body["metadata"], body["spec"]
-    if (body.get("status") or {}).get("phase") in ("Approved", "Rejected", "Invalid"):
+    if (body.get("status") or {}).get("phase") in VERSION_JUDGED:
         return
     if (meta.get("labels") or {}).get(versions.TRAINING_JOB_UID_LABEL):
         return  # its TrainingJob gates it
@@ -47,9 +57,10 @@ def reconcile(body: dict[str, Any], image: str, kube: KubernetesPort) -> None:
             f"must be named {expected}, not {name}"
         )
         kube.patch_custom_status(
-            namespace, PLURAL, name, _status("Invalid", False, "BadName", message, spec)
+            namespace, PLURAL, name,
+            _status(VersionPhase.INVALID, False, VersionReason.BAD_NAME, message, spec),
         )
-        kube.post_event(body, "Warning", "Invalid", message)
+        kube.post_event(body, EventType.WARNING, VersionPhase.INVALID, message)
         return
     job = kube.get_job(namespace, builders.verify_job_name(name))
     if job is None:
@@ -59,7 +70,7 @@ def reconcile(body: dict[str, Any], image: str, kube: KubernetesPort) -> None:
             namespace,
             PLURAL,
             name,
-            {"phase": "Verifying"}
+            {"phase": VersionPhase.VERIFYING}
             | {"message": f"checking {spec['artifact']['uri']} against its sha256"},
         )
         return  # the Job's watch events bring the result (on_verify_job)
@@ -70,31 +81,34 @@ def reconcile(body: dict[str, Any], image: str, kube: KubernetesPort) -> None:
             return  # still running; the Job's next event comes back here
         why = next((c.get("message") or c.get("reason") for c in
                     (job.get("status") or {}).get("conditions") or []
-                    if c.get("type") == "Failed" and c.get("status") == "True"), None)
-        result = {"ok": False, "reason": "VerificationFailed",
+                    if c.get("type") == "Failed" and c.get("status") == conditions.TRUE),
+                   None)
+        result = {"ok": False, "reason": VersionReason.VERIFICATION_FAILED,
                   "message": f"verification Job {job['metadata']['name']} failed without a "
                              f"result: {why or 'its pod never reported one'}"}
     if result.get("ok"):
         status = _status(
-            "Approved",
+            VersionPhase.APPROVED,
             True,
-            "ChecksumVerified",
+            VersionReason.CHECKSUM_VERIFIED,
             f"artifact found and sha256 matches ({result.get('bytes')} bytes)",
             spec,
         )
         kube.patch_custom_status(namespace, PLURAL, name, status)
-        kube.post_event(body, "Normal", "Approved", status["message"])
+        kube.post_event(body, EventType.NORMAL, VersionPhase.APPROVED, status["message"])
     else:
-        reason = conditions.sanitize_reason(result.get("reason"), "VerificationFailed")
-        status = _status("Invalid", False, reason, str(result.get("message")), spec)
+        reason = conditions.sanitize_reason(result.get("reason"),
+                                            VersionReason.VERIFICATION_FAILED)
+        status = _status(VersionPhase.INVALID, False, reason, str(result.get("message")), spec)
         kube.patch_custom_status(namespace, PLURAL, name, status)
-        kube.post_event(body, "Warning", "Invalid", status["message"])
+        kube.post_event(body, EventType.WARNING, VersionPhase.INVALID, status["message"])
 
 
 @kopf.on.create(GROUP, VERSION, PLURAL)
 @kopf.on.resume(GROUP, VERSION, PLURAL)
 def on_model_version(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    reconcile(dict(body), memo[SETTINGS_KEY].runtime_image, memo[KUBE_KEY])
+    ctx = context_of(memo)
+    reconcile(dict(body), ctx.settings.runtime_image, ctx.kube)
 
 
 @kopf.on.event("batch", "v1", "jobs", labels={VERIFY_LABEL: kopf.PRESENT})
@@ -104,7 +118,7 @@ def on_verify_job(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     if not (status.get("succeeded") or status.get("failed")):
         return
     namespace = body["metadata"]["namespace"]
-    kube = memo[KUBE_KEY]
-    version = kube.get_custom(namespace, PLURAL, body["metadata"]["labels"][VERIFY_LABEL])
+    ctx = context_of(memo)
+    version = ctx.kube.get_custom(namespace, PLURAL, body["metadata"]["labels"][VERIFY_LABEL])
     if version is not None:
-        reconcile(version, memo[SETTINGS_KEY].runtime_image, kube)
+        reconcile(version, ctx.settings.runtime_image, ctx.kube)

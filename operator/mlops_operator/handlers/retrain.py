@@ -23,33 +23,25 @@ from typing import Any
 
 import kopf
 
-from mlops_operator import builders
+from mlops_operator import builders, names
 from mlops_operator.config import Settings
 from mlops_operator.domain import conditions, retrain
 from mlops_operator.domain.cron import CronError, zone_named
 from mlops_operator.domain.durations import as_datetime, seconds_since, to_rfc3339
-from mlops_operator.handlers import (
-    KUBE_KEY,
-    RETRAIN_PENDING_KEY,
-    RETRAIN_WAKEUPS_KEY,
-    SETTINGS_KEY,
-    now,
-)
+from mlops_operator.domain.vocabulary import ConditionType, EventType, RetrainReason
+from mlops_operator.handlers import now
+from mlops_operator.handlers.context import OperatorContext, context_of
 from mlops_operator.handlers.wakeups import reconcile_until_stopped
-from mlops_operator.k8s.api import GROUP, VERSION
+from mlops_operator.names import API_VERSION, GROUP, VERSION
 from mlops_operator.ports import Conflict, KubernetesPort
 from mlops_operator.receivers.alertmanager import ModelAlert
 
-PLURAL = "trainingjobs"
-CONDITION = "Retraining"
+PLURAL = names.TRAINING_JOBS
+CONDITION = ConditionType.RETRAINING
 #: A run this process created is trusted to exist this long before the watch shows it.
 RECENT_SECONDS = 60.0
 RUNS = {builders.RETRAIN_OF_LABEL: kopf.PRESENT}
 log = logging.getLogger(__name__)
-#: What this process last wrote to ``status.retrain``, by TrainingJob UID (the watch may
-#: lag behind; only this operator writes it), and the runs it created, by parent.
-_written: dict[str, dict[str, Any]] = {}
-_recent: dict[tuple[str, str], dict[str, retrain.Run]] = {}
 
 
 # ---- indexes: where alerts go, which runs exist --------------------------------------
@@ -75,7 +67,8 @@ def retrain_runs(namespace: str, name: str, meta: kopf.Meta, status: kopf.Status
 async def retrain_run_changed(namespace: str, meta: kopf.Meta, memo: kopf.Memo,
                               **_: Any) -> None:
     """A run was created, progressed, finished or was deleted: its parent looks again."""
-    memo[RETRAIN_WAKEUPS_KEY].wake((namespace, meta["labels"][builders.RETRAIN_OF_LABEL]))
+    parent = meta["labels"][builders.RETRAIN_OF_LABEL]
+    context_of(memo).retrain_wakeups.wake((namespace, parent))
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL, field="spec.retrain", value=kopf.PRESENT)
@@ -84,10 +77,10 @@ async def retrain_parent_changed(event: Mapping[str, Any], namespace: str, name:
     """Its spec changed, or another writer replaced its condition: look again (cheap: a
     reconcile with nothing new to do makes no request)."""
     if event.get("type") != "DELETED":
-        memo[RETRAIN_WAKEUPS_KEY].wake((namespace, name))
+        context_of(memo).retrain_wakeups.wake((namespace, name))
 
 
-def queue_model_alerts(memo: Mapping[str, Any], targets: Mapping[Any, Iterable[str]],
+def queue_model_alerts(ctx: OperatorContext, targets: Mapping[Any, Iterable[str]],
                        alerts: Iterable[ModelAlert]) -> None:
     """Hand firing model alerts to the TrainingJobs whose ``onAlerts`` list them.
 
@@ -104,10 +97,10 @@ def queue_model_alerts(memo: Mapping[str, Any], targets: Mapping[Any, Iterable[s
             except ValueError:
                 starts_at = received
             trigger = retrain.Trigger.firing(alert.alertname, alert.labels, starts_at)
-            pending = memo[RETRAIN_PENDING_KEY].setdefault(key, {})
+            pending = ctx.retrain_pending.setdefault(key, {})
             pending[(alert.alertname, to_rfc3339(starts_at))] = trigger
             log.info("%s/%s: alert %s received for retraining", *key, alert.alertname)
-            memo[RETRAIN_WAKEUPS_KEY].wake(key)
+            ctx.retrain_wakeups.wake(key)
 
 
 # ---- one reconcile -------------------------------------------------------------------
@@ -122,7 +115,7 @@ def default_zone(settings: Settings) -> dt.tzinfo:
     return dt.datetime.now().astimezone().tzinfo or dt.UTC
 
 
-def _runs(key: tuple[str, str], indexed: Iterable[Mapping[str, Any]],
+def _runs(ctx: OperatorContext, key: tuple[str, str], indexed: Iterable[Mapping[str, Any]],
           at: dt.datetime) -> list[retrain.Run]:
     """The parent's runs: what the watch shows, plus those just created that it does not
     show yet (they exist: the create call returned them)."""
@@ -133,7 +126,7 @@ def _runs(key: tuple[str, str], indexed: Iterable[Mapping[str, Any]],
             created = as_datetime(run["created"]) if run.get("created") else at
             found[run["name"]] = retrain.Run(run["name"], number, run.get("phase"), created,
                                              run.get("trigger"))
-    recent = _recent.get(key, {})
+    recent = ctx.retrain_recent.get(key, {})
     for name, run in list(recent.items()):
         if name in found or seconds_since(run.created, at) > RECENT_SECONDS:
             del recent[name]
@@ -142,32 +135,33 @@ def _runs(key: tuple[str, str], indexed: Iterable[Mapping[str, Any]],
     return sorted(found.values(), key=lambda r: r.number)
 
 
-def _start(kube: KubernetesPort, body: dict[str, Any], number: int,
+def _start(ctx: OperatorContext, body: dict[str, Any], number: int,
            trigger: retrain.Trigger, at: dt.datetime) -> str:
     """Create run ``number``; one that exists already (a re-run) is success."""
     manifest = builders.build_retrain_run(body, number, trigger.to_dict())
     name, key = manifest["metadata"]["name"], (body["metadata"]["namespace"],
                                                body["metadata"]["name"])
     try:
-        kube.create_custom(key[0], PLURAL, manifest)
+        ctx.kube.create_custom(key[0], PLURAL, manifest)
     except Conflict:
         log.info("%s/%s: run %s exists already", *key, name)
         return name
-    _recent.setdefault(key, {})[name] = retrain.Run(name, number, None, at, trigger.to_dict())
+    run = retrain.Run(name, number, None, at, trigger.to_dict())
+    ctx.retrain_recent.setdefault(key, {})[name] = run
     message = f"started {name} for {trigger.describe()}"
-    log.info("%s/%s RetrainStarted: %s", *key, message)
-    kube.post_event(body, "Normal", "RetrainStarted", message)
+    log.info("%s/%s %s: %s", *key, RetrainReason.RETRAIN_STARTED, message)
+    ctx.kube.post_event(body, EventType.NORMAL, RetrainReason.RETRAIN_STARTED, message)
     return name
 
 
-def _write(kube: KubernetesPort, body: dict[str, Any], retrain_status: dict[str, Any],
+def _write(ctx: OperatorContext, body: dict[str, Any], retrain_status: dict[str, Any],
            condition: dict[str, Any], at: dt.datetime) -> dict[str, Any] | None:
     """Write ``status.retrain`` and the condition unless they are already so.
 
     ``status.conditions`` is shared with the training handler, so the write is
     conditional on the version read, re-read on Conflict; returns the old condition.
     """
-    meta = body["metadata"]
+    meta, kube = body["metadata"], ctx.kube
     current: dict[str, Any] | None = body
     for _attempt in range(3):
         if current is None:
@@ -187,40 +181,40 @@ def _write(kube: KubernetesPort, body: dict[str, Any], retrain_status: dict[str,
         except Conflict:
             current = kube.get_custom(meta["namespace"], PLURAL, meta["name"])
             continue
-        _written[meta["uid"]] = wanted
+        ctx.retrain_status[meta["uid"]] = wanted
         return old
     raise kopf.TemporaryError("status kept changing under the retrain loop", delay=2)
 
 
-def _report_invalid(kube: KubernetesPort, body: dict[str, Any], error: Exception,
+def _report_invalid(ctx: OperatorContext, body: dict[str, Any], error: Exception,
                     at: dt.datetime) -> None:
-    condition = conditions.make_condition(CONDITION, False, "InvalidSpec", str(error))
+    condition = conditions.make_condition(CONDITION, False, RetrainReason.INVALID_SPEC, str(error))
     status = dict((body.get("status") or {}).get("retrain") or {})
-    old = _write(kube, body, {**status, "active": None, "nextScheduleTime": None}, condition, at)
+    old = _write(ctx, body, {**status, "active": None, "nextScheduleTime": None}, condition, at)
     if (old or {}).get("message") != str(error):
-        log.info("%s/%s InvalidSpec: %s", body["metadata"]["namespace"],
-                 body["metadata"]["name"], error)
-        kube.post_event(body, "Warning", "InvalidRetrainSpec", str(error))
+        log.info("%s/%s %s: %s", body["metadata"]["namespace"], body["metadata"]["name"],
+                 RetrainReason.INVALID_SPEC, error)
+        ctx.kube.post_event(body, EventType.WARNING, RetrainReason.INVALID_RETRAIN_SPEC, str(error))
 
 
 def reconcile(body: dict[str, Any], indexed: list[Mapping[str, Any]],
-              alerts: list[retrain.Trigger], settings: Settings,
-              kube: KubernetesPort) -> float | None:
+              alerts: list[retrain.Trigger], ctx: OperatorContext) -> float | None:
     """One reconcile of one TrainingJob's retraining; seconds until the next tick (or None)."""
     meta = body["metadata"]
     key, at = (meta["namespace"], meta["name"]), now()
     try:
-        spec = retrain.RetrainSpec.from_dict(body["spec"]["retrain"], default_zone(settings))
+        spec = retrain.RetrainSpec.from_dict(body["spec"]["retrain"],
+                                             default_zone(ctx.settings))
     except retrain.RetrainSpecError as error:
-        _report_invalid(kube, body, error, at)
+        _report_invalid(ctx, body, error, at)
         return None
-    remembered = _written.get(meta["uid"]) or (body.get("status") or {}).get("retrain")
+    remembered = ctx.retrain_status.get(meta["uid"]) or (body.get("status") or {}).get("retrain")
     created = as_datetime(meta.get("creationTimestamp") or at)
     decision = retrain.decide(spec, retrain.RetrainState.from_dict(remembered),
-                              _runs(key, indexed, at), alerts, at, parent=key[1],
+                              _runs(ctx, key, indexed, at), alerts, at, parent=key[1],
                               created=created)
     if decision.start is not None:
-        _start(kube, body, *decision.start, at)
+        _start(ctx, body, *decision.start, at)
     armed, reason, message = retrain.summary(spec, decision)
     retrain_status = {
         **decision.state.to_dict(),
@@ -230,8 +224,8 @@ def reconcile(body: dict[str, Any], indexed: list[Mapping[str, Any]],
     }
     condition = conditions.make_condition(CONDITION, armed, reason, message,
                                           observed_generation=meta.get("generation"))
-    old = _write(kube, body, retrain_status, condition, at)
-    _report(kube, body, decision, (old or {}).get("reason"), reason, message)
+    old = _write(ctx, body, retrain_status, condition, at)
+    _report(ctx.kube, body, decision, (old or {}).get("reason"), reason, message)
     if decision.wake_at is None:
         return None
     return max(seconds_since(at, decision.wake_at), 0.0)
@@ -245,14 +239,14 @@ def _report(kube: KubernetesPort, body: dict[str, Any], decision: retrain.Decisi
     for skip in decision.skipped:
         if not skip.quiet:
             text = f"{skip.trigger.describe()} skipped: {skip.reason}"
-            log.info("%s/%s RetrainSkipped: %s", *key, text)
-            kube.post_event(body, "Normal", "RetrainSkipped", text)
-    if reason == "MaxRunsReached" and old_reason != reason:
-        log.info("%s/%s MaxRunsReached: %s", *key, message)
-        kube.post_event(body, "Normal", "RetrainLimitReached", message)
+            log.info("%s/%s %s: %s", *key, RetrainReason.RETRAIN_SKIPPED, text)
+            kube.post_event(body, EventType.NORMAL, RetrainReason.RETRAIN_SKIPPED, text)
+    if reason == RetrainReason.MAX_RUNS_REACHED and old_reason != reason:
+        log.info("%s/%s %s: %s", *key, RetrainReason.MAX_RUNS_REACHED, message)
+        kube.post_event(body, EventType.NORMAL, RetrainReason.RETRAIN_LIMIT_REACHED, message)
     for name in decision.delete:
         log.info("%s/%s: deleting run %s (history limit; its ModelVersion stays)", *key, name)
-        kube.delete(f"{GROUP}/{VERSION}", "TrainingJob", key[0], name)
+        kube.delete(API_VERSION, "TrainingJob", key[0], name)
 
 
 # ---- the loop ------------------------------------------------------------------------
@@ -261,32 +255,30 @@ def _report(kube: KubernetesPort, body: dict[str, Any], decision: retrain.Decisi
 async def retrain_loop(body: kopf.Body, memo: kopf.Memo, stopped: kopf.DaemonStopped,
                        retrain_runs: kopf.Index, **_: Any) -> None:
     """Reconcile now, then whenever a run changes, an alert arrives or a tick is due."""
-    meta = body["metadata"]
+    meta, ctx = body["metadata"], context_of(memo)
     key, uid = (meta["namespace"], meta["name"]), meta["uid"]
 
     async def once() -> float | None:
-        pending = dict(memo[RETRAIN_PENDING_KEY].get(key) or {})
+        pending = dict(ctx.retrain_pending.get(key) or {})
         runs = [dict(run) for run in retrain_runs.get(key, ())]
         wait = await asyncio.to_thread(
-            reconcile, copy.deepcopy(dict(body)), runs, list(pending.values()),
-            memo[SETTINGS_KEY], memo[KUBE_KEY])
-        queued = memo[RETRAIN_PENDING_KEY].get(key) or {}
+            reconcile, copy.deepcopy(dict(body)), runs, list(pending.values()), ctx)
+        queued = ctx.retrain_pending.get(key) or {}
         for alert_key, trigger in pending.items():
             if queued.get(alert_key) is trigger:  # judged; newer ones stay
                 del queued[alert_key]
         return wait
 
     try:
-        await reconcile_until_stopped(key, memo[RETRAIN_WAKEUPS_KEY], stopped,
-                                      "TrainingJob", once)
+        await reconcile_until_stopped(key, ctx.retrain_wakeups, stopped, "TrainingJob", once)
     finally:
         if body.get("metadata", {}).get("deletionTimestamp") or "retrain" not in body["spec"]:
-            _written.pop(uid, None)
-            _recent.pop(key, None)
-            memo[RETRAIN_PENDING_KEY].pop(key, None)
+            ctx.retrain_status.pop(uid, None)
+            ctx.retrain_recent.pop(key, None)
+            ctx.retrain_pending.pop(key, None)
         if not body.get("metadata", {}).get("deletionTimestamp") \
                 and "retrain" not in body["spec"]:
-            await asyncio.to_thread(forget, memo[KUBE_KEY], copy.deepcopy(dict(body)))
+            await asyncio.to_thread(forget, ctx.kube, copy.deepcopy(dict(body)))
 
 
 def forget(kube: KubernetesPort, body: dict[str, Any] | None) -> None:

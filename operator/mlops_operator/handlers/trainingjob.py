@@ -12,14 +12,25 @@ from typing import Any
 
 import kopf
 
-from mlops_operator import builders
+from mlops_operator import builders, names
 from mlops_operator.config import Settings
 from mlops_operator.domain import conditions, gates, training, versions
-from mlops_operator.handlers import KUBE_KEY, SETTINGS_KEY, now, stamp
-from mlops_operator.k8s.api import GROUP, VERSION, termination_message
+from mlops_operator.domain.vocabulary import (
+    TRAINING_FINISHED,
+    ConditionType,
+    EventType,
+    TrainingPhase,
+    TrainingReason,
+    VersionPhase,
+    VersionReason,
+)
+from mlops_operator.handlers import now, stamp
+from mlops_operator.handlers.context import context_of
+from mlops_operator.k8s.api import termination_message
+from mlops_operator.names import GROUP, VERSION
 from mlops_operator.ports import Conflict, KubernetesPort
 
-PLURAL = "trainingjobs"
+PLURAL = names.TRAINING_JOBS
 log = logging.getLogger(__name__)
 
 
@@ -30,7 +41,7 @@ def _job_facts(
         return training.JobFacts(exists=False)
     spec, status = job.get("spec") or {}, job.get("status") or {}
     job_conditions = {
-        c["type"]: c for c in status.get("conditions") or [] if c.get("status") == "True"
+        c["type"]: c for c in status.get("conditions") or [] if c.get("status") == conditions.TRUE
     }
     # FailureTarget (Kubernetes >= 1.31) carries the reason before Failed is set.
     failed = job_conditions.get("Failed") or job_conditions.get("FailureTarget") or {}
@@ -73,14 +84,15 @@ def record_version(
     """Find or create this job's ModelVersion; returns (version, created_now)."""
     namespace, model = body["metadata"]["namespace"], body["spec"]["model"]
     for _attempt in range(5):  # a concurrent creation may take the name we picked
-        existing = kube.list_custom(namespace, "modelversions", f"{versions.MODEL_LABEL}={model}")
+        existing = kube.list_custom(namespace, names.MODEL_VERSIONS,
+                                    f"{versions.MODEL_LABEL}={model}")
         plan = versions.plan_version_for_job(model, body["metadata"]["uid"], existing)
         if plan.exists:
             found = next(v for v in existing if v["metadata"]["name"] == plan.name)
             return found, False
         manifest = builders.build_model_version(body, plan.name, plan.number, result, image)
         try:
-            return kube.create_custom(namespace, "modelversions", manifest), True
+            return kube.create_custom(namespace, names.MODEL_VERSIONS, manifest), True
         except Conflict:
             continue
     raise kopf.TemporaryError("could not pick a free ModelVersion name", delay=2)
@@ -97,17 +109,19 @@ def gate_version(
     gate = body["spec"].get("qualityGate")
     best = None
     if gate and gate.get("maxRegression"):
+        listed = kube.list_custom(namespace, names.MODEL_VERSIONS,
+                                  f"{versions.MODEL_LABEL}={model}")
         approved = [
             v
-            for v in kube.list_custom(namespace, "modelversions", f"{versions.MODEL_LABEL}={model}")
-            if (v.get("status") or {}).get("phase") == "Approved"
+            for v in listed
+            if (v.get("status") or {}).get("phase") == VersionPhase.APPROVED
             and v["metadata"]["name"] != version["metadata"]["name"]
         ]
         best = gates.best_previous(
             [v["spec"].get("metrics") or {} for v in approved], gate["maxRegression"]["metric"]
         )
     result = gates.evaluate_gate(gate, version["spec"].get("metrics"), best)
-    phase = "Approved" if result.approved else "Rejected"
+    phase = VersionPhase.APPROVED if result.approved else VersionPhase.REJECTED
     headline = training.headline_metric(version["spec"].get("metrics"))
     new_status = {
         "phase": phase,
@@ -116,15 +130,17 @@ def gate_version(
         "conditions": conditions.set_condition(
             [],
             conditions.make_condition(
-                "Approved",
+                ConditionType.APPROVED,
                 result.approved,
-                "QualityGatePassed" if result.approved else "QualityGateFailed",
+                (VersionReason.QUALITY_GATE_PASSED if result.approved
+                 else VersionReason.QUALITY_GATE_FAILED),
                 result.message,
             ),
             now(),
         ),
     }
-    kube.patch_custom_status(namespace, "modelversions", version["metadata"]["name"], new_status)
+    kube.patch_custom_status(namespace, names.MODEL_VERSIONS, version["metadata"]["name"],
+                             new_status)
     return new_status
 
 
@@ -132,7 +148,7 @@ def reconcile(body: dict[str, Any], settings: Settings, kube: KubernetesPort) ->
     """Bring one TrainingJob one step closer to done; safe to call any number of times."""
     meta, spec, status = body["metadata"], body["spec"], dict(body.get("status") or {})
     namespace, name = meta["namespace"], meta["name"]
-    if status.get("phase") in ("Succeeded", "Failed") and status.get(
+    if status.get("phase") in TRAINING_FINISHED and status.get(
         "observedGeneration"
     ) == meta.get("generation"):
         return
@@ -144,7 +160,7 @@ def reconcile(body: dict[str, Any], settings: Settings, kube: KubernetesPort) ->
             body,
             status,
             training.TrainingOutcome(
-                training.TrainingPhase.FAILED, "InvalidQualityGate", str(error)
+                TrainingPhase.FAILED, TrainingReason.INVALID_QUALITY_GATE, str(error)
             ),
         )
         return
@@ -161,14 +177,16 @@ def reconcile(body: dict[str, Any], settings: Settings, kube: KubernetesPort) ->
             pass  # created by an earlier run of this handler
         else:
             created = manifest["metadata"]["name"]
-            kube.post_event(body, "Normal", "JobCreated", f"created Job {created}")
+            kube.post_event(body, EventType.NORMAL, TrainingReason.JOB_CREATED,
+                            f"created Job {created}")
         status.setdefault("startTime", stamp())
-    if outcome.phase is training.TrainingPhase.SUCCEEDED and outcome.result is not None:
+    if outcome.phase is TrainingPhase.SUCCEEDED and outcome.result is not None:
         version, created = record_version(kube, body, dict(outcome.result), settings.runtime_image)
         version_status = gate_version(kube, body, version)
         version_name = version["metadata"]["name"]
         if created:
-            kube.post_event(body, "Normal", "ModelVersionCreated", f"recorded {version_name}")
+            kube.post_event(body, EventType.NORMAL, TrainingReason.MODEL_VERSION_CREATED,
+                            f"recorded {version_name}")
         status["modelVersion"] = version_name
         status["modelVersionPhase"] = version_status.get("phase")
         status["metrics"] = version["spec"].get("metrics") or {}
@@ -191,8 +209,8 @@ def _write(
     status["conditions"] = conditions.set_condition(
         status.get("conditions"),
         conditions.make_condition(
-            "Succeeded",
-            outcome.phase is training.TrainingPhase.SUCCEEDED if outcome.terminal else "Unknown",
+            ConditionType.SUCCEEDED,
+            outcome.phase is TrainingPhase.SUCCEEDED if outcome.terminal else conditions.UNKNOWN,
             outcome.reason,
             outcome.message,
             observed_generation=meta.get("generation"),
@@ -206,16 +224,17 @@ def _write(
         return
     kube.patch_custom_status(meta["namespace"], PLURAL, meta["name"], status)
     if previous_phase != outcome.phase.value:
-        if outcome.phase is training.TrainingPhase.FAILED:
-            kube.post_event(body, "Warning", outcome.reason, outcome.message)
-        else:
-            kube.post_event(body, "Normal", outcome.phase.value, outcome.message)
+        if outcome.phase is TrainingPhase.FAILED:
+            kube.post_event(body, EventType.WARNING, outcome.reason, outcome.message)
+        else:  # Pending, Running, Succeeded: the Event is named after the phase
+            kube.post_event(body, EventType.NORMAL, outcome.phase, outcome.message)
 
 
 @kopf.on.create(GROUP, VERSION, PLURAL)
 @kopf.on.resume(GROUP, VERSION, PLURAL)
 def on_training_job(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    reconcile(dict(body), memo[SETTINGS_KEY], memo[KUBE_KEY])
+    ctx = context_of(memo)
+    reconcile(dict(body), ctx.settings, ctx.kube)
 
 
 @kopf.on.event("batch", "v1", "jobs", labels={builders.TRAINING_JOB_LABEL: kopf.PRESENT})
@@ -227,7 +246,7 @@ def on_training_child(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     """
     namespace = body["metadata"]["namespace"]
     owner = body["metadata"]["labels"][builders.TRAINING_JOB_LABEL]
-    kube = memo[KUBE_KEY]
-    parent = kube.get_custom(namespace, PLURAL, owner)
+    ctx = context_of(memo)
+    parent = ctx.kube.get_custom(namespace, PLURAL, owner)
     if parent is not None:
-        reconcile(parent, memo[SETTINGS_KEY], kube)
+        reconcile(parent, ctx.settings, ctx.kube)

@@ -16,9 +16,10 @@ from typing import Any
 import kopf
 
 from mlops_operator import names
+from mlops_operator.domain.conditions import FALSE, TRUE
 from mlops_operator.domain.pods import PodSummary
-from mlops_operator.handlers import WAKEUPS_KEY
-from mlops_operator.k8s.api import GROUP, VERSION
+from mlops_operator.handlers.context import context_of
+from mlops_operator.names import GROUP, VERSION
 from mlops_operator.routers.gateway import HTTPROUTE_API
 
 log = logging.getLogger(__name__)
@@ -29,7 +30,7 @@ GATEWAY_GROUP, GATEWAY_VERSION = HTTPROUTE_API.split("/")
 def summarize_pod(meta: Mapping[str, Any], status: Mapping[str, Any]) -> PodSummary:
     """The reconcile's view of a pod: track, version, readiness, why it is not running."""
     labels = meta.get("labels") or {}
-    ready = any(c.get("type") == "Ready" and c.get("status") == "True"
+    ready = any(c.get("type") == "Ready" and c.get("status") == TRUE
                 for c in status.get("conditions") or [])
     waiting: Mapping[str, Any] = {}
     terminated: Mapping[str, Any] = {}
@@ -39,7 +40,7 @@ def summarize_pod(meta: Mapping[str, Any], status: Mapping[str, Any]) -> PodSumm
                       or (container.get("lastState") or {}).get("terminated") or terminated)
     unschedulable = next((c.get("message") or "no node fits the pod"
                           for c in status.get("conditions") or []
-                          if c.get("type") == "PodScheduled" and c.get("status") == "False"
+                          if c.get("type") == "PodScheduled" and c.get("status") == FALSE
                           and c.get("reason") == "Unschedulable"), None)
     return PodSummary(
         name=str(meta.get("name")),
@@ -79,7 +80,7 @@ def serving_pods(namespace: str, meta: kopf.Meta, status: kopf.Status, **_: Any)
     return {(namespace, meta["labels"][names.DEPLOYMENT_LABEL]): summarize_pod(meta, status)}
 
 
-@kopf.index(GROUP, VERSION, "modelversions")
+@kopf.index(GROUP, VERSION, names.MODEL_VERSIONS)
 def model_versions(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict:
     meta = body.get("metadata") or {}
     return {(namespace, name): {
@@ -91,7 +92,7 @@ def model_versions(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict
     }}
 
 
-@kopf.index(GROUP, VERSION, "modelversions")
+@kopf.index(GROUP, VERSION, names.MODEL_VERSIONS)
 def model_versions_by_model(namespace: str, name: str, spec: kopf.Spec, **_: Any) -> dict:
     """Version names by model, for Deployments that follow a model."""
     return {(namespace, spec.get("model")): name}
@@ -112,12 +113,12 @@ def serving_routes(namespace: str, meta: kopf.Meta, body: kopf.Body, **_: Any) -
     return {(namespace, meta["labels"][names.DEPLOYMENT_LABEL]): _child(body)}
 
 
-@kopf.index(GROUP, VERSION, "deployments")
+@kopf.index(GROUP, VERSION, names.DEPLOYMENTS)
 def deployments_by_target(namespace: str, name: str, spec: kopf.Spec, **_: Any) -> dict:
     return {(namespace, spec.get("modelVersion")): name}
 
 
-@kopf.index(GROUP, VERSION, "deployments")
+@kopf.index(GROUP, VERSION, names.DEPLOYMENTS)
 def deployments_by_model(namespace: str, name: str, spec: kopf.Spec, **_: Any) -> dict:
     """Deployments that follow a model (spec.model) rather than pin a version."""
     return {(namespace, spec["model"]): name} if spec.get("model") else {}
@@ -125,7 +126,7 @@ def deployments_by_model(namespace: str, name: str, spec: kopf.Spec, **_: Any) -
 
 # ---- wake-ups: who must look again --------------------------------------------------
 def _wake(memo: kopf.Memo, key: tuple[str, str]) -> None:
-    memo[WAKEUPS_KEY].wake(key)
+    context_of(memo).wakeups.wake(key)
 
 
 @kopf.on.event("", "v1", "pods", labels=SERVING)
@@ -137,7 +138,7 @@ async def child_changed(namespace: str, meta: kopf.Meta, memo: kopf.Memo, **_: A
     _wake(memo, (namespace, meta["labels"][names.DEPLOYMENT_LABEL]))
 
 
-@kopf.on.event(GROUP, VERSION, "modelversions")
+@kopf.on.event(GROUP, VERSION, names.MODEL_VERSIONS)
 async def model_version_changed(
     namespace: str, name: str, spec: kopf.Spec, memo: kopf.Memo,
     deployments_by_target: kopf.Index, deployments_by_model: kopf.Index, **_: Any

@@ -17,9 +17,9 @@ from kubernetes.client.rest import ApiException
 
 from mlops_operator.k8s import changes
 from mlops_operator.metrics import count_api_request
+from mlops_operator.names import GROUP, VERSION
 from mlops_operator.ports import Conflict
 
-GROUP, VERSION = "mlops.dev", "v1alpha1"
 log = logging.getLogger(__name__)
 
 

@@ -1,7 +1,9 @@
 """Model server of the runtime image (``mlops-runtime serve``).
 
 Modules: ``settings`` (args + env), ``schema`` (input schema), ``payloads``
-(request decoding and validation), ``runtime`` (fetch, verify, load, predict),
+(request decoding and validation: float matrices, the numeric fast path),
+``columns`` and ``column_payloads`` (one array per feature, for string, bool and
+nullable features), ``runtime`` (fetch, verify, load, predict),
 ``metrics`` (own Prometheus registry), ``batching`` (adaptive batching),
 ``service`` (the data plane), ``routes`` (the route table), ``endpoints`` (what
 each route answers), ``errors`` (the one error mapper), ``fastpath`` (inference

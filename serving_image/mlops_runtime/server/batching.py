@@ -16,20 +16,19 @@ import logging
 from collections.abc import Callable
 from time import perf_counter
 
-import numpy as np
-
+from mlops_runtime.server.columns import Inputs, concat
 from mlops_runtime.server.runtime import Prediction
 
 log = logging.getLogger(__name__)
 
 
 class AdaptiveBatcher:
-    """Collects (matrix, future) pairs on the event loop and runs them together."""
+    """Collects (inputs, future) pairs on the event loop and runs them together."""
 
     def __init__(
         self,
-        run: Callable[[np.ndarray], Prediction],
-        on_batch: Callable[[np.ndarray, Prediction], None] | None,
+        run: Callable[[Inputs], Prediction],
+        on_batch: Callable[[Inputs, Prediction], None] | None,
         max_rows: int,
         max_delay: float,
     ) -> None:
@@ -37,14 +36,14 @@ class AdaptiveBatcher:
         self._on_batch = on_batch
         self.max_rows = max_rows
         self.max_delay = max_delay
-        self._pending: list[tuple[np.ndarray, asyncio.Future[Prediction]]] = []
+        self._pending: list[tuple[Inputs, asyncio.Future[Prediction]]] = []
         self._rows = 0
         self._generation = 0
         self._started = 0.0
         self.calls = 0  # model calls made and rows predicted: tests and the benchmark read them
         self.rows = 0
 
-    async def predict(self, x: np.ndarray) -> Prediction:
+    async def predict(self, x: Inputs) -> Prediction:
         """Predict ``x`` as part of whatever batch is forming right now."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Prediction] = loop.create_future()
@@ -73,7 +72,7 @@ class AdaptiveBatcher:
         self._generation += 1
         if not batch:
             return
-        x = batch[0][0] if len(batch) == 1 else np.concatenate([item[0] for item in batch])
+        x = concat([item[0] for item in batch])
         self.calls += 1
         self.rows += x.shape[0]
         try:

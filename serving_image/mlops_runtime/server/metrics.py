@@ -15,7 +15,9 @@ Series and how the analysis uses them:
 - ``mlops_input_feature_sum{feature}``, ``mlops_input_feature_squares_sum{feature}``
   (gauges: sums can be negative) and ``mlops_input_rows_total``: input drift. Over
   a window: ``mean = delta(sum[w]) / increase(rows[w])`` and
-  ``std = sqrt(delta(squares[w]) / increase(rows[w]) - mean^2)``.
+  ``std = sqrt(delta(squares[w]) / increase(rows[w]) - mean^2)``. Numeric and bool
+  features only (string features have no mean); a missing value counts as the
+  feature's training mean (0 without reference statistics), so gaps do not read as drift.
 - ``mlops_model_info{format,sha256}``: always 1; which artifact is served.
 
 Cost: a request does a few list appends. Histograms
@@ -59,6 +61,7 @@ from prometheus_client.metrics_core import (
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
+from mlops_runtime.server.columns import Inputs, Layout, concat, numeric_matrix
 from mlops_runtime.server.runtime import LoadedModel, Prediction
 
 LABELS = SERVER_LABELS
@@ -193,8 +196,11 @@ class BatchStats(Collector):
         classes: Sequence[Any] | None,
         classifier: bool,
         bounds: Sequence[float],
+        fill: Sequence[float] | None = None,
     ) -> None:
         self.features = tuple(features)
+        # What a missing (NaN) input counts as; None: inputs are never missing.
+        self.fill = None if fill is None else np.asarray(fill, dtype=np.float64)
         self.label_values = list(label_values)
         self.classifier = classifier
         self.sums = np.zeros(len(features), dtype=np.float64)
@@ -202,11 +208,11 @@ class BatchStats(Collector):
         self.rows = 0
         self.class_counts: dict[str, int] = {str(c): 0 for c in classes or ()}
         self.values = Buckets(bounds)
-        self._inputs: list[np.ndarray] = []
+        self._inputs: list[Inputs] = []
         self._outputs: list[np.ndarray] = []
         self._pending = 0
 
-    def add(self, x: np.ndarray, prediction: Prediction) -> None:
+    def add(self, x: Inputs, prediction: Prediction) -> None:
         """Remember one model call's inputs and predictions."""
         self._inputs.append(x)
         self._outputs.append(prediction.values)
@@ -218,7 +224,9 @@ class BatchStats(Collector):
         """Fold pending batches into the totals (float64 sums keep precision)."""
         if not self._inputs:
             return
-        x = np.concatenate(self._inputs).astype(np.float64)
+        x = numeric_matrix(concat(self._inputs))
+        if self.fill is not None:
+            x = np.where(np.isnan(x), self.fill, x)
         values = np.concatenate(self._outputs)
         self._inputs, self._outputs, self._pending = [], [], 0
         self.sums += x.sum(axis=0)
@@ -307,17 +315,22 @@ class ServerMetrics:
         self.registry.register(self.requests)
         self.registry.register(requests)
         schema = loaded.schema
+        features, fill = schema.feature_names, None
+        if schema.columnar:  # drift statistics of the numeric features, gaps filled
+            features = tuple(schema.feature_names[i] for i in Layout.of(schema).numeric)
+            fill = [float((reference or {}).get(name, {}).get("mean", 0.0)) for name in features]
         self.batches = BatchStats(
-            schema.feature_names,
+            features,
             values,
             schema.classes,
             schema.is_classifier,
             schema.prediction_buckets or DEFAULT_PREDICTION_BUCKETS,
+            fill,
         )
         self.registry.register(self.batches)
         # The hot path calls these directly: no extra Python frame per request.
         self.observe_request: Callable[[int, float, int], None] = self.requests.add
-        self.observe_batch: Callable[[np.ndarray, Prediction], None] = self.batches.add
+        self.observe_batch: Callable[[Inputs, Prediction], None] = self.batches.add
 
     def _reference_gauges(self, reference: Mapping[str, Mapping[str, float]]) -> None:
         """The training mean and std of each feature, constant for the server's life."""

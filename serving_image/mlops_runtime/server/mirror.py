@@ -38,6 +38,7 @@ from mlops_telemetry import (
 )
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
+from mlops_runtime.server.columns import ColumnBatch, Inputs, concat
 from mlops_runtime.server.runtime import Prediction
 
 log = logging.getLogger(__name__)
@@ -116,12 +117,12 @@ class Mirror:
         self.endpoint = settings.url.rstrip("/") + "/predict"
         self._share = settings.percent / 100.0
         self._random = random.Random()
-        self._queue: asyncio.Queue[tuple[np.ndarray, Prediction]] = asyncio.Queue(
+        self._queue: asyncio.Queue[tuple[Inputs, Prediction]] = asyncio.Queue(
             settings.queue_size)
         self._workers: list[asyncio.Task[None]] = []
         self._client: aiohttp.ClientSession | None = None
 
-    def offer(self, x: np.ndarray, prediction: Prediction) -> None:
+    def offer(self, x: Inputs, prediction: Prediction) -> None:
         """The hot path's only call: sample, enqueue or drop; never waits."""
         if self._share < 1.0 and self._random.random() >= self._share:
             return
@@ -151,7 +152,7 @@ class Mirror:
             await self._client.close()
             self._client = None
 
-    def _take(self, first: tuple[np.ndarray, Prediction]) -> list[tuple[np.ndarray, Prediction]]:
+    def _take(self, first: tuple[Inputs, Prediction]) -> list[tuple[Inputs, Prediction]]:
         """``first`` and whatever else is queued, up to ``batch_rows`` rows."""
         taken, rows = [first], len(first[0])
         while rows < self.settings.batch_rows and not self._queue.empty():
@@ -174,11 +175,14 @@ class Mirror:
                     self.metrics.failed.inc(len(taken))
 
     async def _compare(self, client: aiohttp.ClientSession,
-                       taken: list[tuple[np.ndarray, Prediction]]) -> None:
-        x = np.concatenate([item[0] for item in taken])
+                       taken: list[tuple[Inputs, Prediction]]) -> None:
+        x = concat([item[0] for item in taken])
         live = np.concatenate([item[1].values for item in taken])
-        rows = x if x.dtype.kind in "biuf" else x.tolist()
-        body = orjson.dumps({"instances": rows}, option=_NUMPY)
+        if isinstance(x, ColumnBatch):  # strings, booleans, nulls: as named columns
+            body = orjson.dumps(x.document())
+        else:
+            rows = x if x.dtype.kind in "biuf" else x.tolist()
+            body = orjson.dumps({"instances": rows}, option=_NUMPY)
         async with client.post(self.endpoint, data=body, headers=_HEADERS) as response:
             content = await response.read()
         if response.status != 200:

@@ -25,10 +25,23 @@ def _object(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
     return {"type": "object", "properties": properties, "required": required}
 
 
+_JSON_TYPES = {"float": "number", "int": "number", "bool": "boolean", "string": "string"}
+
+
+def _features(service: ModelService) -> dict[str, dict[str, Any]]:
+    """Each feature's JSON type (``nullable`` where the model takes a missing value)."""
+    schema = service.schema
+    return {name: {"type": _JSON_TYPES[kind], **({"nullable": True}
+                                                 if schema.is_nullable(index) else {})}
+            for index, (name, kind) in enumerate(zip(schema.feature_names,
+                                                     schema.feature_types, strict=True))}
+
+
 def _schemas(service: ModelService) -> dict[str, Any]:
     """The components' schemas. Longer than a function should be on purpose: a document
     literal reads best whole, and splitting it would only scatter one table."""
-    features = {name: {"type": "number"} for name in service.schema.feature_names}
+    features = _features(service)
+    row_item = {} if service.schema.columnar else {"type": "number"}
     tensor = {
         "name": {"type": "string"},
         "shape": {"type": "array", "items": {"type": "integer", "minimum": -1}},
@@ -61,9 +74,9 @@ def _schemas(service: ModelService) -> dict[str, Any]:
             "properties": {
                 "instances": {"type": "array", "minItems": 1, "items": {"oneOf": [
                     {"type": "object", "properties": features},
-                    {"type": "array", "items": {"type": "number"}}]}},
+                    {"type": "array", "items": row_item}]}},
                 "columns": {"type": "object", "properties": {
-                    name: {"type": "array", "items": {"type": "number"}} for name in features}},
+                    name: {"type": "array", "items": item} for name, item in features.items()}},
             },
         },
         "PredictResponse": _object({

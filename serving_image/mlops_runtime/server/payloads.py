@@ -43,7 +43,13 @@ class InferRequest:
 
 
 class Decoder:
-    """Turns /predict and /v2 infer bodies into an (n, n_features) float32 matrix."""
+    """Turns /predict and /v2 infer bodies into an (n, n_features) float32 matrix.
+
+    ``column_payloads.ColumnDecoder`` reuses the body structure and its checks and
+    replaces :meth:`_matrix`, :meth:`_columns_matrix` and the tensor checks."""
+
+    #: What error messages say a row or a column holds.
+    VALUES = "numbers"
 
     def __init__(self, schema: InputSchema, max_rows: int) -> None:
         self.names = schema.feature_names
@@ -137,7 +143,8 @@ class Decoder:
         n = self.n_features
         for i, row in enumerate(rows):
             if type(row) is not list:
-                return f"{field}[{i}]: expected an array of {n} numbers, got {json_type(row)}"
+                return (f"{field}[{i}]: expected an array of {n} {self.VALUES}, "
+                        f"got {json_type(row)}")
             if len(row) != n:
                 return f"{field}[{i}]: expected {n} values (one per feature), got {len(row)}"
             for j, value in enumerate(row):
@@ -161,7 +168,7 @@ class Decoder:
         lists = [columns[name] for name in self.names]
         for name, values in zip(self.names, lists, strict=True):
             if type(values) is not list:
-                raise InputError(f"columns[{name!r}]: expected a list of numbers")
+                raise InputError(f"columns[{name!r}]: expected a list of {self.VALUES}")
         n_rows = len(lists[0])
         for name, values in zip(self.names, lists, strict=True):
             if len(values) != n_rows:

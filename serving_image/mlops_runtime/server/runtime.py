@@ -4,6 +4,11 @@ Order matters for safety: the artifact's sha256 is checked against the
 ModelVersion *before* any bytes reach a parser. ONNX (data, not code) is run by
 onnxruntime; skops is the fallback, loading only types that skops reports as
 untrusted *and* that are scikit-learn/numpy classes. Pickle is never loaded.
+
+Inputs: a float32 matrix for an all-numeric schema (ONNX input ``input``), or a
+:class:`~.columns.ColumnBatch` for a columnar one (one ONNX input per feature, matched by
+name, else by position: skl2onnx renames inputs such as ``loan amount``; a skops
+pipeline gets a frame with the feature names).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from mlops_runtime import stores
+from mlops_runtime.server.columns import ColumnBatch, Inputs, Layout
 from mlops_runtime.server.payloads import ONNX_INPUT_NAME
 from mlops_runtime.server.schema import (
     SCHEMA_METADATA_KEY,
@@ -26,6 +32,11 @@ from mlops_runtime.server.schema import (
 FORMATS = ("onnx", "skops")
 EXTENSIONS = {".onnx": "onnx", ".skops": "skops"}
 TRUSTED_TOP_PACKAGES = ("sklearn", "numpy")
+#: Functions (not classes) a fitted scikit-learn object may hold, each exactly by name:
+#: HistGradientBoosting* with categorical features keeps a ColumnTransformer whose
+#: passthrough validates with ``partial(check_array, ...)``. skops lists the function a
+#: ``partial`` wraps as a type of its own, so ``partial`` only ever wraps a trusted one.
+TRUSTED_FUNCTIONS = frozenset({"functools.partial", "sklearn.utils.validation.check_array"})
 LABEL_OUTPUT = "label"
 PROBABILITIES_OUTPUT = "probabilities"
 PREDICTION_OUTPUT = "prediction"
@@ -54,8 +65,8 @@ class Model(Protocol):
     platform: str
     n_features: int | None
 
-    def predict(self, x: np.ndarray) -> Prediction:
-        """Predict for an (n, n_features) C-contiguous float32 matrix."""
+    def predict(self, x: Inputs) -> Prediction:
+        """Predict for an (n, n_features) C-contiguous float32 matrix or a column batch."""
         ...
 
 
@@ -94,26 +105,54 @@ class OnnxModel:
         self.session = ort.InferenceSession(
             data, sess_options=options, providers=["CPUExecutionProvider"]
         )
-        inputs = self.session.get_inputs()
-        if len(inputs) != 1 or inputs[0].name != ONNX_INPUT_NAME:
-            names = [i.name for i in inputs]
-            raise ModelLoadError(
-                f"ONNX model must have one input named {ONNX_INPUT_NAME!r}, has {names}"
-            )
-        shape = inputs[0].shape
-        self.n_features: int | None = (
-            shape[1] if len(shape) == 2 and isinstance(shape[1], int) else None
-        )
+        self.inputs = [(i.name, i.type) for i in self.session.get_inputs()]
+        self.n_features: int | None = None
         self.output_names = [o.name for o in self.session.get_outputs()]
         self.metadata: dict[str, str] = dict(self.session.get_modelmeta().custom_metadata_map)
         # Bind the C++ run method once; the Python wrapper re-validates names every call.
         self._run = self.session._sess.run
         self._feed_name = ONNX_INPUT_NAME
+        self._feeds: list[str] = []
         self._classifier = False
         self._outputs: list[str] = self.output_names[:1]
 
-    def configure(self, classifier: bool) -> None:
-        """Pick the outputs for the task; classifiers need zipmap=False tensors."""
+    def configure(self, schema: InputSchema) -> None:
+        """Check the inputs against the schema's layout; pick the outputs for the task."""
+        if schema.columnar:
+            self._feeds = self._column_feeds(schema)
+            self.n_features = len(self._feeds)
+        else:
+            names = [name for name, _ in self.inputs]
+            if names != [ONNX_INPUT_NAME]:
+                raise ModelLoadError(
+                    f"ONNX model must have one input named {ONNX_INPUT_NAME!r}, has {names}"
+                )
+            shape = self.session.get_inputs()[0].shape
+            self.n_features = shape[1] if len(shape) == 2 and isinstance(shape[1], int) else None
+        self._configure_outputs(schema.is_classifier)
+
+    def _column_feeds(self, schema: InputSchema) -> list[str]:
+        """ONNX input names in feature order: by name when they are the feature names,
+        else by position; one per feature, strings for string features, floats else."""
+        names = [name for name, _ in self.inputs]
+        if len(names) != schema.n_features:
+            raise ModelLoadError(
+                f"input schema lists {schema.n_features} features, of which some are not "
+                f"plain numbers, so the ONNX model needs one input per feature; it has "
+                f"{len(names)}: {names}")
+        by_name = sorted(names) == sorted(schema.feature_names)
+        types = dict(self.inputs)
+        feeds = list(schema.feature_names) if by_name else names
+        for feed, feature, kind in zip(feeds, schema.feature_names, schema.feature_types,
+                                       strict=True):
+            wanted = "tensor(string)" if kind == "string" else "tensor(float)"
+            if types[feed] != wanted:
+                raise ModelLoadError(f"ONNX input {feed!r} for feature {feature!r} ({kind}) "
+                                     f"is {types[feed]}, expected {wanted}")
+        return feeds
+
+    def _configure_outputs(self, classifier: bool) -> None:
+        """Classifiers need zipmap=False ``label`` and ``probabilities`` tensors."""
         if classifier:
             missing = {LABEL_OUTPUT, PROBABILITIES_OUTPUT} - set(self.output_names)
             if missing:
@@ -126,8 +165,12 @@ class OnnxModel:
             self._outputs = [self.output_names[0]]
         self._classifier = classifier
 
-    def predict(self, x: np.ndarray) -> Prediction:
-        result = self._run(self._outputs, {self._feed_name: x}, None)
+    def predict(self, x: Inputs) -> Prediction:
+        if self._feeds:  # a column batch: one input per feature
+            feeds = dict(zip(self._feeds, x.columns, strict=True))  # type: ignore[union-attr]
+        else:
+            feeds = {self._feed_name: x}
+        result = self._run(self._outputs, feeds, None)
         if self._classifier:
             return Prediction(result[0].reshape(-1), result[1])
         return Prediction(result[0].reshape(-1))
@@ -145,7 +188,9 @@ class SkopsModel:
         self.classifier = classifier and hasattr(estimator, "predict_proba")
         self.n_features: int | None = getattr(estimator, "n_features_in_", None)
 
-    def predict(self, x: np.ndarray) -> Prediction:
+    def predict(self, x: Inputs) -> Prediction:
+        if isinstance(x, ColumnBatch):
+            x = x.frame()  # a pipeline fitted on a frame selects its columns by name
         values = np.asarray(self.estimator.predict(x))
         if self.classifier:
             proba = np.ascontiguousarray(self.estimator.predict_proba(x), dtype=np.float32)
@@ -178,7 +223,10 @@ def looks_like_pickle(data: bytes) -> bool:
 
 
 def is_allowed_type(name: str) -> bool:
-    """Allow only classes (not functions) defined in scikit-learn or numpy."""
+    """Allow only classes (not functions) defined in scikit-learn or numpy, and the few
+    functions of :data:`TRUSTED_FUNCTIONS`."""
+    if name in TRUSTED_FUNCTIONS:
+        return True
     parts = name.split(".")
     if len(parts) < 2 or parts[0] not in TRUSTED_TOP_PACKAGES:
         return False
@@ -292,7 +340,7 @@ def load_model(
                     "in the ONNX metadata"
                 )
         parsed = _parse_schema(schema)
-        onnx_model.configure(parsed.is_classifier)
+        onnx_model.configure(parsed)
         model = onnx_model
     else:
         if schema is None:
@@ -304,8 +352,10 @@ def load_model(
             f"input schema lists {parsed.n_features} features but the model expects "
             f"{model.n_features}"
         )
+    probe_row: Inputs = (Layout.of(parsed).probe() if parsed.columnar
+                         else np.zeros((1, parsed.n_features), dtype=np.float32))
     try:
-        probe = model.predict(np.zeros((1, parsed.n_features), dtype=np.float32))
+        probe = model.predict(probe_row)
     except Exception as error:
         raise ModelLoadError(f"model failed a test prediction: {_first_line(error)}") from None
     if len(probe.values) != 1:

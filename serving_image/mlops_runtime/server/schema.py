@@ -3,6 +3,12 @@
 The trainer writes it as JSON (and into the ONNX ``metadata_props`` under
 :data:`SCHEMA_METADATA_KEY`); every request is validated against this object, so
 the hot path never re-reads the raw JSON.
+
+Feature types: ``float`` and ``int`` (JSON numbers), ``bool`` (JSON booleans) and
+``string`` (JSON strings: categories). ``nullable: true`` marks a feature where the model
+takes a missing value (JSON null; the empty string for a string feature). A schema of
+numbers only, none nullable, is served as one float matrix (the fast path); any other
+is :attr:`InputSchema.columnar`: one array per feature (see ``columns.py``).
 """
 
 from __future__ import annotations
@@ -14,7 +20,8 @@ from typing import Any
 import orjson
 
 SCHEMA_METADATA_KEY = "mlops.input_schema"
-FEATURE_TYPES = ("float", "int")
+FEATURE_TYPES = ("float", "int", "bool", "string")
+MATRIX_TYPES = frozenset(("float", "int"))
 TASKS = ("classification", "regression")
 
 
@@ -32,6 +39,17 @@ class InputSchema:
     classes: tuple[Any, ...] | None = None
     target: str | None = None
     prediction_buckets: tuple[float, ...] | None = None
+    nullable: tuple[bool, ...] | None = None  # None: no feature is
+
+    @property
+    def columnar(self) -> bool:
+        """Served one array per feature: a string or bool feature, or a nullable one."""
+        return any(t not in MATRIX_TYPES for t in self.feature_types) or any(
+            self.nullable or ())
+
+    def is_nullable(self, index: int) -> bool:
+        """Whether feature ``index`` takes a missing value."""
+        return bool(self.nullable and self.nullable[index])
 
     @property
     def n_features(self) -> int:
@@ -47,8 +65,9 @@ class InputSchema:
         """Schema back as the trainer's JSON form (for the metadata endpoint)."""
         doc: dict[str, Any] = {
             "features": [
-                {"name": n, "type": t}
-                for n, t in zip(self.feature_names, self.feature_types, strict=True)
+                {"name": n, "type": t, **({"nullable": True} if self.is_nullable(i) else {})}
+                for i, (n, t) in enumerate(zip(self.feature_names, self.feature_types,
+                                               strict=True))
             ],
             "task": self.task,
         }
@@ -72,25 +91,7 @@ def parse_schema(raw: str | bytes | dict[str, Any]) -> InputSchema:
         doc = raw
     if not isinstance(doc, dict):
         raise SchemaError("input schema must be a JSON object")
-    features = doc.get("features")
-    if not isinstance(features, list) or not features:
-        raise SchemaError("input schema: 'features' must be a non-empty list")
-    names: list[str] = []
-    types: list[str] = []
-    for index, feature in enumerate(features):
-        if not isinstance(feature, dict) or not isinstance(feature.get("name"), str):
-            raise SchemaError(f"input schema: features[{index}] needs a string 'name'")
-        name = feature["name"]
-        kind = feature.get("type", "float")
-        if kind not in FEATURE_TYPES:
-            raise SchemaError(
-                f"input schema: features[{index}] ({name!r}) has type {kind!r}; "
-                f"expected one of {', '.join(FEATURE_TYPES)}"
-            )
-        if name in names:
-            raise SchemaError(f"input schema: duplicate feature name {name!r}")
-        names.append(name)
-        types.append(kind)
+    names, types, nullable = _parse_features(doc.get("features"))
     task = doc.get("task")
     if task not in TASKS:
         raise SchemaError(f"input schema: 'task' must be one of {', '.join(TASKS)}, got {task!r}")
@@ -117,7 +118,37 @@ def parse_schema(raw: str | bytes | dict[str, Any]) -> InputSchema:
         classes=tuple(classes) if classes is not None else None,
         target=target,
         prediction_buckets=buckets,
+        nullable=tuple(nullable) if any(nullable) else None,
     )
+
+
+def _parse_features(features: object) -> tuple[list[str], list[str], list[bool]]:
+    """Names, types and nullable flags, in order; errors name the feature."""
+    if not isinstance(features, list) or not features:
+        raise SchemaError("input schema: 'features' must be a non-empty list")
+    names: list[str] = []
+    types: list[str] = []
+    nullable: list[bool] = []
+    for index, feature in enumerate(features):
+        if not isinstance(feature, dict) or not isinstance(feature.get("name"), str):
+            raise SchemaError(f"input schema: features[{index}] needs a string 'name'")
+        name = feature["name"]
+        kind = feature.get("type", "float")
+        if kind not in FEATURE_TYPES:
+            raise SchemaError(
+                f"input schema: features[{index}] ({name!r}) has type {kind!r}; "
+                f"expected one of {', '.join(FEATURE_TYPES)}"
+            )
+        if name in names:
+            raise SchemaError(f"input schema: duplicate feature name {name!r}")
+        flag = feature.get("nullable", False)
+        if not isinstance(flag, bool):
+            raise SchemaError(f"input schema: features[{index}] ({name!r}): 'nullable' must be "
+                              f"true or false, got {flag!r}")
+        names.append(name)
+        types.append(kind)
+        nullable.append(flag)
+    return names, types, nullable
 
 
 def _parse_buckets(buckets: object) -> tuple[float, ...]:

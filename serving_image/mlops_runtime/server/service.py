@@ -19,6 +19,8 @@ import orjson
 from prometheus_client import CollectorRegistry
 
 from mlops_runtime.server.batching import AdaptiveBatcher
+from mlops_runtime.server.column_payloads import ColumnDecoder
+from mlops_runtime.server.columns import Inputs
 from mlops_runtime.server.errors import InjectedFault, status_of
 from mlops_runtime.server.metrics import ServerMetrics
 from mlops_runtime.server.mirror import Mirror, MirrorMetrics
@@ -66,7 +68,9 @@ class ModelService:
         self.name = settings.model_name
         self.version = settings.model_version
         self.schema = loaded.schema
-        self.decoder = Decoder(loaded.schema, settings.max_rows)
+        # Numbers only: the float-matrix decoder (the fast path); else one array per feature.
+        decoder = ColumnDecoder if loaded.schema.columnar else Decoder
+        self.decoder = decoder(loaded.schema, settings.max_rows)
         self.output_names = loaded.output_names
         self.metrics = (
             ServerMetrics(loaded, self.name, self.version, settings.track,
@@ -103,7 +107,7 @@ class ModelService:
         """Demo/test fault injection: True for the configured fraction of requests."""
         return self.fault_rate > 0.0 and self._random.random() < self.fault_rate
 
-    async def predict(self, x: np.ndarray) -> Prediction:
+    async def predict(self, x: Inputs) -> Prediction:
         """Run the model (batched if enabled) and record input/prediction metrics."""
         if self.fault_latency:
             await asyncio.sleep(self.fault_latency)  # demo/test fault: a slow canary
@@ -230,9 +234,7 @@ class ModelService:
             "name": self.name,
             "versions": [self.version],
             "platform": self.loaded.model.platform,
-            "inputs": [
-                {"name": ONNX_INPUT_NAME, "datatype": "FP32", "shape": [-1, schema.n_features]}
-            ],
+            "inputs": self._inputs_metadata(),
             "outputs": outputs,
             "parameters": {
                 "track": self.settings.track,
@@ -241,6 +243,15 @@ class ModelService:
                 "schema": schema.to_json(),
             },
         }
+
+    def _inputs_metadata(self) -> list[dict[str, Any]]:
+        """One FP32 matrix, or one tensor per feature (BYTES, BOOL or FP32)."""
+        schema = self.schema
+        if not schema.columnar:
+            return [{"name": ONNX_INPUT_NAME, "datatype": "FP32", "shape": [-1, schema.n_features]}]
+        datatypes = {"string": "BYTES", "bool": "BOOL"}
+        return [{"name": name, "datatype": datatypes.get(kind, "FP32"), "shape": [-1, 1]}
+                for name, kind in zip(schema.feature_names, schema.feature_types, strict=True)]
 
     def _label_datatype(self) -> str:
         classes = self.schema.classes or ()

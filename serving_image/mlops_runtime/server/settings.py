@@ -207,17 +207,21 @@ def parse_settings(argv: Sequence[str], env: Mapping[str, str] | None = None) ->
 
 
 def _reference(raw: str | None) -> dict[str, dict[str, float]] | None:
-    """``{feature: {"mean": m, "std": s}}``; anything else names the flag."""
+    """``{feature: {"mean": m, "std": s}}`` of the numeric features; categorical entries
+    (``{"type": "categorical", "shares": {...}}``) are kept by the ModelVersion for checks
+    of their own and skipped here. Anything else names the flag."""
     stats = _json_object(raw, "--reference-stats")
     if stats is None:
         return None
+    numeric = {k: v for k, v in stats.items()
+               if not (isinstance(v, dict) and v.get("type") == "categorical")}
     ok = all(
         isinstance(v, dict) and all(isinstance(v.get(k), int | float) and not
                                     isinstance(v.get(k), bool) for k in ("mean", "std"))
-        for v in stats.values())
+        for v in numeric.values())
     if not ok:
         raise SettingsError('--reference-stats: expected {"feature": {"mean": m, "std": s}}')
-    return {str(k): {"mean": float(v["mean"]), "std": float(v["std"])} for k, v in stats.items()}
+    return {str(k): {"mean": float(v["mean"]), "std": float(v["std"])} for k, v in numeric.items()}
 
 
 def _mirror(args: argparse.Namespace,

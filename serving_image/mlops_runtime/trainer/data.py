@@ -47,20 +47,19 @@ class Fetched:
 
 @dataclass(frozen=True)
 class Prepared:
-    """Validated model inputs: numeric features in a fixed order and the target."""
+    """The feature columns (raw, in order; :mod:`.preprocessing` types them) and the target."""
 
     features: tuple[str, ...]
-    feature_types: tuple[str, ...]
-    x: np.ndarray
+    frame: pd.DataFrame
     y: np.ndarray
 
 
 @dataclass(frozen=True)
 class Split:
-    """Train and held-out test partitions."""
+    """Train and held-out test partitions (matrices or frames, as the plan says)."""
 
-    x_train: np.ndarray
-    x_test: np.ndarray
+    x_train: np.ndarray | pd.DataFrame
+    x_test: np.ndarray | pd.DataFrame
     y_train: np.ndarray
     y_test: np.ndarray
 
@@ -174,14 +173,8 @@ def _names(columns: list[str], limit: int = 20) -> str:
     return shown + (f", ... ({len(columns)} in all)" if len(columns) > limit else "")
 
 
-def _feature_type(series: pd.Series) -> str:
-    if pd.api.types.is_bool_dtype(series) or pd.api.types.is_integer_dtype(series):
-        return "int"
-    return "float"
-
-
 def prepare(frame: pd.DataFrame, spec: DatasetSpec, task: str) -> Prepared:
-    """Check target and features, then apply ``columnScale``; pure."""
+    """Check that the target and the features exist and select them; pure."""
     columns = list(frame.columns)
     if spec.target not in frame.columns:
         raise TrainerError(
@@ -205,38 +198,18 @@ def prepare(frame: pd.DataFrame, spec: DatasetSpec, task: str) -> Prepared:
             f"columnScale names {_names(unknown_scaled)}, which "
             f"{'is' if len(unknown_scaled) == 1 else 'are'} not among the features",
         )
-    types = []
-    for name in features:
-        series = frame[name]
-        if not (pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series)):
-            sample = series.dropna()
-            example = f", e.g. {sample.iloc[0]!r}" if len(sample) else ""
-            raise TrainerError(
-                "DatasetMalformed",
-                f"feature column {name!r} is not numeric (dtype {series.dtype}{example}); "
-                "the built-in trainer takes numeric features only",
-            )
-        empty = int(series.isna().sum())
-        if empty:
-            raise TrainerError(
-                "DatasetMalformed", f"feature column {name!r} has {empty} missing value(s)"
-            )
-        types.append(_feature_type(series))
-    x = frame[features].astype("float64").to_numpy(copy=True)
-    if not np.isfinite(x).all():
-        bad = [features[i] for i in np.where(~np.isfinite(x).all(axis=0))[0]]
-        raise TrainerError("DatasetMalformed", f"feature column(s) {_names(bad)} hold infinities")
-    for name, factor in spec.column_scale.items():
-        x[:, features.index(name)] *= factor
-    return Prepared(tuple(features), tuple(types), x, _target(frame[spec.target], task))
+    return Prepared(tuple(features), frame[features].copy(), _target(frame[spec.target], task))
 
 
 def _target(series: pd.Series, task: str) -> np.ndarray:
     name = series.name
-    empty = int(series.isna().sum())
-    if empty:
+    empty = np.flatnonzero(series.isna().to_numpy())
+    if len(empty):
+        rows = ", ".join(str(int(i) + 1) for i in empty[:5]) + (", ..." if len(empty) > 5 else "")
         raise TrainerError(
-            "DatasetMalformed", f"target column {name!r} has {empty} missing value(s)"
+            "DatasetMalformed",
+            f"target column {name!r} has {len(empty)} missing value(s) (data rows {rows}); "
+            "drop those rows or fill them in",
         )
     numeric = pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
     if task == "regression":
@@ -261,20 +234,20 @@ def _target(series: pd.Series, task: str) -> np.ndarray:
     return y
 
 
-def split(prepared: Prepared, spec: DatasetSpec, task: str) -> Split:
-    """Seeded train/test split, stratified for classification."""
-    if len(prepared.y) < 2:
+def split(x: np.ndarray | pd.DataFrame, y: np.ndarray, spec: DatasetSpec, task: str) -> Split:
+    """Seeded train/test split of the model inputs, stratified for classification."""
+    if len(y) < 2:
         raise TrainerError("DatasetMalformed", "dataset needs at least 2 rows to split")
     try:
         x_train, x_test, y_train, y_test = train_test_split(
-            prepared.x,
-            prepared.y,
+            x,
+            y,
             test_size=spec.test_fraction,
             random_state=spec.random_seed,
-            stratify=prepared.y if task == "classification" else None,
+            stratify=y if task == "classification" else None,
         )
     except ValueError as error:
         raise TrainerError(
-            "DatasetMalformed", f"cannot split {len(prepared.y)} rows into train/test: {error}"
+            "DatasetMalformed", f"cannot split {len(y)} rows into train/test: {error}"
         ) from None
     return Split(x_train, x_test, y_train, y_test)

@@ -1,18 +1,20 @@
 """Metrics, reference statistics and prediction distributions; all pure.
 
 The reference statistics describe the training split's inputs so the model
-server and the operator can measure input drift against them; the prediction
-distribution on the held-out split is the baseline for canary quality checks.
+server and the operator can measure input drift against them (numeric and boolean
+features: mean, std, quantiles; categorical ones: the share of each category); the
+prediction distribution on the held-out split is the baseline for canary quality checks.
 """
 
 from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from sklearn.metrics import (
     accuracy_score,
     f1_score,
@@ -22,8 +24,12 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
+from mlops_runtime.trainer.preprocessing import MISSING_CATEGORY
+
 QUANTILE_BINS = 10
 HISTOGRAM_BINS = 10
+#: Categories whose shares the termination message carries (the rest: ``otherShare``).
+SUMMARY_CATEGORIES = 10
 
 
 def finite(value: Any, digits: int | None = None) -> float | None:
@@ -88,29 +94,82 @@ def round_metrics(metrics: dict[str, float | None], digits: int = 6) -> dict[str
     return {k: None if v is None else finite(v, digits) for k, v in metrics.items()}
 
 
-def feature_stats(x: np.ndarray, features: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """Per-feature mean, std, min, max, and the 11 edges of 10 quantile bins."""
+def numeric_stats(column: np.ndarray) -> dict[str, Any]:
+    """Mean, std, min, max and the 11 edges of 10 quantile bins of the present values;
+    ``missing`` (a count) only when some are NaN."""
+    present = column[~np.isnan(column)]
     levels = np.linspace(0.0, 1.0, QUANTILE_BINS + 1)
-    stats: dict[str, dict[str, Any]] = {}
-    for index, name in enumerate(features):
-        column = x[:, index]
-        stats[name] = {
-            "count": int(column.size),
-            "mean": significant(column.mean()),
-            "std": significant(column.std()),
-            "min": significant(column.min()),
-            "max": significant(column.max()),
-            "quantileEdges": [significant(v) for v in np.quantile(column, levels)],
-        }
+    stats: dict[str, Any] = {
+        "count": int(present.size),
+        "mean": significant(present.mean()),
+        "std": significant(present.std()),
+        "min": significant(present.min()),
+        "max": significant(present.max()),
+        "quantileEdges": [significant(v) for v in np.quantile(present, levels)],
+    }
+    if present.size != column.size:
+        stats["missing"] = int(column.size - present.size)
     return stats
 
 
-def summary_stats(stats: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """The compact subset of :func:`feature_stats` for the termination message."""
+def category_stats(column: pd.Series) -> dict[str, Any]:
+    """How often each category occurs (most frequent first) and how many are missing."""
+    values = column.astype(object).astype(str)
+    missing = int((values == MISSING_CATEGORY).sum())
+    counts = values[values != MISSING_CATEGORY].value_counts()
+    ordered = sorted(counts.items(), key=lambda item: (-int(item[1]), str(item[0])))
     return {
-        name: {key: values[key] for key in ("mean", "std", "min", "max")}
-        for name, values in stats.items()
+        "type": "categorical",
+        "count": int(len(values) - missing),
+        "missing": missing,
+        "categories": {str(name): int(count) for name, count in ordered},
     }
+
+
+def feature_stats(x: np.ndarray, features: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """:func:`numeric_stats` of each column of a float matrix."""
+    return {name: numeric_stats(x[:, index].astype("float64")) for index, name in
+            enumerate(features)}
+
+
+def reference_stats(x: np.ndarray | pd.DataFrame,
+                    kinds: Mapping[str, str]) -> dict[str, dict[str, Any]]:
+    """Reference statistics of the training inputs, by feature (``kinds``: name -> kind)."""
+    if isinstance(x, np.ndarray):
+        return feature_stats(x, list(kinds))
+    return {name: category_stats(x[name]) if kind == "categorical"
+            else numeric_stats(x[name].to_numpy(dtype="float64")) for name, kind in kinds.items()}
+
+
+def _category_summary(values: dict[str, Any]) -> dict[str, Any]:
+    total = values["count"] + values["missing"]
+    shares = {name: significant(count / total, 4)
+              for name, count in list(values["categories"].items())[:SUMMARY_CATEGORIES]}
+    summary: dict[str, Any] = {"type": "categorical", "shares": shares}
+    other = total - values["missing"] - sum(
+        list(values["categories"].values())[:SUMMARY_CATEGORIES])
+    if other:
+        summary["otherShare"] = significant(other / total, 4)
+    if values["missing"]:
+        summary["missingShare"] = significant(values["missing"] / total, 4)
+    return summary
+
+
+def summary_stats(stats: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The compact subset of the reference statistics for the termination message:
+    numeric ``mean``/``std``/``min``/``max`` (and ``missingShare`` when some were
+    missing); categorical ``shares`` of the most frequent categories, ``otherShare``,
+    ``missingShare``."""
+    summary: dict[str, dict[str, Any]] = {}
+    for name, values in stats.items():
+        if values.get("type") == "categorical":
+            summary[name] = _category_summary(values)
+            continue
+        summary[name] = {key: values[key] for key in ("mean", "std", "min", "max")}
+        if values.get("missing"):
+            total = values["count"] + values["missing"]
+            summary[name]["missingShare"] = significant(values["missing"] / total, 4)
+    return summary
 
 
 def class_distribution(y_pred: np.ndarray, classes: Sequence[Any]) -> dict[str, Any]:

@@ -28,13 +28,13 @@ from mlops_runtime import __version__ as runtime_version
 from mlops_runtime import stores
 from mlops_runtime.cli import write_termination_message
 from mlops_runtime.trainer import data as datasets
-from mlops_runtime.trainer import evaluate, export, report
+from mlops_runtime.trainer import evaluate, export, preprocessing, report
 from mlops_runtime.trainer.artifacts import check_output_uri, write_artifact
 from mlops_runtime.trainer.errors import TrainerError
+from mlops_runtime.trainer.pipeline import build_pipeline
+from mlops_runtime.trainer.preprocessing import Plan
 from mlops_runtime.trainer.spec import (
-    SCALERS,
     TrainingSpec,
-    build_estimator,
     effective_params,
     load_spec_json,
     parse_spec,
@@ -93,17 +93,7 @@ def framework_versions() -> dict[str, str]:
     }
 
 
-def build_pipeline(spec: TrainingSpec) -> Pipeline:
-    """``[scaler?, estimator]``; the scaler ships inside the model so serving needs no prep."""
-    steps: list[tuple[str, Any]] = []
-    scaler = SCALERS[spec.estimator.scaler]
-    if scaler is not None:
-        steps.append(("scaler", scaler()))
-    steps.append(("estimator", build_estimator(spec.estimator, spec.dataset.random_seed)))
-    return Pipeline(steps)
-
-
-def fit(pipeline: Pipeline, x: np.ndarray, y: np.ndarray) -> list[str]:
+def fit(pipeline: Pipeline, x: np.ndarray | pd.DataFrame, y: np.ndarray) -> list[str]:
     """Fit, returning the (deduplicated) warnings raised, which go into metadata."""
     try:
         from sklearn.utils._param_validation import InvalidParameterError
@@ -140,18 +130,18 @@ def train(spec: TrainingSpec, raw_spec: dict[str, Any], options: Options) -> dic
     fetched = datasets.fetch_bytes(spec.dataset)
     fingerprint = stores.sha256_hex(fetched.data)
     frame = datasets.parse_table(fetched, spec.dataset.uri)
-    prepared = datasets.prepare(frame, spec.dataset, spec.task)
-    parts = datasets.split(prepared, spec.dataset, spec.task)
+    plan, parts = _plan_and_split(frame, spec)
 
-    pipeline = build_pipeline(spec)
+    pipeline = build_pipeline(plan, spec.estimator, spec.dataset.random_seed)
     fit_warnings = fit(pipeline, parts.x_train, parts.y_train)
     scored = _evaluate(pipeline, parts, spec.task == "classification")
-    reference = evaluate.feature_stats(parts.x_train, prepared.features)
+    reference = evaluate.reference_stats(parts.x_train, {c.name: c.kind for c in plan.columns})
     schema = export.input_schema(
-        prepared.features, prepared.feature_types, spec.task, spec.dataset.target, scored.classes
+        plan.features, [c.schema_type for c in plan.columns], spec.task, spec.dataset.target,
+        scored.classes, [c.nullable for c in plan.columns],
     )
     exported = _export(pipeline, parts, scored, schema, output_uri)
-    payload = _payload(spec, options, scored, exported, schema, reference, {
+    payload = _payload(spec, options, scored, exported, schema, reference, plan, {
         "uri": spec.dataset.uri,
         "sha256": fingerprint,
         "rows": int(len(frame)),
@@ -172,6 +162,8 @@ def train(spec: TrainingSpec, raw_spec: dict[str, Any], options: Options) -> dic
             "testRows": int(len(parts.y_test)),
         },
         "onnxError": exported.onnx.error,
+        "onnxParity": exported.onnx.parity.as_dict() if exported.onnx.parity else None,
+        "preprocessingPlan": _plan_details(plan),
         "skopsTrustedTypes": exported.skops.trusted_types,
         "allEstimatorParams": export.jsonable(
             pipeline.named_steps["estimator"].get_params(deep=False)
@@ -185,6 +177,17 @@ def train(spec: TrainingSpec, raw_spec: dict[str, Any], options: Options) -> dic
     write_artifact(output_uri, "metadata.json", report.compact_json(metadata).encode("utf-8"))
     print(report.human_summary(metadata))
     return payload
+
+
+def _plan_and_split(frame: pd.DataFrame, spec: TrainingSpec) -> tuple[Plan, Any]:
+    """The features' preprocessing plan (from the data and spec.preprocessing) and the
+    train/test split of the model inputs it gives."""
+    prepared = datasets.prepare(frame, spec.dataset, spec.task)
+    plan = preprocessing.infer_plan(
+        prepared.frame, spec.preprocessing, spec.estimator.name,
+        effective_params(spec.estimator, spec.dataset.random_seed))
+    x = preprocessing.model_inputs(prepared.frame, plan, spec.dataset.column_scale)
+    return plan, datasets.split(x, prepared.y, spec.dataset, spec.task)
 
 
 @dataclass(frozen=True)
@@ -228,8 +231,7 @@ def _export(pipeline: Any, parts: Any, scored: _Scored, schema: dict[str, Any],
             output_uri: str) -> _Exported:
     """ONNX (checked against sklearn's own predictions) and skops; without skops there is
     nothing safe to serve, so its failure fails the training."""
-    onnx = export.export_onnx(pipeline, parts.x_test, scored.predicted,
-                              scored.classes is not None, schema)
+    onnx = export.export_onnx(pipeline, parts.x_test, scored.classes is not None, schema)
     try:
         skops = export.export_skops(pipeline)
     except Exception as error:
@@ -242,9 +244,19 @@ def _export(pipeline: Any, parts: Any, scored: _Scored, schema: dict[str, Any],
     })
 
 
+def _plan_details(plan: Plan) -> list[dict[str, Any]]:
+    """Every column's plan, spelled out (metadata.json only)."""
+    return [{"name": c.name, "kind": c.kind, "inferredKind": c.inferred_kind,
+             "impute": c.impute, "fillValue": c.fill_value, "encode": c.encode,
+             "type": c.schema_type, "nullable": c.nullable, "missing": c.missing}
+            for c in plan.columns]
+
+
 def _payload(spec: TrainingSpec, options: Options, scored: _Scored, exported: _Exported,
-             schema: dict[str, Any], reference: Any, dataset: dict[str, Any]) -> dict[str, Any]:
-    """The compact result the operator reads from the termination message."""
+             schema: dict[str, Any], reference: Any, plan: Plan,
+             dataset: dict[str, Any]) -> dict[str, Any]:
+    """The compact result the operator reads from the termination message; the plan goes
+    into ``params.preprocessing``, which the operator copies into the ModelVersion."""
     params = {
         "estimator": spec.estimator.name,
         "scaler": spec.estimator.scaler,
@@ -253,6 +265,7 @@ def _payload(spec: TrainingSpec, options: Options, scored: _Scored, exported: _E
         "estimatorParams": export.jsonable(
             effective_params(spec.estimator, spec.dataset.random_seed)
         ),
+        "preprocessing": plan.to_json(),
     }
     if spec.dataset.column_scale:
         params["columnScale"] = dict(spec.dataset.column_scale)

@@ -93,6 +93,14 @@ def human_summary(payload: Mapping[str, Any]) -> str:
     lines.append(
         f"  serving   {payload.get('preferredFormat')} (onnxMatches={payload.get('onnxMatches')})"
     )
+    parity = payload.get("onnxParity")
+    if parity:
+        lines.append(
+            f"  parity    {parity['rows']} rows ({parity['heldOutRows']} held out, "
+            f"{parity['unseenCategoryRows']} with unseen categories, "
+            f"{parity['missingValueRows']} with missing values): "
+            f"{parity['rows'] - parity['mismatches']} match, "
+            f"max difference {parity['maxDifference']}")
     if payload.get("onnxError"):
         lines.append(f"  onnx      {payload['onnxError']}")
     lines.append(f"  metadata  {payload.get('metadataUri')}")

@@ -30,6 +30,7 @@ from sklearn.svm import SVC
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 from mlops_runtime.trainer.errors import TrainerError
+from mlops_runtime.trainer.preprocessing_spec import PreprocessingSpec, parse_preprocessing
 
 #: The only estimators the built-in trainer builds. Anything else is an error,
 #: never a silent default; users with other needs bring their own container.
@@ -100,6 +101,7 @@ class TrainingSpec:
     dataset: DatasetSpec
     estimator: EstimatorSpec
     task: str
+    preprocessing: PreprocessingSpec = field(default_factory=PreprocessingSpec)
 
 
 def _invalid(message: str) -> TrainerError:
@@ -239,7 +241,9 @@ def parse_spec(raw: Mapping[str, Any]) -> TrainingSpec:
     if task != inferred:
         raise _invalid(f"task {task!r} does not match estimator {estimator.name} ({inferred})")
     build_estimator(estimator, dataset.random_seed)  # parameter values fail here, not after I/O
-    return TrainingSpec(model=model, dataset=dataset, estimator=estimator, task=task)
+    preprocessing = parse_preprocessing(raw.get("preprocessing"), estimator.name)
+    return TrainingSpec(model=model, dataset=dataset, estimator=estimator, task=task,
+                        preprocessing=preprocessing)
 
 
 def _required_object(raw: Mapping[str, Any], key: str) -> Mapping[str, Any]:

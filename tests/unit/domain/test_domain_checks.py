@@ -39,13 +39,21 @@ def test_check_spec_full() -> None:
     assert spec.consecutive_error_limit == 0
 
 
-@pytest.mark.parametrize(
-    ("builtin", "threshold"),
-    [("errorRate", 0.05), ("latencyP99", 0.5), ("predictionShift", 0.2), ("inputDrift", 0.5)],
-)
-def test_builtin_defaults(builtin: str, threshold: float) -> None:
+BUILTIN_DEFAULTS = [
+    ("errorRate", 0.05, Comparison.BELOW), ("latencyP99", 0.5, Comparison.BELOW),
+    ("predictionShift", 0.2, Comparison.BELOW), ("inputDrift", 0.5, Comparison.BELOW),
+    ("predictionAgreement", 0.95, Comparison.ABOVE),
+]
+
+
+def test_the_defaults_table_covers_every_builtin() -> None:
+    assert [name for name, _, _ in BUILTIN_DEFAULTS] == [b.value for b in Builtin]
+
+
+@pytest.mark.parametrize(("builtin", "threshold", "direction"), BUILTIN_DEFAULTS)
+def test_builtin_defaults(builtin: str, threshold: float, direction: Comparison) -> None:
     spec = CheckSpec.from_dict({"name": "c", "builtin": builtin})
-    assert spec.threshold == threshold and spec.direction is Comparison.BELOW
+    assert spec.threshold == threshold and spec.direction is direction
     assert CheckSpec.for_builtin(builtin).name == builtin
 
 

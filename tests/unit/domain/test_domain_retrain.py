@@ -20,7 +20,11 @@ from mlops_operator.domain.retrain import (
     run_number,
     summary,
 )
+from mlops_operator.domain.vocabulary import RetrainReason, TrainingPhase, TriggerType
 
+SUCCEEDED, RUNNING, FAILED, PENDING = (TrainingPhase.SUCCEEDED, TrainingPhase.RUNNING,
+                                       TrainingPhase.FAILED, TrainingPhase.PENDING)
+ALERT = TriggerType.ALERT
 T0 = datetime(2026, 11, 24, 10, 0, 0, tzinfo=UTC)  # the parent's creation
 BERLIN = ZoneInfo("Europe/Berlin")
 
@@ -139,36 +143,36 @@ def started(decision: retrain.Decision) -> tuple[int, str, object] | None:
         ("nothing due", MINUTELY, RetrainState(), [], [], at(0.5), None, []),
         ("first tick", MINUTELY, RetrainState(), [], [], at(1), (1, "schedule", None), []),
         ("tick judged", MINUTELY, RetrainState(runs=1, last_schedule_time=at(1)),
-         [run(1, "Succeeded", 1)], [], at(1.5), None, []),
+         [run(1, SUCCEEDED, 1)], [], at(1.5), None, []),
         ("missed ticks give one run", MINUTELY, RetrainState(), [], [], at(30),
          (1, "schedule", None), []),
         ("tick while a run is active", MINUTELY,
          RetrainState(runs=1, last_run="iris-r1", last_run_time=at(1), last_schedule_time=at(1)),
-         [run(1, "Running", 1)], [], at(2), None, ["run iris-r1 is still active"]),
+         [run(1, RUNNING, 1)], [], at(2), None, ["run iris-r1 is still active"]),
         ("alert starts a run", ALERTS, RetrainState(), [], [alert("InputDrift", 0)], at(1),
-         (1, "alert", "InputDrift"), []),
+         (1, ALERT, "InputDrift"), []),
         ("alert not listed", ALERTS, RetrainState(), [], [alert("Other", 0)], at(1), None, []),
         ("re-sent alert judged before", ALERTS,
          RetrainState(runs=1, alerts_seen={"InputDrift": "2026-11-24T10:00:00Z"}),
-         [run(1, "Succeeded", 1)], [alert("InputDrift", 0)], at(30), None, []),
+         [run(1, SUCCEEDED, 1)], [alert("InputDrift", 0)], at(30), None, []),
         ("flapping alert within minInterval", ALERTS,
          RetrainState(runs=1, last_run="iris-r1", last_run_time=at(1),
                       alerts_seen={"InputDrift": "2026-11-24T10:00:00Z"}),
-         [run(1, "Succeeded", 1)], [alert("InputDrift", 5)], at(6), None,
+         [run(1, SUCCEEDED, 1)], [alert("InputDrift", 5)], at(6), None,
          ["started 5m ago, less than minInterval 10m"]),
         ("flapping alert after minInterval", ALERTS,
          RetrainState(runs=1, last_run="iris-r1", last_run_time=at(1),
                       alerts_seen={"InputDrift": "2026-11-24T10:00:00Z"}),
-         [run(1, "Succeeded", 1)], [alert("InputDrift", 12)], at(12), (2, "alert", "InputDrift"),
+         [run(1, SUCCEEDED, 1)], [alert("InputDrift", 12)], at(12), (2, ALERT, "InputDrift"),
          []),
         ("two alerts at once: one run", spec(onAlerts=["A", "B"], minInterval="0s"),
-         RetrainState(), [], [alert("A", 0), alert("B", 0.5)], at(1), (1, "alert", "A"),
+         RetrainState(), [], [alert("A", 0), alert("B", 0.5)], at(1), (1, ALERT, "A"),
          ["run iris-r1 is still active"]),
         ("max runs reached: quiet", spec(onAlerts=["InputDrift"], maxRuns=1),
          RetrainState(runs=1, last_run="iris-r1", last_run_time=at(-60)), [],
          [alert("InputDrift", 0)], at(1), None, []),
         ("crash after creating r2: counted from the runs", ALERTS, RetrainState(runs=1),
-         [run(1, "Succeeded", -60), run(2, "Running", 0, {"type": "alert", "alert": "InputDrift",
+         [run(1, SUCCEEDED, -60), run(2, RUNNING, 0, {"type": ALERT, "alert": "InputDrift",
                                                           "startsAt": "2026-11-24T10:00:00Z"})],
          [alert("InputDrift", 0)], at(1), None, []),
     ],
@@ -189,23 +193,23 @@ def test_a_started_run_is_remembered() -> None:
     state = decision.state
     assert (state.runs, state.last_run, state.last_run_time) == (1, "iris-r1", at(1))
     assert state.last_trigger == {
-        "type": "alert", "alert": "InputDrift", "startsAt": "2026-11-24T10:00:00Z",
+        "type": ALERT, "alert": "InputDrift", "startsAt": "2026-11-24T10:00:00Z",
         "labels": {"alertname": "InputDrift", "model": "iris", "severity": "warning"}}
     assert state.alerts_seen == {"InputDrift": "2026-11-24T10:00:00Z"}
     assert decision.active == "iris-r1"
     # The same state, read back from the status, judges the re-send as seen.
     again = decide(ALERTS, RetrainState.from_dict(state.to_dict()),
-                   [run(1, "Succeeded", 1)], [alert("InputDrift", 0)], at(20), parent="iris",
+                   [run(1, SUCCEEDED, 1)], [alert("InputDrift", 0)], at(20), parent="iris",
                    created=T0)
     assert again.start is None and again.skipped == ()
 
 
 def test_a_skipped_alert_is_judged_once() -> None:
     state = RetrainState(runs=1, last_run="iris-r1", last_run_time=at(1))
-    first = decide(ALERTS, state, [run(1, "Running", 1)], [alert("InputDrift", 2)], at(3),
+    first = decide(ALERTS, state, [run(1, RUNNING, 1)], [alert("InputDrift", 2)], at(3),
                    parent="iris", created=T0)
     assert [s.trigger.alert for s in first.skipped] == ["InputDrift"]
-    resent = decide(ALERTS, first.state, [run(1, "Succeeded", 1)], [alert("InputDrift", 2)],
+    resent = decide(ALERTS, first.state, [run(1, SUCCEEDED, 1)], [alert("InputDrift", 2)],
                     at(30), parent="iris", created=T0)
     assert resent.start is None and resent.skipped == ()
 
@@ -217,22 +221,22 @@ def test_the_schedule_wakes_at_the_next_tick_and_stops_at_max_runs() -> None:
     ran = decide(hourly, RetrainState(), [], [], at(61), parent="iris", created=T0)
     assert ran.start is not None and ran.start[1].at == at(60)
     assert ran.state.last_schedule_time == at(60) and ran.wake_at == at(120)
-    capped = decide(spec(schedule="0 * * * *", maxRuns=1), ran.state, [run(1, "Succeeded", 61)],
+    capped = decide(spec(schedule="0 * * * *", maxRuns=1), ran.state, [run(1, SUCCEEDED, 61)],
                     [], at(121), parent="iris", created=T0)
     assert capped.start is None and capped.limit_reached and capped.wake_at is None
     assert [s.quiet for s in capped.skipped] == [True]
     assert summary(spec(schedule="0 * * * *", maxRuns=1), capped)[:2] == (False,
-                                                                          "MaxRunsReached")
+                                                                          RetrainReason.MAX_RUNS_REACHED)
 
 
 @pytest.mark.parametrize(
     ("phases", "successful", "failed", "deleted"),
     [
-        (["Succeeded"] * 5, 3, 1, ["iris-r1", "iris-r2"]),
-        (["Failed", "Succeeded", "Failed", "Failed"], 3, 1, ["iris-r1", "iris-r3"]),
-        (["Succeeded", "Succeeded", "Running"], 0, 0, ["iris-r1", "iris-r2"]),
-        ([None, "Pending", "Running"], 0, 0, []),
-        (["Succeeded", "Failed"], 3, 1, []),
+        ([SUCCEEDED] * 5, 3, 1, ["iris-r1", "iris-r2"]),
+        ([FAILED, SUCCEEDED, FAILED, FAILED], 3, 1, ["iris-r1", "iris-r3"]),
+        ([SUCCEEDED, SUCCEEDED, RUNNING], 0, 0, ["iris-r1", "iris-r2"]),
+        ([None, PENDING, RUNNING], 0, 0, []),
+        ([SUCCEEDED, FAILED], 3, 1, []),
     ],
 )
 def test_history_limits_delete_only_finished_runs_beyond_them(
@@ -247,9 +251,9 @@ def test_history_limits_delete_only_finished_runs_beyond_them(
 @pytest.mark.parametrize(
     ("the_spec", "runs", "reason", "words"),
     [
-        (spec(schedule="0 3 * * *", onAlerts=["InputDrift"]), [], "Waiting",
+        (spec(schedule="0 3 * * *", onAlerts=["InputDrift"]), [], RetrainReason.WAITING,
          "schedule '0 3 * * *' (next 2026-11-25T03:00:00Z) or alerts InputDrift"),
-        (ALERTS, [run(1, "Running", 0)], "RunActive", "run iris-r1 is active"),
+        (ALERTS, [run(1, RUNNING, 0)], RetrainReason.RUN_ACTIVE, "run iris-r1 is active"),
     ],
 )
 def test_summary(the_spec: RetrainSpec, runs: list[Run], reason: str, words: str) -> None:

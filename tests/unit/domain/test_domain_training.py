@@ -10,6 +10,7 @@ from mlops_operator.domain.training import (
     log_excerpt,
     training_phase,
 )
+from mlops_operator.domain.vocabulary import TrainingReason
 
 OK = {"ok": True, "task": "classification", "metrics": {"accuracy": 0.9667, "f1": 0.96}}
 BAD_DATA = {"ok": False, "reason": "DatasetUnreachable", "message": "GET https://x: 404"}
@@ -22,12 +23,14 @@ P, R, S, F = (TrainingPhase.PENDING, TrainingPhase.RUNNING, TrainingPhase.SUCCEE
 @pytest.mark.parametrize(
     ("facts", "phase", "reason", "message"),
     [
-        (JobFacts(exists=False), P, "JobNotCreated", "creating the training Job"),
-        (JobFacts(exists=True), P, "PodPending", "waiting for the training pod to start"),
-        (JobFacts(exists=True, active=1, pod_phase="Pending"), P, "PodPending",
+        (JobFacts(exists=False), P, TrainingReason.JOB_NOT_CREATED, "creating the training Job"),
+        (JobFacts(exists=True), P, TrainingReason.POD_PENDING,
+         "waiting for the training pod to start"),
+        (JobFacts(exists=True, active=1, pod_phase="Pending"), P, TrainingReason.POD_PENDING,
          "waiting for the training pod to start"),
         (JobFacts(exists=True, active=1, pod_phase="Pending", waiting_reason="ContainerCreating"),
-         P, "PodPending", "waiting for the training pod to start (ContainerCreating)"),
+         P, TrainingReason.POD_PENDING,
+         "waiting for the training pod to start (ContainerCreating)"),
         (JobFacts(exists=True, active=1, pod_phase="Pending", waiting_reason="ImagePullBackOff",
                   waiting_message='Back-off pulling image "nope:1"'),
          P, "ImagePullBackOff", 'Back-off pulling image "nope:1"'),
@@ -38,21 +41,23 @@ P, R, S, F = (TrainingPhase.PENDING, TrainingPhase.RUNNING, TrainingPhase.SUCCEE
                                   "of Never"),
          P, "ErrImageNeverPull", 'Container image "a/b:1" is not present with pull policy of '
          "Never"),
-        (JobFacts(exists=True, active=1, pod_phase="Running"), R, "TrainingRunning",
+        (JobFacts(exists=True, active=1, pod_phase="Running"), R, TrainingReason.TRAINING_RUNNING,
          "training pod is running"),
-        (JobFacts(exists=True, active=1), R, "TrainingRunning", "training pod is running"),
+        (JobFacts(exists=True, active=1), R, TrainingReason.TRAINING_RUNNING,
+         "training pod is running"),
         (JobFacts(exists=True, active=1, pod_phase="Running", failed=1, backoff_limit=2,
-                  termination_message=BAD_DATA), R, "TrainingRunning",
+                  termination_message=BAD_DATA), R, TrainingReason.TRAINING_RUNNING,
          "training pod is running (attempt 2 of 3; previous attempt failed: DatasetUnreachable: "
          "GET https://x: 404)"),
-        (JobFacts(exists=True, failed=1, backoff_limit=1), P, "Retrying",
+        (JobFacts(exists=True, failed=1, backoff_limit=1), P, TrainingReason.RETRYING,
          "waiting for the next attempt (attempt 2 of 2)"),
         (JobFacts(exists=True, succeeded=1, complete=True, termination_message=OK), S,
-         "TrainingSucceeded", "training succeeded: accuracy=0.9667"),
+         TrainingReason.TRAINING_SUCCEEDED, "training succeeded: accuracy=0.9667"),
         (JobFacts(exists=True, succeeded=1, termination_message={"ok": True}), S,
-         "TrainingSucceeded", "training succeeded"),
+         TrainingReason.TRAINING_SUCCEEDED, "training succeeded"),
         (JobFacts(exists=True, complete=True, termination_message=None, log_tail=LOGS), F,
-         "NoResult", 'the training container exited successfully but wrote no result (expected a '
+         TrainingReason.NO_RESULT,
+         'the training container exited successfully but wrote no result (expected a '
          '{"ok": true, ...} JSON termination message); last log lines: loading data | fitting '
          "RandomForestClassifier | Traceback ... | MemoryError"),
         (JobFacts(exists=True, complete=True, termination_message=BAD_DATA), F,
@@ -66,24 +71,25 @@ P, R, S, F = (TrainingPhase.PENDING, TrainingPhase.RUNNING, TrainingPhase.SUCCEE
          F, "BackoffLimitExceeded", "training failed after 2 attempts: Job has reached the "
          "specified backoff limit; last log lines: loading data | fitting RandomForestClassifier"
          " | Traceback ... | MemoryError"),
-        (JobFacts(exists=True, failed=1, backoff_limit=0), F, "TrainingFailed",
+        (JobFacts(exists=True, failed=1, backoff_limit=0), F, TrainingReason.TRAINING_FAILED,
          "training failed after 1 attempt"),  # condition not posted yet
         (JobFacts(exists=True, failed_condition=True, failed_reason="DeadlineExceeded",
                   active_deadline_seconds=600, log_tail=("epoch 3",)),
-         F, "DeadlineExceeded", "deadline exceeded after 600 s; last log lines: epoch 3"),
+         F, TrainingReason.DEADLINE_EXCEEDED,
+         "deadline exceeded after 600 s; last log lines: epoch 3"),
         (JobFacts(exists=True, failed_condition=True, failed_reason="DeadlineExceeded"),
-         F, "DeadlineExceeded", "deadline exceeded"),
+         F, TrainingReason.DEADLINE_EXCEEDED, "deadline exceeded"),
         (JobFacts(exists=True, failed_condition=True, failed_reason="DeadlineExceeded",
                   active_deadline_seconds=60, termination_message=BAD_DATA),
-         F, "DeadlineExceeded",
+         F, TrainingReason.DEADLINE_EXCEEDED,
          "deadline exceeded after 60 s (DatasetUnreachable: GET https://x: 404)"),
         (JobFacts(exists=True, failed_condition=True,
                   termination_message={"ok": False, "reason": "not valid!", "message": "boom"}),
-         F, "TrainingFailed", "not valid!: boom"),
+         F, TrainingReason.TRAINING_FAILED, "not valid!: boom"),
         (JobFacts(exists=True, failed_condition=True, termination_message={"ok": False}),
-         F, "TrainingFailed", "the trainer reported a failure without a message"),
+         F, TrainingReason.TRAINING_FAILED, "the trainer reported a failure without a message"),
         (JobFacts(exists=True, failed_condition=True, failed_reason="weird reason"),
-         F, "TrainingFailed", "training failed after 1 attempt"),
+         F, TrainingReason.TRAINING_FAILED, "training failed after 1 attempt"),
     ],
 )
 def test_training_phase(facts: JobFacts, phase: TrainingPhase, reason: str, message: str) -> None:

@@ -15,6 +15,9 @@ from mlops_operator.domain.versions import (
     training_job_uid_of,
     version_name,
 )
+from mlops_operator.domain.vocabulary import VersionPhase
+
+APPROVED, REJECTED = VersionPhase.APPROVED, VersionPhase.REJECTED
 
 
 def mv(name: str, uid: str | None = None, lineage_uid: str | None = None) -> dict:
@@ -123,17 +126,17 @@ def _version(name: str, model: str, number: object, phase: str | None) -> dict:
 @pytest.mark.parametrize(("versions", "expected"), [
     ([], None),
     ([_version("iris-v1", "iris", 1, "Pending")], None),
-    ([_version("iris-v1", "iris", 1, "Approved")], "iris-v1"),
+    ([_version("iris-v1", "iris", 1, APPROVED)], "iris-v1"),
     # the newest Approved one, not the newest one
-    ([_version("iris-v1", "iris", 1, "Approved"), _version("iris-v2", "iris", 2, "Approved"),
-      _version("iris-v3", "iris", 3, "Rejected"), _version("iris-v4", "iris", 4, "Pending")],
+    ([_version("iris-v1", "iris", 1, APPROVED), _version("iris-v2", "iris", 2, APPROVED),
+      _version("iris-v3", "iris", 3, REJECTED), _version("iris-v4", "iris", 4, "Pending")],
      "iris-v2"),
     # by number, not by name: v10 is newer than v9
-    ([_version("iris-v9", "iris", 9, "Approved"), _version("iris-v10", "iris", 10, "Approved")],
+    ([_version("iris-v9", "iris", 9, APPROVED), _version("iris-v10", "iris", 10, APPROVED)],
      "iris-v10"),
     # another model's versions and malformed numbers do not count
-    ([_version("wine-v5", "wine", 5, "Approved"), _version("iris-x", "iris", "7", "Approved"),
-      _version("iris-y", "iris", True, "Approved"), _version("iris-v1", "iris", 1, "Approved")],
+    ([_version("wine-v5", "wine", 5, APPROVED), _version("iris-x", "iris", "7", APPROVED),
+      _version("iris-y", "iris", True, APPROVED), _version("iris-v1", "iris", 1, APPROVED)],
      "iris-v1"),
 ])
 def test_latest_approved_is_the_newest_approved_version_of_that_model(

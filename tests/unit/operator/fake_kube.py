@@ -3,7 +3,8 @@ clientset: it stores what handlers write and records every request, in order.
 
 It decides when to apply with the adapter's own code (``k8s.changes.AppliesOnChange``),
 so a test of "writes only on change" exercises the real decision. The cluster suite
-keeps proving the real API server.
+keeps proving the real API server. :func:`fake_context` gives the handlers a fresh
+operator context over it, so no state of one test reaches the next.
 """
 
 from __future__ import annotations
@@ -11,8 +12,11 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from mlops_operator.config import Settings
+from mlops_operator.domain.checks import CheckSpec
+from mlops_operator.handlers.context import OperatorContext
 from mlops_operator.k8s.changes import AppliesOnChange
-from mlops_operator.ports import Conflict
+from mlops_operator.ports import CanaryTarget, Conflict, MetricObserver
 
 Key = tuple[str, str, str]  # (kind or custom plural, namespace, name)
 
@@ -109,3 +113,17 @@ class FakeKube(AppliesOnChange):
         body = copy.deepcopy(body)
         body["metadata"].setdefault("namespace", namespace)
         return copy.deepcopy(self.add(kind, body))
+
+
+class NoChecksDue:
+    """An observer for tests without analysis steps: measuring anything is a bug."""
+
+    def observe(self, check: CheckSpec, target: CanaryTarget) -> float | None:
+        raise AssertionError(f"measured {check.name} with no analysis step")
+
+
+def fake_context(kube: FakeKube, settings: Settings | None = None,
+                 observer: MetricObserver | None = None) -> OperatorContext:
+    """The handlers' shared state over ``kube``, empty: what a fresh operator starts with."""
+    return OperatorContext(settings=settings or Settings(), kube=kube,
+                           observer=observer or NoChecksDue())

@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from mlops_operator.handlers import WAKEUPS_KEY, init_memo
 from mlops_operator.handlers.alerts import wake_touched
 from mlops_operator.receivers.alertmanager import (
     MAX_BODY_BYTES,
@@ -19,6 +18,8 @@ from mlops_operator.receivers.alertmanager import (
     make_app,
     record,
 )
+
+from tests.unit.operator.fake_kube import FakeKube, fake_context
 
 TOKEN = "s3cret-token-0123456789"
 FIRING = {"alerts": [{"status": "firing", "startsAt": "2026-11-24T10:00:00Z",
@@ -117,11 +118,12 @@ def test_the_token_file_is_read_per_request_so_a_rotation_applies(token_file: Pa
 
 def test_an_accepted_alert_wakes_the_deployment_it_names() -> None:
     async def run() -> tuple[bool, bool]:
-        memo: dict[str, Any] = {}
-        init_memo(memo)
-        named = memo[WAKEUPS_KEY].register(("ns", "iris"))
-        other = memo[WAKEUPS_KEY].register(("ns", "other"))
-        wake_touched(memo, {("ns", "iris"), ("ns", "gone")})  # "gone" has no loop: no error
+        ctx = fake_context(FakeKube())
+        named = ctx.wakeups.register(("ns", "iris"))
+        other = ctx.wakeups.register(("ns", "other"))
+        retraining = ctx.retrain_wakeups.register(("ns", "iris"))  # a TrainingJob's own loop
+        wake_touched(ctx, {("ns", "iris"), ("ns", "gone")})  # "gone" has no loop: no error
+        assert not retraining.is_set()
         return named.is_set(), other.is_set()
 
     assert asyncio.run(run()) == (True, False)

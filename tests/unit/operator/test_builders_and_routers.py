@@ -33,7 +33,9 @@ TRAINING_JOB = {
 
 def assert_restricted(pod_spec: dict) -> None:
     assert pod_spec["securityContext"]["runAsNonRoot"] is True
-    for container in pod_spec["containers"]:
+    containers = [*pod_spec.get("initContainers", ()), *pod_spec["containers"]]
+    assert containers, "a pod without containers proves nothing"
+    for container in containers:
         context = container["securityContext"]
         assert context["allowPrivilegeEscalation"] is False
         assert context["capabilities"] == {"drop": ["ALL"]}
@@ -50,6 +52,22 @@ def test_training_job_is_owned_restricted_and_carries_the_trainer_spec() -> None
     env = {e["name"]: e.get("value") for e in pod_spec["containers"][0]["env"]}
     assert json.loads(env["MLOPS_TRAINING_SPEC"])["estimator"] == {"name": "LogisticRegression"}
     assert env["MLOPS_OUTPUT_URI"] == "pvc://claim/ns/iris/iris-logreg-01234567"
+
+
+def test_the_trainer_gets_the_preprocessing_block_and_nothing_it_does_not_read() -> None:
+    preprocessing = {"numeric": {"impute": "median"}, "columns": {"term": {"kind": "categorical"}}}
+    spec = {**TRAINING_JOB["spec"], "preprocessing": preprocessing}
+    passed = builders.trainer_spec(spec)
+    assert passed["preprocessing"] == preprocessing
+    assert "backoffLimit" not in passed
+
+
+def test_the_verify_job_runs_restricted_too() -> None:
+    version = {**VERSION, "apiVersion": "mlops.dev/v1alpha1", "kind": "ModelVersion",
+               "metadata": {"name": "iris-v2", "namespace": "ns", "uid": "u-2"}}
+    job = builders.build_verify_job(version, "img")
+    assert job["metadata"]["ownerReferences"][0]["uid"] == "u-2"
+    assert_restricted(job["spec"]["template"]["spec"])
 
 
 def test_server_workload_mounts_the_claim_read_only_and_passes_the_checksum() -> None:

@@ -7,30 +7,29 @@ built by hand. The cluster suite runs the same handlers against the real thing.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from mlops_operator import builders
+from mlops_operator import builders, names
 from mlops_operator.config import Settings
-from mlops_operator.domain.checks import CheckSpec
 from mlops_operator.domain.pods import PodSummary
 from mlops_operator.domain.rollout import FiringAlert
+from mlops_operator.domain.vocabulary import (
+    ConditionType,
+    EventType,
+    RolloutPhase,
+    RolloutReason,
+    TrainingPhase,
+    TrainingReason,
+    VersionPhase,
+)
 from mlops_operator.handlers import deployment, modelversion, trainingjob
 from mlops_operator.handlers.watches import Snapshot
-from mlops_operator.ports import CanaryTarget
 
-from tests.unit.operator.fake_kube import FakeKube
+from tests.unit.operator.fake_kube import FakeKube, fake_context
 
 NS = "ns"
 SETTINGS = Settings(runtime_image="runtime:test", artifact_claim="claim")
-
-
-class NoChecksDue:
-    """These rollouts have no analysis step: measuring anything is a bug."""
-
-    def observe(self, check: CheckSpec, target: CanaryTarget) -> float | None:
-        raise AssertionError(f"measured {check.name} with no analysis step")
 
 
 def model_version(version: int) -> dict[str, Any]:
@@ -40,7 +39,7 @@ def model_version(version: int) -> dict[str, Any]:
         "spec": {"model": "iris", "version": version,
                  "artifact": {"uri": f"pvc://claim/{NS}/iris/{name}/model.onnx",
                               "sha256": "a" * 64, "format": "onnx"}},
-        "status": {"phase": "Approved"},
+        "status": {"phase": VersionPhase.APPROVED},
     }
 
 
@@ -49,11 +48,12 @@ class Rollout:
 
     def __init__(self, kube: FakeKube) -> None:
         self.kube = kube
+        self.ctx = fake_context(kube, SETTINGS)  # no analysis step: nothing is measured
         self.pods: list[PodSummary] = []
         self.alerts: list[FiringAlert] = []
         self.versions = {f"iris-v{v}": model_version(v) for v in (1, 2)}
         kube.add("deployments", {
-            "apiVersion": "mlops.dev/v1alpha1", "kind": "Deployment",
+            "apiVersion": names.API_VERSION, "kind": "Deployment",
             "metadata": {"name": "iris", "namespace": NS, "uid": "uid-iris", "generation": 1},
             "spec": {"modelVersion": "iris-v1", "replicas": 2,
                      "strategy": {"steps": [{"setWeight": 50}, {"pause": {}}],
@@ -83,23 +83,20 @@ class Rollout:
 
     def reconcile(self) -> list[tuple[str, str, str]]:
         deployment.reconcile(json.loads(json.dumps(self.body)), self.view(),
-                             (self.alerts, frozenset()),
-                             SETTINGS, self.kube, NoChecksDue())
+                             (self.alerts, frozenset()), self.ctx)
         return self.kube.requests()
 
 
 @pytest.fixture
-def rollout() -> Iterator[Rollout]:
-    deployment._written.clear()
-    yield Rollout(FakeKube())
-    deployment._written.clear()
+def rollout() -> Rollout:
+    return Rollout(FakeKube())  # its own operator context: nothing carried over
 
 
 def healthy(rollout: Rollout) -> None:
     rollout.reconcile()
     rollout.ready("stable", "iris-v1", 2)
     rollout.reconcile()
-    assert rollout.status()["phase"] == "Healthy"
+    assert rollout.status()["phase"] == RolloutPhase.HEALTHY
 
 
 def test_first_deploy_creates_services_and_the_stable_workload(rollout: Rollout) -> None:
@@ -107,8 +104,9 @@ def test_first_deploy_creates_services_and_the_stable_workload(rollout: Rollout)
     assert ("apply", "Deployment", "iris-stable") in sent
     assert {name for verb, kind, name in sent if kind == "Service"} >= {"iris"}
     assert sent[-1] == ("patch-status", "deployments", "iris")
-    assert rollout.status()["phase"] == "Progressing"
-    assert ("Normal", "Deploying") in [(t, r) for t, r, _ in rollout.kube.events]
+    assert rollout.status()["phase"] == RolloutPhase.PROGRESSING
+    sent_events = [(t, r) for t, r, _ in rollout.kube.events]
+    assert (EventType.NORMAL, RolloutReason.DEPLOYING) in sent_events
 
 
 def test_an_unchanged_healthy_deployment_sends_nothing(rollout: Rollout) -> None:
@@ -130,7 +128,8 @@ def test_a_rollback_moves_traffic_before_it_removes_the_canary(rollout: Rollout)
     rollout.ready("canary", "iris-v2", 1)
     rollout.reconcile()  # 50 % of traffic
     rollout.reconcile()  # the pause step
-    assert (rollout.status()["phase"], rollout.status()["currentWeight"]) == ("Paused", 50)
+    assert rollout.status()["phase"] == RolloutPhase.PAUSED
+    assert rollout.status()["currentWeight"] == 50
 
     rollout.alerts = [FiringAlert("CanaryLatencyHigh", "p99 above 1s")]
     sent = rollout.reconcile()
@@ -139,9 +138,11 @@ def test_a_rollback_moves_traffic_before_it_removes_the_canary(rollout: Rollout)
     assert traffic and max(traffic) < removal, sent
     assert sent[-1] == ("patch-status", "deployments", "iris")
     status = rollout.status()
-    assert status["phase"] == "RolledBack" and status["weights"] == {"stable": 100, "canary": 0}
+    assert status["phase"] == RolloutPhase.ROLLED_BACK
+    assert status["weights"] == {"stable": 100, "canary": 0}
     assert "CanaryLatencyHigh" in status["rollbackReason"]
-    assert ("Warning", "RolledBack") in [(t, r) for t, r, _ in rollout.kube.events]
+    sent_events = [(t, r) for t, r, _ in rollout.kube.events]
+    assert (EventType.WARNING, RolloutReason.ROLLED_BACK) in sent_events
 
 
 def test_a_following_deployment_targets_the_newest_approved_version_and_never_edits_its_spec(
@@ -152,7 +153,7 @@ def test_a_following_deployment_targets_the_newest_approved_version_and_never_ed
     rollout.versions["iris-v2"]["status"] = {"phase": "Pending"}
     healthy(rollout)
     assert rollout.status()["targetVersion"] == "iris-v1"
-    rollout.versions["iris-v2"]["status"] = {"phase": "Approved"}
+    rollout.versions["iris-v2"]["status"] = {"phase": VersionPhase.APPROVED}
     rollout.reconcile()
     assert rollout.status()["targetVersion"] == "iris-v2"
     assert rollout.status()["canaryVersion"] == "iris-v2"
@@ -167,7 +168,7 @@ def test_a_following_deployment_with_nothing_approved_says_so(rollout: Rollout) 
     spec.update({"model": "wine", "follow": "latestApproved"})
     rollout.reconcile()
     status = rollout.status()
-    assert status["phase"] == "Degraded" and "wine-v1 not found" in status["message"]
+    assert status["phase"] == RolloutPhase.DEGRADED and "wine-v1 not found" in status["message"]
 
 
 def test_an_invalid_spec_changes_no_child_and_says_which_field(rollout: Rollout) -> None:
@@ -177,16 +178,17 @@ def test_an_invalid_spec_changes_no_child_and_says_which_field(rollout: Rollout)
     sent = rollout.reconcile()
     assert sent == [("patch-status", "deployments", "iris")]
     status = rollout.status()
-    assert status["phase"] == "Degraded" and "setWeight" in status["message"]
-    progressing = next(c for c in status["conditions"] if c["type"] == "Progressing")
-    assert (progressing["status"], progressing["reason"]) == ("False", "InvalidSpec")
-    assert [r for t, r, _ in rollout.kube.events if t == "Warning"] == ["InvalidSpec"]
+    assert status["phase"] == RolloutPhase.DEGRADED and "setWeight" in status["message"]
+    progressing = next(c for c in status["conditions"] if c["type"] == ConditionType.PROGRESSING)
+    assert (progressing["status"], progressing["reason"]) == ("False", RolloutReason.INVALID_SPEC)
+    warnings = [r for t, r, _ in rollout.kube.events if t == EventType.WARNING]
+    assert warnings == [RolloutReason.INVALID_SPEC]
 
 
 # --------------------------------------------------------------------------- TrainingJob
 
 TRAINING_JOB = {
-    "apiVersion": "mlops.dev/v1alpha1", "kind": "TrainingJob",
+    "apiVersion": names.API_VERSION, "kind": "TrainingJob",
     "metadata": {"name": "iris-logreg", "namespace": NS, "uid": "0123456789abcdef",
                  "generation": 1},
     "spec": {"model": "iris", "dataset": {"uri": "sklearn://iris"},
@@ -202,7 +204,7 @@ def test_a_new_training_job_gets_its_claim_then_its_job_then_a_status() -> None:
     assert verbs.index(("ensure", "PersistentVolumeClaim")) < verbs.index(("create", "Job"))
     assert verbs[-1] == ("patch-status", "trainingjobs")
     assert ("Job", NS, builders.training_job_name("iris-logreg")) in kube.objects
-    assert [r for _, r, _ in kube.events][:1] == ["JobCreated"]
+    assert [r for _, r, _ in kube.events][:1] == [TrainingReason.JOB_CREATED]
 
     trainingjob.reconcile(kube.objects[("trainingjobs", NS, "iris-logreg")], SETTINGS, kube)
     assert ("create", "Job", "iris-logreg-train") not in kube.requests()
@@ -215,8 +217,9 @@ def test_an_invalid_quality_gate_fails_the_job_without_training() -> None:
     trainingjob.reconcile(kube.add("trainingjobs", body), SETTINGS, kube)
     assert kube.of_kind("Job") == []
     status = kube.objects[("trainingjobs", NS, "iris-logreg")]["status"]
-    assert status["phase"] == "Failed" and "qualityGate.metrics[0]" in status["message"]
-    assert [(t, r) for t, r, _ in kube.events] == [("Warning", "InvalidQualityGate")]
+    assert status["phase"] == TrainingPhase.FAILED and "qualityGate.metrics[0]" in status["message"]
+    assert [(t, r) for t, r, _ in kube.events] == [
+        (EventType.WARNING, TrainingReason.INVALID_QUALITY_GATE)]
 
 
 # --------------------------------------------------------------------------- ModelVersion
@@ -224,7 +227,7 @@ def test_an_invalid_quality_gate_fails_the_job_without_training() -> None:
 
 def registered_version(name: str = "iris-v7") -> dict[str, Any]:
     return {
-        "apiVersion": "mlops.dev/v1alpha1", "kind": "ModelVersion",
+        "apiVersion": names.API_VERSION, "kind": "ModelVersion",
         "metadata": {"name": name, "namespace": NS, "uid": "uid-mv"},
         "spec": {"model": "iris", "version": 7,
                  "artifact": {"uri": "pvc://claim/ns/iris/m.onnx", "sha256": "b" * 64,
@@ -237,9 +240,9 @@ def test_a_misnamed_model_version_is_invalid_and_never_verified() -> None:
     modelversion.reconcile(kube.add("modelversions", registered_version("iris-latest")),
                            "runtime:test", kube)
     status = kube.objects[("modelversions", NS, "iris-latest")]["status"]
-    assert status["phase"] == "Invalid" and "must be named iris-v7" in status["message"]
+    assert status["phase"] == VersionPhase.INVALID and "must be named iris-v7" in status["message"]
     assert kube.of_kind("Job") == []
-    assert [(t, r) for t, r, _ in kube.events] == [("Warning", "Invalid")]
+    assert [(t, r) for t, r, _ in kube.events] == [(EventType.WARNING, VersionPhase.INVALID)]
 
 
 def test_a_registered_model_version_is_verified_by_a_job_then_approved() -> None:
@@ -247,7 +250,8 @@ def test_a_registered_model_version_is_verified_by_a_job_then_approved() -> None
     modelversion.reconcile(kube.add("modelversions", registered_version()), "runtime:test", kube)
     job_name = builders.verify_job_name("iris-v7")
     assert ("create", "Job", job_name) in kube.requests()
-    assert kube.objects[("modelversions", NS, "iris-v7")]["status"]["phase"] == "Verifying"
+    version_status = kube.objects[("modelversions", NS, "iris-v7")]["status"]
+    assert version_status["phase"] == VersionPhase.VERIFYING
 
     kube.objects[("Job", NS, job_name)]["status"] = {"succeeded": 1}
     result = json.dumps({"ok": True, "bytes": 1234})
@@ -256,5 +260,5 @@ def test_a_registered_model_version_is_verified_by_a_job_then_approved() -> None
                                "state": {"terminated": {"message": result}}}]}}]
     modelversion.reconcile(kube.objects[("modelversions", NS, "iris-v7")], "runtime:test", kube)
     status = kube.objects[("modelversions", NS, "iris-v7")]["status"]
-    assert status["phase"] == "Approved" and "1234 bytes" in status["message"]
-    assert [(t, r) for t, r, _ in kube.events] == [("Normal", "Approved")]
+    assert status["phase"] == VersionPhase.APPROVED and "1234 bytes" in status["message"]
+    assert [(t, r) for t, r, _ in kube.events] == [(EventType.NORMAL, VersionPhase.APPROVED)]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from mlops_operator.handlers.deployment import _track_states
+from mlops_operator import names
+from mlops_operator.domain.rollout import TRACKS, track_states
 from mlops_operator.handlers.wakeups import Wakeups, sleep_until_woken
 from mlops_operator.handlers.watches import summarize_pod
 
@@ -35,10 +36,14 @@ def test_track_state_is_the_majority_version_of_ready_pods() -> None:
         pod("d", "canary", "iris-v2", False),
         pod("e", "canary", "iris-v2", True, deletionTimestamp="2026-01-01T00:00:00Z"),
     ]
-    states = _track_states(pods)
+    states = track_states(pods)
     assert (states["stable"].version, states["stable"].ready_replicas) == ("iris-v1", 2)
     assert (states["canary"].version, states["canary"].ready_replicas) == ("iris-v2", 0)
-    assert _track_states([])["canary"].version is None
+    assert track_states([])["canary"].version is None
+
+
+def test_the_domain_knows_the_track_label_values_the_workloads_carry() -> None:
+    assert TRACKS == names.TRACKS
 
 
 def test_wake_reaches_only_the_registered_loop_and_is_not_lost() -> None:

@@ -52,7 +52,7 @@ def test_every_documented_operation_keeps_its_contract(published: Any,
             continue  # only bodies can break the document (a path segment is any string)
 
         @given(case=operation.as_strategy(generation_mode=mode))
-        @settings(max_examples=60, deadline=None, derandomize=True, database=None,
+        @settings(max_examples=40, deadline=None, derandomize=True, database=None,
                   suppress_health_check=list(HealthCheck))
         def keeps_contract(case: Any) -> None:
             response = case.call_and_validate(excluded_checks=[positive_data_acceptance])

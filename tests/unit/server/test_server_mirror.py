@@ -98,7 +98,7 @@ def test_a_slow_or_absent_shadow_never_delays_or_fails_live_answers(
         models: Any, serve: Any, metric: Any) -> None:
     artifact = models.artifacts["iris_lr"]
     body = {"instances": models.iris_x[:5].tolist()}
-    with serve(*_args(artifact, "2"), "--fault-latency", "5") as slow, \
+    with serve(*_args(artifact, "2"), "--fault-latency", "2") as slow, \
             serve(*_args(artifact, "1"), "--mirror-url", slow.url, "--mirror-version", "2",
                   "--mirror-queue", "2") as live, \
             httpx.Client(base_url=live.url, timeout=10) as client:

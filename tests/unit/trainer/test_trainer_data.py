@@ -17,6 +17,8 @@ from mlops_runtime.trainer.data import (
     split,
 )
 from mlops_runtime.trainer.errors import TrainerError
+from mlops_runtime.trainer.preprocessing import infer_plan, model_inputs
+from mlops_runtime.trainer.preprocessing_spec import PreprocessingSpec
 from mlops_runtime.trainer.spec import DatasetSpec
 
 
@@ -44,8 +46,7 @@ def error_of(call: Callable[..., Any], *args: Any) -> TrainerError:
 def test_prepare_all_other_columns_are_features() -> None:
     prepared = prepare(frame(), spec(), "classification")
     assert prepared.features == ("a", "b")
-    assert prepared.feature_types == ("float", "int")
-    assert prepared.x.dtype == np.float64 and prepared.x.shape == (6, 2)
+    assert list(prepared.frame.columns) == ["a", "b"] and len(prepared.frame) == 6
     assert list(prepared.y) == ["x", "y", "x", "y", "x", "y"]
 
 
@@ -61,18 +62,17 @@ def test_missing_feature_is_named() -> None:
     assert "'petal'" in error.message
 
 
-def test_non_numeric_feature_is_named() -> None:
+def test_text_features_are_kept_for_the_plan() -> None:
     data = frame().assign(colour=["red"] * 6)
+    assert prepare(data, spec(), "classification").features == ("a", "b", "colour")
+
+
+def test_missing_targets_are_reported_with_their_rows() -> None:
+    data = frame()
+    data.loc[[2, 4], "label"] = None
     error = error_of(prepare, data, spec(), "classification")
     assert error.reason == "DatasetMalformed"
-    assert "'colour'" in error.message and "not numeric" in error.message
-
-
-def test_missing_values_are_reported() -> None:
-    data = frame()
-    data.loc[2, "a"] = np.nan
-    error = error_of(prepare, data, spec(), "classification")
-    assert error.reason == "DatasetMalformed" and "'a' has 1 missing" in error.message
+    assert "target column 'label' has 2 missing value(s) (data rows 3, 5)" in error.message
 
 
 def test_regression_needs_numeric_target() -> None:
@@ -86,9 +86,12 @@ def test_single_class_is_rejected() -> None:
 
 
 def test_column_scale_multiplies_and_keeps_raw_type() -> None:
-    prepared = prepare(frame(), spec(column_scale={"b": 10.0}), "classification")
-    assert list(prepared.x[:, 1]) == [10.0, 0.0, 10.0, 0.0, 10.0, 0.0]
-    assert prepared.feature_types == ("float", "int")
+    dataset = spec(column_scale={"b": 10.0})
+    prepared = prepare(frame(), dataset, "classification")
+    plan = infer_plan(prepared.frame, PreprocessingSpec(), "LogisticRegression")
+    x = model_inputs(prepared.frame, plan, dataset.column_scale)
+    assert list(x[:, 1]) == [10.0, 0.0, 10.0, 0.0, 10.0, 0.0]
+    assert [c.schema_type for c in plan.columns] == ["float", "int"]
 
 
 def test_column_scale_of_unknown_column() -> None:
@@ -104,8 +107,9 @@ def test_float_labels_become_integer_classes() -> None:
 def test_split_is_stratified_and_seeded() -> None:
     data = pd.DataFrame({"a": range(40), "label": [0] * 30 + [1] * 10})
     prepared = prepare(data, spec(test_fraction=0.25), "classification")
-    first = split(prepared, spec(test_fraction=0.25), "classification")
-    again = split(prepared, spec(test_fraction=0.25), "classification")
+    x = prepared.frame.to_numpy(dtype="float64")
+    first = split(x, prepared.y, spec(test_fraction=0.25), "classification")
+    again = split(x, prepared.y, spec(test_fraction=0.25), "classification")
     assert len(first.y_test) == 10 and list(first.y_test).count(1) in (2, 3)
     assert np.array_equal(first.x_test, again.x_test)
 
@@ -113,7 +117,8 @@ def test_split_is_stratified_and_seeded() -> None:
 def test_split_too_small_for_stratification() -> None:
     data = pd.DataFrame({"a": [1, 2, 3], "label": [0, 1, 2]})
     prepared = prepare(data, spec(), "classification")
-    assert error_of(split, prepared, spec(), "classification").reason == "DatasetMalformed"
+    error = error_of(split, prepared.frame, prepared.y, spec(), "classification")
+    assert error.reason == "DatasetMalformed"
 
 
 @pytest.mark.parametrize(

@@ -27,10 +27,11 @@ IRIS: dict[str, Any] = {
 
 def load_run(message: dict[str, Any]) -> dict[str, Any]:
     """Check every artifact's checksum against the file; return metadata.json."""
-    for artifact in message["artifacts"].values():
-        if artifact is not None:
-            data = Path(artifact["uri"].removeprefix("file://")).read_bytes()
-            assert hashlib.sha256(data).hexdigest() == artifact["sha256"]
+    written = [artifact for artifact in message["artifacts"].values() if artifact is not None]
+    assert written, f"the run reported no artifact to check: {message['artifacts']}"
+    for artifact in written:
+        data = Path(artifact["uri"].removeprefix("file://")).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == artifact["sha256"]
     return json.loads(Path(message["metadataUri"].removeprefix("file://")).read_text())
 
 
@@ -206,7 +207,7 @@ def free_port() -> int:
         ({"uri": "http://127.0.0.1:{port}/iris.csv"}, "DatasetUnreachable", "cannot read"),
         ({"uri": "{base}/missing.csv"}, "DatasetUnreachable", "HTTP 404"),
         ({"uri": "{base}/ragged.csv"}, "DatasetMalformed", "ragged.csv"),
-        ({"uri": "{base}/text.csv"}, "DatasetMalformed", "'colour'"),
+        ({"uri": "{base}/text.csv"}, "DatasetMalformed", "'notes' is entirely empty"),
         ({"uri": "{base}/text.csv", "target": "kind"}, "MissingTargetColumn", "'kind'"),
         ({"uri": "{base}/text.csv", "features": ["a", "z"]}, "MissingFeature", "'z'"),
         ({"uri": "ftp://host/x.csv"}, "DatasetUnreachable", "unsupported scheme"),
@@ -223,7 +224,7 @@ def test_dataset_failures(
 ) -> None:
     root, base = http_root
     (root / "ragged.csv").write_text("a,b,target\n1,2,0\n3,4,1,9,9\n")
-    (root / "text.csv").write_text("a,colour,target\n1,red,0\n2,blue,1\n")
+    (root / "text.csv").write_text("a,colour,notes,target\n1,red,,0\n2,blue,,1\n")
     uri = dataset["uri"].format(base=base, port=free_port())
     spec = {**IRIS, "dataset": {**dataset, "uri": uri}}
     code, message = run_trainer(spec, (tmp_path / "out").as_uri())

@@ -1,10 +1,30 @@
 """The canary rollout of an mlops Deployment, as a pure state machine.
 
-One concern per module: ``spec`` (what the user asked), ``status`` (where the
-rollout is), ``decision`` (observations in, desired state out), ``machine``
-(``decide``: which state, which move), ``steps`` (setWeight, pause, analysis,
-promotion), ``transitions`` (moves several states share), ``tick`` and ``output``
-(collecting one decision and finishing it).
+One concern per module, grouped by feature; a module imports only those listed
+below it (the ``layers`` contract in pyproject.toml)::
+
+    machine        decide(): which state (rolled back, first deploy, steady,
+                   unapproved, a canary to start or in flight) and the feature
+                   that moves it; decide_from_dicts
+    targets        asked by the handler before deciding: the version a followed
+                   model targets, whether the target may go live, track states
+    -- features --
+    shadow         shadow steps, waiting for the stable pods to mirror
+    canary         the canary's start (or a fast revert), setWeight, pause and
+                   analysis steps, advancing
+    steady         no canary: first deploy, steady state, unapproved target
+    promotion      entering promotion, scaling up, updating stable, finalize
+    bake           the bake window beside a warm standby
+    holds          hold, keep running, wait for pods, report what they say
+    rollback       roll back, stay rolled back, abandon, reset the canary
+    measurements   which checks are due; this tick's measurements judged
+    finish         a finished tick as a Decision; the hold of an invalid spec
+    -- foundations --
+    tick           one decision in the making (actions, events, wake-up time)
+    alerts         firing alerts kept in the status; the one against the canary
+    decision       Observations in, Decision out: the types
+    status         RolloutStatus: all state, kept in the Deployment's status
+    spec           RolloutSpec: what the user asked, parsed and validated
 
 ``decide(spec, status, observations) -> Decision``. All state lives in the
 Deployment's status (:class:`RolloutStatus`, camelCase when serialised), so an
@@ -32,8 +52,6 @@ something else (GitOps-safe: no flapping against the repository).
 """
 
 from mlops_operator.domain.rollout.decision import (
-    CONDITION_PROGRESSING,
-    CONDITION_READY,
     Action,
     Decision,
     Event,
@@ -43,13 +61,15 @@ from mlops_operator.domain.rollout.decision import (
     Weights,
     canary_replicas_for,
 )
-from mlops_operator.domain.rollout.machine import decide, decide_from_dicts, hold_invalid_spec
+from mlops_operator.domain.rollout.finish import hold_invalid_spec
+from mlops_operator.domain.rollout.machine import decide, decide_from_dicts
+from mlops_operator.domain.rollout.measurements import checks_to_measure
 from mlops_operator.domain.rollout.spec import (
     DEFAULT_CHECKS,
     DEFAULT_PROGRESS_DEADLINE,
     Bake,
     RolloutSpec,
-    SpecError,
+    RolloutSpecError,
     Step,
     StepKind,
     analysis,
@@ -66,13 +86,19 @@ from mlops_operator.domain.rollout.status import (
     RolloutPhase,
     RolloutStatus,
 )
-from mlops_operator.domain.rollout.steps import checks_to_measure
+from mlops_operator.domain.rollout.targets import (
+    TRACKS,
+    followed_version,
+    target_approval,
+    track_states,
+)
 
 __all__ = [
-    "CONDITION_PROGRESSING", "CONDITION_READY", "DEFAULT_CHECKS", "DEFAULT_PROGRESS_DEADLINE",
-    "MAX_HISTORY", "Action", "AnalysisState", "Bake", "Decision", "Event", "FiringAlert",
+    "DEFAULT_CHECKS", "DEFAULT_PROGRESS_DEADLINE",
+    "MAX_HISTORY", "TRACKS", "Action", "AnalysisState", "Bake", "Decision", "Event", "FiringAlert",
     "HistoryEntry", "Mirror", "Observations", "PromotionStage", "RolloutPhase", "RolloutSpec",
-    "RolloutStatus", "SpecError", "Step", "StepKind", "TrackState", "Weights", "analysis",
+    "RolloutSpecError", "RolloutStatus", "Step", "StepKind", "TrackState", "Weights", "analysis",
     "canary_replicas_for", "checks_to_measure", "decide", "decide_from_dicts", "default_steps",
-    "hold_invalid_spec", "pause", "set_weight",
+    "followed_version", "hold_invalid_spec", "pause", "set_weight", "target_approval",
+    "track_states",
 ]

@@ -1,5 +1,6 @@
 """Firing alerts kept in the status: what Alertmanager sent, merged with what the
-status remembers, minus what it resolved and what it stopped re-sending.
+status remembers, minus what it resolved and what it stopped re-sending; and the one
+that rolls the canary back.
 
 Alertmanager re-sends a firing alert every ``repeat_interval``; one not seen for
 :data:`ALERT_TTL` is taken to be gone (its resolution was lost). Only alerts the
@@ -12,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 
 from mlops_operator.domain.durations import DurationError, as_datetime, seconds_since, to_rfc3339
-from mlops_operator.domain.rollout.status import FiringAlert
+from mlops_operator.domain.rollout.status import FiringAlert, RolloutStatus
 
 #: How long a firing alert is believed without a re-send (3x a 5 min repeat_interval).
 ALERT_TTL = 900.0
@@ -41,6 +42,17 @@ def merge_alerts(
             alive[name] = (alert, ALERT_TTL - age)
     expiry = min((left for _, left in alive.values()), default=None)
     return tuple(alive[name][0] for name in sorted(alive)), expiry
+
+
+def alert_against_canary(status: RolloutStatus) -> FiringAlert | None:
+    """The first kept alert (accepted by spec.strategy.alerts, sorted by name) that
+    started after the canary did, or whose start is unknown: it rolls the canary back."""
+    for alert in status.alerts:
+        if alert.started_at is None or status.canary_started_at is None:
+            return alert
+        if seconds_since(status.canary_started_at, alert.started_at) >= 0:
+            return alert
+    return None
 
 
 def _stamp(moment: object) -> str | None:

@@ -19,11 +19,7 @@ from mlops_operator.domain.rollout.status import (
     FiringAlert,
     RolloutStatus,
 )
-
-CONDITION_READY = "Ready"
-
-
-CONDITION_PROGRESSING = "Progressing"
+from mlops_operator.domain.vocabulary import EventType
 
 
 class Action(StrEnum):
@@ -79,8 +75,8 @@ class Weights:
 class Event:
     """A Kubernetes Event to post on the Deployment."""
 
-    type: str  # Normal | Warning
-    reason: str
+    type: EventType
+    reason: str  # a RolloutReason, PodReason, or a container's own waiting reason
     message: str
 
 

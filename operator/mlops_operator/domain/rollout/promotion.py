@@ -1,113 +1,102 @@
-"""After the steps: the canary grows to full size and takes all traffic, bakes there with
-the previous stable version as a warm standby (``strategy.bake``), then the stable
-workload moves to the new version and the canary workload goes.
+"""After the steps: the canary grows to full size and takes all traffic (then bakes, if
+``strategy.bake`` says so: ``bake``), the stable workload moves to the new version,
+and the canary workload goes.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
 
-from mlops_operator.domain.analysis import Verdict
-from mlops_operator.domain.durations import format_duration
+from mlops_operator.domain.rollout.bake import continue_bake, start_bake
 from mlops_operator.domain.rollout.decision import Action
-from mlops_operator.domain.rollout.spec import Bake, Step, StepKind
+from mlops_operator.domain.rollout.holds import wait_for_pods
+from mlops_operator.domain.rollout.rollback import reset_canary
 from mlops_operator.domain.rollout.status import (
     MAX_PREVIOUS_STABLE,
     PromotionStage,
     RolloutPhase,
     RolloutStatus,
 )
-from mlops_operator.domain.rollout.steps import record_analysis
-from mlops_operator.domain.rollout.tick import Tick, is_ready, seconds_elapsed
-from mlops_operator.domain.rollout.transitions import (
-    keep_running,
-    reset_canary,
-    roll_back,
-    wait_for_pods,
-)
+from mlops_operator.domain.rollout.tick import Tick, is_ready
+from mlops_operator.domain.vocabulary import EventType, HistoryEvent, RolloutReason
 
 
-def run_promotion(tick: Tick, s: RolloutStatus) -> RolloutStatus:
-    spec = tick.spec
-    replicas = spec.replicas
-    canary = s.canary_version
-    bake = spec.active_bake
-    if s.promotion is PromotionStage.SCALING_UP:
-        if not is_ready(tick.obs.canary, canary, replicas):
-            return wait_for_pods(
-                tick, s, tick.obs.canary, canary, replicas, "canary pods for full traffic"
-            )
-        if s.current_weight != 100:
-            tick.act(Action.SET_WEIGHT)
-            tick.event("Normal", "WeightSet", f"canary {canary} gets 100% of traffic")
-        s = replace(s, current_weight=100)
-        if bake is not None:
-            return _start_bake(tick, s, bake)
-        s = _update_stable(tick, s)
-    elif s.promotion is PromotionStage.BAKING:
-        if bake is not None:
-            s, baked = _bake(tick, s, bake)
+def enter_promotion(tick: Tick, status: RolloutStatus, why: str) -> RolloutStatus:
+    """Past the steps (done, skipped or shortened): promotion starts by scaling up."""
+    message = f"{why}; promoting {status.canary_version}"
+    return replace(
+        status,
+        current_step_index=len(tick.spec.steps),
+        step_started_at=tick.now,
+        shadow_started_at=None,
+        promotion=PromotionStage.SCALING_UP,
+        analysis=None,
+        pause_reason=None,
+        phase=RolloutPhase.PROGRESSING,
+        message=message,
+    )
+
+
+def run_promotion(tick: Tick, status: RolloutStatus) -> RolloutStatus:
+    """One tick of the promotion: scale up, bake, update the stable workload, finalize."""
+    replicas = tick.spec.replicas
+    canary = status.canary_version
+    window = tick.spec.active_bake
+    if status.promotion is PromotionStage.SCALING_UP:
+        if not is_ready(tick.observations.canary, canary, replicas):
+            return wait_for_pods(tick, status, tick.observations.canary, canary, replicas,
+                                 "canary pods for full traffic")
+        status = _full_traffic(tick, status)
+        if window is not None:
+            return start_bake(tick, status, window)
+        status = _update_stable(tick, status)
+    elif status.promotion is PromotionStage.BAKING:
+        if window is not None:
+            status, baked = continue_bake(tick, status, window)
             if not baked:
-                return s  # still baking, or rolled back
-        s = _update_stable(tick, s)
+                return status  # still baking, or rolled back
+        status = _update_stable(tick, status)
     tick.stable_override = canary
-    if is_ready(tick.obs.stable, canary, replicas):
-        return finalize(tick, s)
-    return wait_for_pods(tick, s, tick.obs.stable, canary, replicas, f"stable pods on {canary}")
+    if is_ready(tick.observations.stable, canary, replicas):
+        return finalize(tick, status)
+    return wait_for_pods(tick, status, tick.observations.stable, canary, replicas,
+                         f"stable pods on {canary}")
 
 
-def _update_stable(tick: Tick, s: RolloutStatus) -> RolloutStatus:
+def _full_traffic(tick: Tick, status: RolloutStatus) -> RolloutStatus:
+    """The canary, at full size, gets 100 % of traffic."""
+    if status.current_weight != 100:
+        tick.act(Action.SET_WEIGHT)
+        tick.event(EventType.NORMAL, RolloutReason.WEIGHT_SET,
+                   f"canary {status.canary_version} gets 100% of traffic")
+    return replace(status, current_weight=100)
+
+
+def _update_stable(tick: Tick, status: RolloutStatus) -> RolloutStatus:
+    """The stable workload moves to the new version (the canary keeps serving meanwhile)."""
     tick.act(Action.PROMOTE_CANARY_TO_STABLE)
-    tick.event("Normal", "Promoting", f"updating the stable pods to {s.canary_version}")
-    return replace(s, promotion=PromotionStage.UPDATING_STABLE, step_started_at=tick.now,
+    tick.event(EventType.NORMAL, RolloutReason.PROMOTING,
+               f"updating the stable pods to {status.canary_version}")
+    return replace(status, promotion=PromotionStage.UPDATING_STABLE, step_started_at=tick.now,
                    analysis=None)
 
 
-def _start_bake(tick: Tick, s: RolloutStatus, bake: Bake) -> RolloutStatus:
-    standby = f"{s.stable_version} stays as a warm standby ({bake.standby_replicas} pod(s))"
-    tick.event("Normal", "Baking", f"{s.canary_version} takes 100% for a bake window of "
-                                   f"{format_duration(bake.duration)}; {standby}")
-    s = tick.history(s, str(s.canary_version), "Baking", standby)
-    s = replace(s, promotion=PromotionStage.BAKING, step_started_at=tick.now, analysis=None)
-    return _bake(tick, s, bake)[0]
-
-
-def _bake(tick: Tick, s: RolloutStatus, bake: Bake) -> tuple[RolloutStatus, bool]:
-    """One tick of the window, and whether it is over: the checks run in rounds until it
-    ends; a failed one goes back to the standby at once (a firing alert does too, as for
-    every canary)."""
-    s, judgement = record_analysis(tick, s, Step(StepKind.ANALYSIS, checks=bake.checks))
-    canary, stable = s.canary_version, s.stable_version
-    if judgement.verdict is Verdict.FAILED:
-        why = (f"{judgement.message} while baking; {stable} takes all traffic back from its "
-               "warm standby")
-        return roll_back(tick, s, "BakeFailed", why), False
-    if judgement.verdict is Verdict.SUCCESSFUL:
-        s = replace(s, analysis=None)  # a round passed: the checks start the next one
-    elapsed = seconds_elapsed(s.step_started_at, tick.now)
-    if elapsed >= bake.duration:
-        tick.event("Normal", "BakeSucceeded", f"{canary} baked {format_duration(bake.duration)} "
-                                              f"with no failed check and no alert")
-        return tick.history(s, str(canary), "Baked", format_duration(bake.duration)), True
-    left = bake.duration - elapsed
-    tick.wake_in(left)
-    message = (f"baking {canary} at 100%: {format_duration(left)} left, {stable} on warm "
-               f"standby; {judgement.message}")
-    return keep_running(tick, s, message, "Baking"), False
-
-
-def finalize(tick: Tick, s: RolloutStatus) -> RolloutStatus:
-    version = str(s.canary_version)
-    previous = s.stable_version
+def finalize(tick: Tick, status: RolloutStatus) -> RolloutStatus:
+    """The stable pods run the new version: it is the stable one, the canary goes."""
+    version = str(status.canary_version)
+    previous = status.stable_version
     tick.stable_override = None
     tick.act(Action.SET_WEIGHT)
     tick.act(Action.SCALE_DOWN_CANARY)
-    tick.event("Normal", "Promoted", f"{version} promoted to stable (was {previous})")
-    tick.reason = "RolloutComplete"
-    s = tick.history(reset_canary(s), version, "Promoted", f"replaced {previous}")
-    earlier = (previous, *s.previous_stable_versions) if previous else s.previous_stable_versions
+    tick.event(EventType.NORMAL, RolloutReason.PROMOTED,
+               f"{version} promoted to stable (was {previous})")
+    tick.reason = RolloutReason.ROLLOUT_COMPLETE
+    status = tick.history(reset_canary(status), version, HistoryEvent.PROMOTED,
+                          f"replaced {previous}")
+    earlier = ((previous, *status.previous_stable_versions) if previous
+               else status.previous_stable_versions)
     return replace(
-        s,
+        status,
         stable_version=version,
         previous_stable_versions=tuple(dict.fromkeys(
             v for v in earlier if v != version))[:MAX_PREVIOUS_STABLE],

@@ -15,6 +15,7 @@ from mlops_operator.domain.durations import (
     format_duration,
     parse_duration,
 )
+from mlops_operator.domain.errors import SpecError
 
 DEFAULT_PROGRESS_DEADLINE = 600.0
 
@@ -26,7 +27,7 @@ DEFAULT_CHECKS: tuple[CheckSpec, ...] = (
 )
 
 
-class SpecError(ValueError):
+class RolloutSpecError(SpecError):
     """An invalid Deployment spec; the message names the field."""
 
 
@@ -99,7 +100,7 @@ def _parse_checks(raw: Any, defaults: tuple[CheckSpec, ...], where: str) -> tupl
     if raw is None:
         return defaults
     if not isinstance(raw, list) or not raw:
-        raise SpecError(f"{where}.checks must be a non-empty list of names or check specs")
+        raise RolloutSpecError(f"{where}.checks must be a non-empty list of names or check specs")
     by_name = {c.name: c for c in defaults}
     checks: list[CheckSpec] = []
     for index, item in enumerate(raw):
@@ -111,18 +112,18 @@ def _parse_checks(raw: Any, defaults: tuple[CheckSpec, ...], where: str) -> tupl
                     checks.append(CheckSpec.for_builtin(item))
                 else:
                     builtins = ", ".join(b.value for b in Builtin)
-                    raise SpecError(
+                    raise RolloutSpecError(
                         f"{where}.checks[{index}]: unknown check {item!r} (define it in "
                         f"spec.strategy.analysis.checks or use a built-in: {builtins})"
                     )
             else:
                 checks.append(CheckSpec.from_dict(item))
         except AnalysisSpecError as error:
-            raise SpecError(f"{where}.checks[{index}]: {error}") from None
+            raise RolloutSpecError(f"{where}.checks[{index}]: {error}") from None
     names = [c.name for c in checks]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
-        raise SpecError(f"{where}.checks: duplicate check name(s) {', '.join(duplicates)}")
+        raise RolloutSpecError(f"{where}.checks: duplicate check name(s) {', '.join(duplicates)}")
     return tuple(checks)
 
 
@@ -131,17 +132,17 @@ def _parse_shadow(value: Any, where: str, defaults: tuple[CheckSpec, ...]) -> St
     predictionAgreement plus the strategy's default checks."""
     value = value or {}
     if not isinstance(value, Mapping) or set(value) - {"percent", "duration", "checks"}:
-        raise SpecError(f"{where}.shadow must be {{percent: 50, duration: 2m, checks: [...]}}, "
-                        f"not {value!r}")
+        raise RolloutSpecError(f"{where}.shadow must be "
+                               f"{{percent: 50, duration: 2m, checks: [...]}}, not {value!r}")
     percent = value.get("percent", 100)
     if isinstance(percent, bool) or not isinstance(percent, int) or not 1 <= percent <= 100:
-        raise SpecError(f"{where}.shadow.percent must be an integer 1..100, not {percent!r}")
+        raise RolloutSpecError(f"{where}.shadow.percent must be an integer 1..100, not {percent!r}")
     duration = None
     if value.get("duration") is not None:
         try:
             duration = parse_duration(value["duration"])
         except DurationError as error:
-            raise SpecError(f"{where}.shadow.duration: {error}") from None
+            raise RolloutSpecError(f"{where}.shadow.duration: {error}") from None
     shadow_defaults = (SHADOW_CHECK, *(c for c in defaults if c.name != SHADOW_CHECK.name))
     checks = _parse_checks(value.get("checks"), shadow_defaults, f"{where}.shadow")
     return Step(StepKind.SHADOW, duration=duration, checks=checks, percent=percent)
@@ -150,33 +151,34 @@ def _parse_shadow(value: Any, where: str, defaults: tuple[CheckSpec, ...]) -> St
 def _parse_step(raw: Any, index: int, defaults: tuple[CheckSpec, ...]) -> Step:
     where = f"spec.strategy.steps[{index}]"
     if not isinstance(raw, Mapping) or len(raw) != 1:
-        raise SpecError(f"{where} must have exactly one of shadow, setWeight, pause, analysis; "
-                        f"got {raw!r}")
+        raise RolloutSpecError(f"{where} must have exactly one of shadow, setWeight, pause, "
+                               f"analysis; got {raw!r}")
     ((key, value),) = raw.items()
     if key == "shadow":
         return _parse_shadow(value, where, defaults)
     if key == "setWeight":
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 100:
-            raise SpecError(f"{where}.setWeight must be an integer 0..100, not {value!r}")
+            raise RolloutSpecError(f"{where}.setWeight must be an integer 0..100, not {value!r}")
         return set_weight(value)
     if key == "pause":
         value = value or {}
         if not isinstance(value, Mapping) or set(value) - {"duration"}:
-            raise SpecError(f"{where}.pause must be {{}} or {{duration: 30s}}, not {value!r}")
+            raise RolloutSpecError(
+                f"{where}.pause must be {{}} or {{duration: 30s}}, not {value!r}")
         if value.get("duration") is None:
             return pause(None)
         try:
             return pause(parse_duration(value["duration"]))
         except DurationError as error:
-            raise SpecError(f"{where}.pause.duration: {error}") from None
+            raise RolloutSpecError(f"{where}.pause.duration: {error}") from None
     if key == "analysis":
         value = value or {}
         if not isinstance(value, Mapping) or set(value) - {"checks"}:
-            raise SpecError(f"{where}.analysis must be {{checks: [...]}}, not {value!r}")
+            raise RolloutSpecError(f"{where}.analysis must be {{checks: [...]}}, not {value!r}")
         checks = _parse_checks(value.get("checks"), defaults, f"{where}.analysis")
         return Step(StepKind.ANALYSIS, checks=checks)
-    raise SpecError(f"{where}: unknown step {key!r} (expected shadow, setWeight, pause or "
-                    f"analysis)")
+    raise RolloutSpecError(f"{where}: unknown step {key!r} (expected shadow, setWeight, pause or "
+                           f"analysis)")
 
 
 def default_steps(checks: tuple[CheckSpec, ...] = DEFAULT_CHECKS) -> tuple[Step, ...]:
@@ -220,29 +222,29 @@ class RolloutSpec:
         """Parse Deployment.spec: modelVersion, replicas, promote, abort, paused and
         strategy: {steps, analysis: {checks}, progressDeadline, alerts}."""
         if not isinstance(spec, Mapping):
-            raise SpecError("spec must be an object")
+            raise RolloutSpecError("spec must be an object")
         version = _parse_target(spec)
         replicas = spec.get("replicas", 1)
         if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 1:
-            raise SpecError(f"spec.replicas must be an integer >= 1, not {replicas!r}")
+            raise RolloutSpecError(f"spec.replicas must be an integer >= 1, not {replicas!r}")
         strategy = spec.get("strategy") or {}
         if not isinstance(strategy, Mapping):
-            raise SpecError("spec.strategy must be an object")
+            raise RolloutSpecError("spec.strategy must be an object")
         unknown = sorted(set(strategy) - set(STRATEGY_FIELDS))
         if unknown:
-            raise SpecError(
+            raise RolloutSpecError(
                 f"spec.strategy: unknown field(s) {', '.join(unknown)} "
                 f"(known: {', '.join(STRATEGY_FIELDS)})"
             )
         try:
             deadline = parse_duration(strategy.get("progressDeadline", DEFAULT_PROGRESS_DEADLINE))
         except DurationError as error:
-            raise SpecError(f"spec.strategy.progressDeadline: {error}") from None
+            raise RolloutSpecError(f"spec.strategy.progressDeadline: {error}") from None
         flags = {}
         for name in ("promote", "abort", "paused"):
             value = spec.get(name, False)
             if not isinstance(value, bool):
-                raise SpecError(f"spec.{name} must be true or false, not {value!r}")
+                raise RolloutSpecError(f"spec.{name} must be true or false, not {value!r}")
             flags[name] = value
         return cls(
             model_version=version,
@@ -264,8 +266,8 @@ def _parse_steps(strategy: Mapping[str, Any]) -> tuple[Step, ...]:
     if raw_steps is None:
         return default_steps(defaults)
     if not isinstance(raw_steps, list):
-        raise SpecError("spec.strategy.steps must be a list")
-    steps = tuple(_parse_step(s, i, defaults) for i, s in enumerate(raw_steps))
+        raise RolloutSpecError("spec.strategy.steps must be a list")
+    steps = tuple(_parse_step(step, i, defaults) for i, step in enumerate(raw_steps))
     _check_shadows_come_first(steps)
     return steps
 
@@ -277,7 +279,7 @@ def _check_shadows_come_first(steps: tuple[Step, ...]) -> None:
         if step.kind is StepKind.SET_WEIGHT and step.weight:
             weighted = weighted if weighted is not None else index
         if step.kind is StepKind.SHADOW and weighted is not None:
-            raise SpecError(
+            raise RolloutSpecError(
                 f"spec.strategy.steps[{index}]: a shadow step must come before the canary gets "
                 f"traffic (steps[{weighted}] is setWeight {steps[weighted].weight})")
 
@@ -287,7 +289,7 @@ def _parse_alerts(raw: Any) -> tuple[str, ...]:
     if raw is None:
         return ()
     if not isinstance(raw, list) or not all(isinstance(a, str) and a.strip() for a in raw):
-        raise SpecError(
+        raise RolloutSpecError(
             f"spec.strategy.alerts must be a list of alert names, e.g. [CanaryLatencyHigh], "
             f"not {raw!r}"
         )
@@ -301,7 +303,7 @@ def _parse_rollback_window(raw: Any) -> int:
     versions = raw.get("versions", DEFAULT_ROLLBACK_WINDOW) if isinstance(raw, Mapping) else None
     if (not isinstance(raw, Mapping) or set(raw) - {"versions"} or isinstance(versions, bool)
             or not isinstance(versions, int) or not 0 <= versions <= MAX_ROLLBACK_WINDOW):
-        raise SpecError(
+        raise RolloutSpecError(
             f"spec.strategy.rollbackWindow must be {{versions: N}} with N an integer "
             f"0..{MAX_ROLLBACK_WINDOW}, not {raw!r}"
         )
@@ -312,12 +314,12 @@ def _default_checks(strategy: Mapping[str, Any]) -> tuple[CheckSpec, ...]:
     """spec.strategy.analysis.checks: what analysis steps and the bake run by default."""
     analysis_spec = strategy.get("analysis") or {}
     if not isinstance(analysis_spec, Mapping) or set(analysis_spec) - {"checks"}:
-        raise SpecError("spec.strategy.analysis must be {checks: [...]}")
+        raise RolloutSpecError("spec.strategy.analysis must be {checks: [...]}")
     if analysis_spec.get("checks") is None:
         return DEFAULT_CHECKS
     raw = analysis_spec["checks"]
     if not isinstance(raw, list) or not raw or any(isinstance(c, str) for c in raw):
-        raise SpecError("spec.strategy.analysis.checks must be a non-empty list of checks")
+        raise RolloutSpecError("spec.strategy.analysis.checks must be a non-empty list of checks")
     return _parse_checks(raw, (), "spec.strategy.analysis")
 
 
@@ -327,19 +329,19 @@ def _parse_bake(raw: Any, defaults: tuple[CheckSpec, ...]) -> Bake | None:
         return None
     where = "spec.strategy.bake"
     if not isinstance(raw, Mapping) or set(raw) - {"duration", "checks", "standbyReplicas"}:
-        raise SpecError(f"{where} must be {{duration: 10m, checks: [...], standbyReplicas: 1}}, "
-                        f"not {raw!r}")
+        raise RolloutSpecError(f"{where} must be "
+                               f"{{duration: 10m, checks: [...], standbyReplicas: 1}}, not {raw!r}")
     if raw.get("duration") is None:
-        raise SpecError(f"{where}.duration is required, e.g. 10m")
+        raise RolloutSpecError(f"{where}.duration is required, e.g. 10m")
     try:
         duration = parse_duration(raw["duration"])
     except DurationError as error:
-        raise SpecError(f"{where}.duration: {error}") from None
+        raise RolloutSpecError(f"{where}.duration: {error}") from None
     if duration <= 0:
-        raise SpecError(f"{where}.duration must be longer than 0s")
+        raise RolloutSpecError(f"{where}.duration must be longer than 0s")
     standby = raw.get("standbyReplicas", 1)
     if isinstance(standby, bool) or not isinstance(standby, int) or standby < 1:
-        raise SpecError(f"{where}.standbyReplicas must be an integer >= 1, not {standby!r}")
+        raise RolloutSpecError(f"{where}.standbyReplicas must be an integer >= 1, not {standby!r}")
     return Bake(duration, _parse_checks(raw.get("checks"), defaults, where), standby)
 
 
@@ -349,12 +351,12 @@ def _parse_target(spec: Mapping[str, Any]) -> str:
     version, model = spec.get("modelVersion"), spec.get("model")
     if version is None and model is not None:
         if not isinstance(model, str) or not model:
-            raise SpecError("spec.model must name a model")
+            raise RolloutSpecError("spec.model must name a model")
         if spec.get("follow") != "latestApproved":
-            raise SpecError(f"spec.follow must be latestApproved with spec.model, "
-                            f"not {spec.get('follow')!r}")
+            raise RolloutSpecError(f"spec.follow must be latestApproved with spec.model, "
+                                   f"not {spec.get('follow')!r}")
         return ""
     if not isinstance(version, str) or not version:
-        raise SpecError("spec.modelVersion must name a ModelVersion (or set spec.model with "
-                        "spec.follow: latestApproved)")
+        raise RolloutSpecError("spec.modelVersion must name a ModelVersion (or set spec.model with "
+                               "spec.follow: latestApproved)")
     return version

@@ -13,6 +13,7 @@ from typing import Any
 from mlops_operator.domain.analysis import (
     CheckState,
 )
+from mlops_operator.domain.vocabulary import RolloutPhase
 
 MAX_HISTORY = 20
 #: Earlier stable versions remembered for strategy.rollbackWindow (its largest value).
@@ -48,16 +49,6 @@ class FiringAlert:
                    last_seen=data.get("lastSeenAt") or None)
 
 
-class RolloutPhase(StrEnum):
-    """Deployment.status.phase."""
-
-    PROGRESSING = "Progressing"
-    PAUSED = "Paused"
-    HEALTHY = "Healthy"
-    DEGRADED = "Degraded"
-    ROLLED_BACK = "RolledBack"
-
-
 class PromotionStage(StrEnum):
     """Where a promotion is, once the steps are done (or skipped by promote)."""
 
@@ -71,7 +62,7 @@ class HistoryEntry:
     """One line of the rollout history."""
 
     version: str
-    event: str  # Deployed, CanaryStarted, Promoted, RolledBack, Abandoned
+    event: str  # a HistoryEvent (as written; read back as the API's string)
     at: str
     reason: str = ""
 
