@@ -76,6 +76,16 @@ class Conflict(Exception):
     """The object to create already exists."""
 
 
+class Refused(Exception):
+    """The API server refused an object the operator built from a user's spec (invalid,
+    or turned away by an admission policy or a quota); ``str()`` names the object and
+    carries the API server's own message, which names the field."""
+
+    def __init__(self, kind: str, name: str, message: str) -> None:
+        super().__init__(f"the API server refused {kind} {name}: {message}")
+        self.kind, self.name, self.message = kind, name, message
+
+
 class KubernetesPort(Protocol):
     """The API server operations the handlers make, on plain dicts.
 

@@ -81,14 +81,25 @@ def test_a_restricted_pod_runs_as_a_container_with_its_limits_and_a_pod_ip(
     assert ipaddress.ip_address(phase["status"]["podIP"]) in ipaddress.ip_network(POD_SUBNET)
 
 
-@pytest.mark.parametrize("image", ["mlops-operator/runtime:0.1.0",
-                                   "mlops-operator/operator:0.1.0"])
+#: image -> (its SBOM file, packages it must list, packages it must not carry)
+IMAGE_SBOMS = {
+    "mlops-operator/runtime:0.1.0": ("mlops-runtime.cdx.json",
+                                     {"mlops-operator", "scikit-learn", "pandas", "onnxruntime"},
+                                     {"kopf", "kubernetes"}),
+    "mlops-operator/operator:0.1.0": ("mlops-operator.cdx.json",
+                                      {"mlops-operator", "kopf", "kubernetes"},
+                                      {"scikit-learn", "pandas", "onnxruntime"}),
+}
+
+
+@pytest.mark.parametrize("image", sorted(IMAGE_SBOMS))
 def test_each_project_image_carries_an_sbom_naming_the_project_and_its_packages(
         kubeconfig: str, restricted_namespace: str, image: str) -> None:
     """The SBOM is made after the project is installed in its own layer: it must still
-    list the project and the locked packages it runs on."""
+    list the project and the locked packages it runs on, and only those."""
+    sbom_file, carried, absent = IMAGE_SBOMS[image]
     probe = ("import json\n"
-             "sbom = json.load(open('/opt/project/share/sbom/mlops-operator.cdx.json'))\n"
+             f"sbom = json.load(open('/opt/project/share/sbom/{sbom_file}'))\n"
              "names = sorted({c['name'].lower() for c in sbom['components']})\n"
              "open('/dev/termination-log', 'w').write(' '.join(names))\n")
     pod = real_node_pod("sbom", ["python", "-c", probe], image=image)
@@ -98,7 +109,9 @@ def test_each_project_image_carries_an_sbom_naming_the_project_and_its_packages(
                     pod_json(kubeconfig, restricted_namespace, "sbom"), 90, "sbom to finish")
     state = done["status"]["containerStatuses"][0]["state"]["terminated"]
     assert state["exitCode"] == 0, state
-    assert {"mlops-operator", "kopf", "scikit-learn", "pandas"} <= set(state["message"].split())
+    listed = set(state["message"].split())
+    assert carried <= listed, carried - listed
+    assert not absent & listed, absent & listed
 
 
 def test_a_privileged_pod_is_refused_by_pod_security_admission(

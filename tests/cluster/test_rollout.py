@@ -114,6 +114,17 @@ spec:
              and env.status(name).get("stableVersion") == version
              and env.status(name).get("readyReplicas", {}).get("stable") == 2,
              90, f"{name} Healthy on {version}", env.operator.log)
+    # kube-proxy programs a new Service's endpoints after its next sync (iptables
+    # minSyncPeriod, 1 s by default); until then the ClusterIP refuses connections. Nothing
+    # in the API says when that happened, so wait for the Service itself to answer.
+    url = env.service_url(name)
+    wait_for(lambda: answers(url), 30, f"service {name} to answer", env.operator.log)
+
+def answers(url: str) -> bool:
+    try:
+        return httpx.post(url, json={"instances": [iris_rows()[0]]}, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 def set_version(env: Env, name: str, version: str) -> None:
     kubectl(env.kubeconfig, "patch", "mld", name, "-n", env.namespace, "--type=merge",

@@ -27,7 +27,11 @@ class EventType(StrEnum):
 class ConditionType(StrEnum):
     """``status.conditions[].type`` of the three kinds."""
 
-    READY = "Ready"  # Deployment: a ready pod serves the stable version
+    # All three kinds (domain.health): the tools' view of the phase
+    READY = "Ready"  # it reached what its spec asks
+    RECONCILING = "Reconciling"  # work toward the spec is under way
+    STALLED = "Stalled"  # it cannot reach its spec until someone changes something
+    AVAILABLE = "Available"  # Deployment: a ready pod serves the stable version
     PROGRESSING = "Progressing"  # Deployment: a rollout is under way (or why not)
     SUCCEEDED = "Succeeded"  # TrainingJob: the training finished well
     RETRAINING = "Retraining"  # TrainingJob with spec.retrain: armed, and waiting for what
@@ -105,6 +109,7 @@ class RolloutReason(StrEnum):
     PROGRESS_DEADLINE_EXCEEDED = "ProgressDeadlineExceeded"
     TARGET_NOT_APPROVED = "TargetNotApproved"
     INVALID_SPEC = "InvalidSpec"
+    CHILD_REFUSED = "ChildRefused"  # the API server refused a workload, Service or route
     CANARY_STARTED = "CanaryStarted"
     FAST_ROLLBACK = "FastRollback"
     CANARY_PROGRESSING = "CanaryProgressing"
@@ -166,6 +171,8 @@ class TrainingReason(StrEnum):
     DEADLINE_EXCEEDED = "DeadlineExceeded"  # also the Job's own reason, passed on
     NO_RESULT = "NoResult"
     INVALID_QUALITY_GATE = "InvalidQualityGate"
+    JOB_REFUSED = "JobRefused"  # the API server refused the training Job built from the spec
+    VERSION_REFUSED = "VersionRefused"  # ... or the ModelVersion recorded from its result
     MODEL_VERSION_CREATED = "ModelVersionCreated"  # Event
 
 
@@ -197,6 +204,8 @@ class VersionReason(StrEnum):
 
     QUALITY_GATE_PASSED = "QualityGatePassed"
     QUALITY_GATE_FAILED = "QualityGateFailed"
+    VERIFYING = "Verifying"  # the verification Job runs
+    JOB_REFUSED = "JobRefused"  # the API server refused the verification Job
     CHECKSUM_VERIFIED = "ChecksumVerified"
     VERIFICATION_FAILED = "VerificationFailed"
     BAD_NAME = "BadName"

@@ -24,7 +24,7 @@ from mlops_operator.domain import analysis, conditions, rollout
 from mlops_operator.domain.checks import CheckSpec
 from mlops_operator.domain.durations import seconds_since
 from mlops_operator.domain.errors import SpecError
-from mlops_operator.domain.vocabulary import ROLLOUT_OUTCOMES, HistoryEvent
+from mlops_operator.domain.vocabulary import ROLLOUT_OUTCOMES, HistoryEvent, RolloutReason
 from mlops_operator.handlers import now, watches
 from mlops_operator.handlers.context import AlertTable, OperatorContext, context_of
 from mlops_operator.handlers.wakeups import reconcile_until_stopped
@@ -35,6 +35,7 @@ from mlops_operator.ports import (
     KubernetesPort,
     MetricObserver,
     ProviderError,
+    Refused,
 )
 from mlops_operator.routers import router_for
 
@@ -176,6 +177,7 @@ def _observe(
             measurements, reachable, prometheus_error = _measure(observer, due, body, target, at)
     observations = rollout.Observations(
         now=at, target_approved=approved, target_message=target_message,
+        target_rejected=rollout.target_rejected(target),
         stable=tracks["stable"], canary=tracks["canary"], measurements=measurements,
         alerts=alerts[0], resolved_alerts=alerts[1], prometheus_reachable=reachable,
         prometheus_error=prometheus_error,
@@ -233,7 +235,13 @@ def reconcile(
     observations, target = _observe(body, status, view, alerts, ctx.observer)
     decision = rollout.decide_from_dicts(
         spec, status, observations, generation=meta.get("generation"))
-    effective_weight = _apply(kube, body, decision, view, ctx.settings.runtime_image)
+    try:
+        effective_weight = _apply(kube, body, decision, view, ctx.settings.runtime_image)
+    except Refused as refused:  # nothing more is sent until the spec changes
+        decision = rollout.hold_invalid_spec(
+            rollout.RolloutStatus.from_dict(status), str(refused), observations,
+            generation=meta.get("generation"), reason=RolloutReason.CHILD_REFUSED)
+        effective_weight = int(status.get("effectiveWeight") or 0)
     new_status = _new_status(body, status, decision, observations, effective_weight)
     if any(new_status.get(k) != status.get(k) for k in new_status):
         stored = kube.patch_custom_status(meta["namespace"], PLURAL, meta["name"], new_status)

@@ -7,13 +7,12 @@ and match its sha256 where pods can read it) and ends Approved or Invalid.
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any
 
 import kopf
 
 from mlops_operator import builders, names
-from mlops_operator.domain import conditions, training, versions
+from mlops_operator.domain import conditions, health, training, versions
 from mlops_operator.domain.vocabulary import (
     VERSION_JUDGED,
     ConditionType,
@@ -25,20 +24,24 @@ from mlops_operator.handlers import now
 from mlops_operator.handlers.context import context_of
 from mlops_operator.k8s.api import termination_message
 from mlops_operator.names import GROUP, VERSION
-from mlops_operator.ports import Conflict, KubernetesPort
+from mlops_operator.ports import Conflict, KubernetesPort, Refused
 
 PLURAL = names.MODEL_VERSIONS
 VERIFY_LABEL = builders.VERIFY_JOB_LABEL
 
 
-def _status(phase: VersionPhase, ok: bool, reason: str, message: str,
-            spec: dict[str, Any]) -> dict:
+def _status(phase: VersionPhase, ok: bool | None, reason: str, message: str,
+            body: dict[str, Any]) -> dict:
+    generation = body["metadata"].get("generation")
+    verified = conditions.make_condition(ConditionType.VERIFIED, ok, reason, message,
+                                         observed_generation=generation)
+    tools = health.health_conditions(health.VERSION_HEALTH[phase], reason, message, generation)
     return {
         "phase": phase,
-        "headlineMetric": training.headline_metric(spec.get("metrics")),
-        "conditions": conditions.set_condition(
-            [], conditions.make_condition(ConditionType.VERIFIED, ok, reason, message), now()
-        ),
+        "observedGeneration": generation,
+        "headlineMetric": training.headline_metric(body["spec"].get("metrics")),
+        "conditions": conditions.set_conditions(
+            (body.get("status") or {}).get("conditions"), (verified, *tools), now()),
         "message": message,
     }
 
@@ -58,21 +61,26 @@ def reconcile(body: dict[str, Any], image: str, kube: KubernetesPort) -> None:
         )
         kube.patch_custom_status(
             namespace, PLURAL, name,
-            _status(VersionPhase.INVALID, False, VersionReason.BAD_NAME, message, spec),
+            _status(VersionPhase.INVALID, False, VersionReason.BAD_NAME, message, body),
         )
         kube.post_event(body, EventType.WARNING, VersionPhase.INVALID, message)
         return
     job = kube.get_job(namespace, builders.verify_job_name(name))
     if job is None:
-        with contextlib.suppress(Conflict):  # created by an earlier attempt
+        try:
             kube.create_job(namespace, builders.build_verify_job(body, image))
+        except Conflict:
+            pass  # created by an earlier attempt
+        except Refused as refused:
+            status = _status(VersionPhase.INVALID, False, VersionReason.JOB_REFUSED,
+                             str(refused), body)
+            kube.patch_custom_status(namespace, PLURAL, name, status)
+            kube.post_event(body, EventType.WARNING, VersionPhase.INVALID, status["message"])
+            return
+        message = f"checking {spec['artifact']['uri']} against its sha256"
         kube.patch_custom_status(
-            namespace,
-            PLURAL,
-            name,
-            {"phase": VersionPhase.VERIFYING}
-            | {"message": f"checking {spec['artifact']['uri']} against its sha256"},
-        )
+            namespace, PLURAL, name,
+            _status(VersionPhase.VERIFYING, None, VersionReason.VERIFYING, message, body))
         return  # the Job's watch events bring the result (on_verify_job)
     pods = kube.job_pods(namespace, job["metadata"]["name"])
     result = termination_message(pods[-1], "verify") if pods else None
@@ -92,14 +100,14 @@ def reconcile(body: dict[str, Any], image: str, kube: KubernetesPort) -> None:
             True,
             VersionReason.CHECKSUM_VERIFIED,
             f"artifact found and sha256 matches ({result.get('bytes')} bytes)",
-            spec,
+            body,
         )
         kube.patch_custom_status(namespace, PLURAL, name, status)
         kube.post_event(body, EventType.NORMAL, VersionPhase.APPROVED, status["message"])
     else:
         reason = conditions.sanitize_reason(result.get("reason"),
                                             VersionReason.VERIFICATION_FAILED)
-        status = _status(VersionPhase.INVALID, False, reason, str(result.get("message")), spec)
+        status = _status(VersionPhase.INVALID, False, reason, str(result.get("message")), body)
         kube.patch_custom_status(namespace, PLURAL, name, status)
         kube.post_event(body, EventType.WARNING, VersionPhase.INVALID, status["message"])
 

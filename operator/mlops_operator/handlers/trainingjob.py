@@ -14,7 +14,7 @@ import kopf
 
 from mlops_operator import builders, names
 from mlops_operator.config import Settings
-from mlops_operator.domain import conditions, gates, training, versions
+from mlops_operator.domain import conditions, gates, health, training, versions
 from mlops_operator.domain.vocabulary import (
     TRAINING_FINISHED,
     ConditionType,
@@ -28,9 +28,12 @@ from mlops_operator.handlers import now, stamp
 from mlops_operator.handlers.context import context_of
 from mlops_operator.k8s.api import termination_message
 from mlops_operator.names import GROUP, VERSION
-from mlops_operator.ports import Conflict, KubernetesPort
+from mlops_operator.ports import Conflict, KubernetesPort, Refused
 
 PLURAL = names.TRAINING_JOBS
+#: The conditions this handler writes (Retraining is the retrain loop's).
+TRAINING_CONDITIONS = (ConditionType.SUCCEEDED, ConditionType.READY,
+                       ConditionType.RECONCILING, ConditionType.STALLED)
 log = logging.getLogger(__name__)
 
 
@@ -123,19 +126,20 @@ def gate_version(
     result = gates.evaluate_gate(gate, version["spec"].get("metrics"), best)
     phase = VersionPhase.APPROVED if result.approved else VersionPhase.REJECTED
     headline = training.headline_metric(version["spec"].get("metrics"))
+    reason = (VersionReason.QUALITY_GATE_PASSED if result.approved
+              else VersionReason.QUALITY_GATE_FAILED)
+    generation = version["metadata"].get("generation")
     new_status = {
         "phase": phase,
+        "observedGeneration": generation,
         "headlineMetric": headline,
         "gate": result.reason_dicts(),
-        "conditions": conditions.set_condition(
+        "conditions": conditions.set_conditions(
             [],
-            conditions.make_condition(
-                ConditionType.APPROVED,
-                result.approved,
-                (VersionReason.QUALITY_GATE_PASSED if result.approved
-                 else VersionReason.QUALITY_GATE_FAILED),
-                result.message,
-            ),
+            (conditions.make_condition(ConditionType.APPROVED, result.approved, reason,
+                                       result.message, observed_generation=generation),
+             *health.health_conditions(health.VERSION_HEALTH[phase], reason, result.message,
+                                       generation)),
             now(),
         ),
     }
@@ -147,10 +151,9 @@ def gate_version(
 def reconcile(body: dict[str, Any], settings: Settings, kube: KubernetesPort) -> None:
     """Bring one TrainingJob one step closer to done; safe to call any number of times."""
     meta, spec, status = body["metadata"], body["spec"], dict(body.get("status") or {})
-    namespace, name = meta["namespace"], meta["name"]
-    if status.get("phase") in TRAINING_FINISHED and status.get(
-        "observedGeneration"
-    ) == meta.get("generation"):
+    if status.get("phase") in TRAINING_FINISHED:
+        if status.get("observedGeneration") != meta.get("generation"):
+            _observe_generation(kube, body)
         return
     try:
         gates.validate_gate(spec.get("qualityGate"))
@@ -164,6 +167,19 @@ def reconcile(body: dict[str, Any], settings: Settings, kube: KubernetesPort) ->
             ),
         )
         return
+    try:
+        _advance(kube, body, status, settings)
+    except Refused as refused:
+        reason = (TrainingReason.VERSION_REFUSED if refused.kind == "ModelVersion"
+                  else TrainingReason.JOB_REFUSED)
+        _write(kube, body, status,
+               training.TrainingOutcome(TrainingPhase.FAILED, reason, str(refused)))
+
+
+def _advance(kube: KubernetesPort, body: dict[str, Any], status: dict[str, Any],
+             settings: Settings) -> None:
+    """Create the Job, or read its result into a gated ModelVersion; write the phase."""
+    namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
     job = kube.get_job(namespace, builders.training_job_name(name))
     outcome = training.training_phase(_job_facts(kube, namespace, job))
     if outcome.create_job:
@@ -194,6 +210,23 @@ def reconcile(body: dict[str, Any], settings: Settings, kube: KubernetesPort) ->
     _write(kube, body, status, outcome)
 
 
+def _observe_generation(kube: KubernetesPort, body: dict[str, Any]) -> None:
+    """A finished TrainingJob's new generation changed only what may change (retrain, TTL:
+    the rest is immutable at admission): say it was seen, and train nothing."""
+    meta, status = body["metadata"], body.get("status") or {}
+    generation = meta.get("generation")
+    restamped = [c | {"observedGeneration": generation}
+                 if c.get("type") in TRAINING_CONDITIONS else c
+                 for c in status.get("conditions") or []]
+    try:
+        kube.patch_custom_status(meta["namespace"], PLURAL, meta["name"],
+                                 {"observedGeneration": generation, "conditions": restamped},
+                                 resource_version=meta.get("resourceVersion"))
+    except Conflict:  # the retrain loop wrote meanwhile: read again
+        raise kopf.TemporaryError("status changed while observing the generation",
+                                  delay=1) from None
+
+
 def _write(
     kube: KubernetesPort,
     body: dict[str, Any],
@@ -206,17 +239,17 @@ def _write(
     status["observedGeneration"] = meta.get("generation")
     if outcome.terminal:
         status.setdefault("completionTime", stamp())
-    status["conditions"] = conditions.set_condition(
-        status.get("conditions"),
-        conditions.make_condition(
-            ConditionType.SUCCEEDED,
-            outcome.phase is TrainingPhase.SUCCEEDED if outcome.terminal else conditions.UNKNOWN,
-            outcome.reason,
-            outcome.message,
-            observed_generation=meta.get("generation"),
-        ),
-        now(),
+    succeeded = conditions.make_condition(
+        ConditionType.SUCCEEDED,
+        outcome.phase is TrainingPhase.SUCCEEDED if outcome.terminal else conditions.UNKNOWN,
+        outcome.reason,
+        outcome.message,
+        observed_generation=meta.get("generation"),
     )
+    tools = health.health_conditions(health.TRAINING_HEALTH[outcome.phase], outcome.reason,
+                                     outcome.message, meta.get("generation"))
+    status["conditions"] = conditions.set_conditions(status.get("conditions"),
+                                                     (succeeded, *tools), now())
     status["message"] = outcome.message
     # status.retrain is the retrain loop's (handlers.retrain): a copy read here may be stale.
     status.pop("retrain", None)
@@ -232,6 +265,7 @@ def _write(
 
 @kopf.on.create(GROUP, VERSION, PLURAL)
 @kopf.on.resume(GROUP, VERSION, PLURAL)
+@kopf.on.update(GROUP, VERSION, PLURAL)
 def on_training_job(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     ctx = context_of(memo)
     reconcile(dict(body), ctx.settings, ctx.kube)

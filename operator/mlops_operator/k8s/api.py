@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -18,7 +19,7 @@ from kubernetes.client.rest import ApiException
 from mlops_operator.k8s import changes
 from mlops_operator.metrics import count_api_request
 from mlops_operator.names import GROUP, VERSION
-from mlops_operator.ports import Conflict
+from mlops_operator.ports import Conflict, Refused
 
 log = logging.getLogger(__name__)
 
@@ -94,9 +95,12 @@ class Kube(changes.AppliesOnChange):
         dynamic = _dynamic()
         resource = dynamic.resources.get(api_version=body["apiVersion"], kind=body["kind"])
         count_api_request("apply")
-        dynamic.server_side_apply(
-            resource, body=body, namespace=body["metadata"].get("namespace"),
-            field_manager=FIELD_MANAGER, force_conflicts=True)
+        try:
+            dynamic.server_side_apply(
+                resource, body=body, namespace=body["metadata"].get("namespace"),
+                field_manager=FIELD_MANAGER, force_conflicts=True)
+        except ApiException as error:
+            raise _refused(error, body) or error from error
 
     def get(self, api_version: str, kind: str, namespace: str, name: str) -> dict | None:
         dynamic = _dynamic()
@@ -123,13 +127,15 @@ class Kube(changes.AppliesOnChange):
 
     # ---- generic -------------------------------------------------------------
     def _create(self, call, *args: Any) -> dict[str, Any]:
+        """``call(*args)``, whose last argument is the object to create."""
         count_api_request("create")
+        body = args[-1]
         try:
             return _plain(call(*args))
         except ApiException as error:
             if error.status == 409:
                 raise Conflict(str(error.reason)) from error
-            raise
+            raise _refused(error, body) or error from error
 
     @staticmethod
     def _get(call, *args: Any) -> dict[str, Any] | None:
@@ -241,12 +247,28 @@ class Kube(changes.AppliesOnChange):
                 "resources": {"requests": {"storage": size}},
             },
         }
-        count_api_request("create")
-        try:
-            self.core.create_namespaced_persistent_volume_claim(namespace, body)
-        except ApiException as error:
-            if error.status != 409:
-                raise
+        with contextlib.suppress(Conflict):  # it exists: the usual case
+            self._create(self.core.create_namespaced_persistent_volume_claim, namespace, body)
+
+
+#: What the API server answers when the object itself is at fault: 422 Invalid (schema,
+#: validation), 400 BadRequest (undecodable), 403 Forbidden by an admission policy or a
+#: quota. The operator's own missing rights are 403 too, but those are not the user's to
+#: fix: they raise as before, so they show in the log.
+_REFUSALS = {400, 403, 422}
+
+
+def _refused(error: ApiException, body: dict[str, Any]) -> Refused | None:
+    """The refusal of ``body`` as :class:`Refused`, or None when ``error`` is not one."""
+    if error.status not in _REFUSALS:
+        return None
+    try:
+        message = json.loads(error.body or "{}").get("message") or str(error.reason)
+    except (ValueError, AttributeError):
+        message = str(error.reason)
+    if error.status == 403 and " cannot " in message:  # RBAC: "... cannot create ..."
+        return None
+    return Refused(body.get("kind", "object"), body["metadata"].get("name", ""), message)
 
 
 def termination_message(pod: dict[str, Any], container: str) -> dict[str, Any] | None:

@@ -33,7 +33,8 @@ from mlops_operator.domain.vocabulary import (
 
 PINNED: dict[type[StrEnum], set[str]] = {
     EventType: {"Normal", "Warning"},
-    ConditionType: {"Ready", "Progressing", "Succeeded", "Retraining", "Approved", "Verified"},
+    ConditionType: {"Ready", "Reconciling", "Stalled", "Available", "Progressing", "Succeeded",
+                    "Retraining", "Approved", "Verified"},
     RolloutPhase: {"Progressing", "Paused", "Healthy", "Degraded", "RolledBack"},
     TrainingPhase: {"Pending", "Running", "Succeeded", "Failed"},
     VersionPhase: {"Verifying", "Approved", "Rejected", "Invalid"},
@@ -42,7 +43,8 @@ PINNED: dict[type[StrEnum], set[str]] = {
     RolloutReason: {
         "Unknown", "NothingDeployed", "StableReady", "StableNotReady", "Deploying", "Deployed",
         "Healthy", "RolloutComplete", "ProgressDeadlineExceeded", "TargetNotApproved",
-        "InvalidSpec", "CanaryStarted", "FastRollback", "CanaryProgressing", "WaitingForPods",
+        "InvalidSpec", "ChildRefused", "CanaryStarted", "FastRollback", "CanaryProgressing",
+        "WaitingForPods",
         "WeightSet", "Paused", "PausedBySpec", "Resumed", "ShadowStarted", "Shadowing",
         "ShadowSucceeded", "Analysing", "AnalysisSucceeded", "AnalysisInconclusive",
         "Promoting", "Baking", "BakeSucceeded", "Promoted", "CanaryAbandoned", "RolledBack",
@@ -53,13 +55,13 @@ PINNED: dict[type[StrEnum], set[str]] = {
     TrainingReason: {
         "JobNotCreated", "JobCreated", "PodPending", "TrainingRunning", "Retrying",
         "TrainingSucceeded", "TrainingFailed", "DeadlineExceeded", "NoResult",
-        "InvalidQualityGate", "ModelVersionCreated",
+        "InvalidQualityGate", "JobRefused", "VersionRefused", "ModelVersionCreated",
     },
     TriggerType: {"schedule", "alert"},
     RetrainReason: {"Waiting", "RunActive", "MaxRunsReached", "InvalidSpec", "RetrainStarted",
                     "RetrainSkipped", "RetrainLimitReached", "InvalidRetrainSpec"},
-    VersionReason: {"QualityGatePassed", "QualityGateFailed", "ChecksumVerified",
-                    "VerificationFailed", "BadName"},
+    VersionReason: {"QualityGatePassed", "QualityGateFailed", "Verifying", "JobRefused",
+                    "ChecksumVerified", "VerificationFailed", "BadName"},
 }
 DEFINED = sorted((value for value in vars(vocabulary).values()
                   if isinstance(value, type) and issubclass(value, StrEnum)

@@ -91,10 +91,13 @@ def test_a_first_version_that_cannot_start_degrades_with_the_pods_reason() -> No
     sim.stable = TrackState(problem=MISMATCH)
     d = sim.tick()
     assert d.status.phase is DEGRADED and events(d) == [PodReason.CHECKSUM_MISMATCH]
-    ready, progressing = (dict(c) for c in d.conditions)
+    available, progressing, ready, reconciling, stalled = (dict(c) for c in d.conditions)
     assert progressing["reason"] == PodReason.CHECKSUM_MISMATCH
     assert "model checksum mismatch" in progressing["message"]
-    assert "model checksum mismatch" in ready["message"]
+    assert "model checksum mismatch" in available["message"]
+    assert (ready["status"], reconciling["status"], stalled["status"]) == ("False", "False",
+                                                                           "True")
+    assert stalled["reason"] == PodReason.CHECKSUM_MISMATCH
     assert sim.tick().events == ()  # said once
     sim.stable = TrackState(V1, 4)  # the artifact was put back: pods start
     assert sim.tick().status.phase is HEALTHY

@@ -16,7 +16,7 @@ from mlops_operator.config import Settings
 from mlops_operator.domain.checks import CheckSpec
 from mlops_operator.handlers.context import OperatorContext
 from mlops_operator.k8s.changes import AppliesOnChange
-from mlops_operator.ports import CanaryTarget, Conflict, MetricObserver
+from mlops_operator.ports import CanaryTarget, Conflict, MetricObserver, Refused
 
 Key = tuple[str, str, str]  # (kind or custom plural, namespace, name)
 
@@ -29,6 +29,8 @@ class FakeKube(AppliesOnChange):
         self.actions: list[tuple[str, str, str]] = []
         self.events: list[tuple[str, str, str]] = []  # (type, reason, message)
         self.pods: dict[str, list[dict[str, Any]]] = {}  # by Job name
+        #: kind -> the API server's message: applying or creating one is refused
+        self.refuse: dict[str, str] = {}
 
     def add(self, kind: str, body: dict[str, Any]) -> dict[str, Any]:
         """Put an object in the store as if someone else had created it."""
@@ -47,7 +49,12 @@ class FakeKube(AppliesOnChange):
     # ---- the port -------------------------------------------------------------
     def apply(self, body: dict[str, Any]) -> None:
         self.actions.append(("apply", body["kind"], body["metadata"]["name"]))
+        self._maybe_refuse(body["kind"], body)
         self.add(body["kind"], body)
+
+    def _maybe_refuse(self, kind: str, body: dict[str, Any]) -> None:
+        if kind in self.refuse:
+            raise Refused(body.get("kind", kind), body["metadata"]["name"], self.refuse[kind])
 
     def delete(self, api_version: str, kind: str, namespace: str, name: str) -> None:
         self.actions.append(("delete", kind, name))
@@ -110,6 +117,7 @@ class FakeKube(AppliesOnChange):
         self.actions.append(("create", kind, name))
         if (kind, namespace, name) in self.objects:
             raise Conflict(f"{kind} {name} already exists")
+        self._maybe_refuse(kind, body)
         body = copy.deepcopy(body)
         body["metadata"].setdefault("namespace", namespace)
         return copy.deepcopy(self.add(kind, body))

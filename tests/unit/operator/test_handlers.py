@@ -185,6 +185,43 @@ def test_an_invalid_spec_changes_no_child_and_says_which_field(rollout: Rollout)
     assert warnings == [RolloutReason.INVALID_SPEC]
 
 
+def condition(status: dict[str, Any], type_: str) -> dict[str, Any]:
+    return next(c for c in status.get("conditions") or [] if c["type"] == type_)
+
+
+#: What the API server says of resources whose limit is below the request.
+LIMITS_REFUSED = ('Deployment.apps "iris-stable" is invalid: spec.template.spec.containers[0]'
+                  '.resources.requests: Invalid value: "2": must be less than or equal to cpu '
+                  'limit of 1')
+
+
+def test_a_refused_workload_becomes_a_stalled_condition_and_one_event(rollout: Rollout) -> None:
+    healthy(rollout)
+    assert condition(rollout.status(), ConditionType.READY)["status"] == "True"
+    rollout.kube.refuse["Deployment"] = LIMITS_REFUSED
+    rollout.body["spec"]["resources"] = {"requests": {"cpu": "2"}, "limits": {"cpu": "1"}}
+    rollout.body["metadata"]["generation"] += 1
+    rollout.reconcile()  # raises nothing
+    status = rollout.status()
+    assert status["phase"] == RolloutPhase.DEGRADED and status["observedGeneration"] == 2
+    stalled = condition(status, ConditionType.STALLED)
+    assert (stalled["status"], stalled["reason"]) == ("True", RolloutReason.CHILD_REFUSED)
+    assert "resources.requests" in stalled["message"] and "iris-stable" in stalled["message"]
+    assert condition(status, ConditionType.READY)["status"] == "False"
+    assert condition(status, ConditionType.AVAILABLE)["status"] == "True"  # v1 still serves
+    rollout.reconcile()  # the next wake-up says nothing new
+    warnings = [r for t, r, _ in rollout.kube.events if t == EventType.WARNING]
+    assert warnings == [RolloutReason.CHILD_REFUSED]
+
+    del rollout.kube.refuse["Deployment"]  # the spec is fixed
+    rollout.body["spec"].pop("resources")
+    rollout.body["metadata"]["generation"] += 1
+    rollout.reconcile()
+    rollout.reconcile()
+    assert rollout.status()["phase"] == RolloutPhase.HEALTHY
+    assert condition(rollout.status(), ConditionType.STALLED)["status"] == "False"
+
+
 # --------------------------------------------------------------------------- TrainingJob
 
 TRAINING_JOB = {
@@ -220,6 +257,37 @@ def test_an_invalid_quality_gate_fails_the_job_without_training() -> None:
     assert status["phase"] == TrainingPhase.FAILED and "qualityGate.metrics[0]" in status["message"]
     assert [(t, r) for t, r, _ in kube.events] == [
         (EventType.WARNING, TrainingReason.INVALID_QUALITY_GATE)]
+
+
+def test_a_refused_training_job_fails_with_the_api_servers_words() -> None:
+    kube = FakeKube()
+    kube.refuse["Job"] = 'Job.batch "iris-logreg-train" is invalid: spec.template: bad'
+    trainingjob.reconcile(kube.add("trainingjobs", json.loads(json.dumps(TRAINING_JOB))),
+                          SETTINGS, kube)
+    status = kube.objects[("trainingjobs", NS, "iris-logreg")]["status"]
+    assert status["phase"] == TrainingPhase.FAILED
+    stalled = condition(status, ConditionType.STALLED)
+    assert (stalled["status"], stalled["reason"]) == ("True", TrainingReason.JOB_REFUSED)
+    assert "spec.template: bad" in stalled["message"]
+    assert [(t, r) for t, r, _ in kube.events] == [(EventType.WARNING, TrainingReason.JOB_REFUSED)]
+
+
+def test_a_finished_training_job_observes_a_new_generation_and_trains_nothing() -> None:
+    kube = FakeKube()
+    body = json.loads(json.dumps(TRAINING_JOB))
+    body["spec"]["qualityGate"] = {"metrics": [{"name": "accuracy"}]}  # fails at once
+    trainingjob.reconcile(kube.add("trainingjobs", body), SETTINGS, kube)
+    stored = kube.objects[("trainingjobs", NS, "iris-logreg")]
+    stored["metadata"]["generation"] = 2  # e.g. spec.retrain edited
+    kube.requests()
+    trainingjob.reconcile(json.loads(json.dumps(stored)), SETTINGS, kube)
+    assert kube.requests() == [("patch-status", "trainingjobs", "iris-logreg")]
+    status = stored["status"]
+    assert status["observedGeneration"] == 2 and status["phase"] == TrainingPhase.FAILED
+    assert {condition(status, t)["observedGeneration"]
+            for t in trainingjob.TRAINING_CONDITIONS} == {2}
+    trainingjob.reconcile(json.loads(json.dumps(stored)), SETTINGS, kube)
+    assert kube.requests() == []  # seen once is enough
 
 
 # --------------------------------------------------------------------------- ModelVersion

@@ -90,6 +90,7 @@ from mlops_operator.domain.rollout.targets import (
     TRACKS,
     followed_version,
     target_approval,
+    target_rejected,
     track_states,
 )
 
@@ -100,5 +101,5 @@ __all__ = [
     "RolloutSpecError", "RolloutStatus", "Step", "StepKind", "TrackState", "Weights", "analysis",
     "canary_replicas_for", "checks_to_measure", "decide", "decide_from_dicts", "default_steps",
     "followed_version", "hold_invalid_spec", "pause", "set_weight", "target_approval",
-    "track_states",
+    "target_rejected", "track_states",
 ]

@@ -50,6 +50,7 @@ class Observations:
     now: datetime | str
     target_approved: bool  # spec.modelVersion names an Approved ModelVersion
     target_message: str = ""  # why not, e.g. "ModelVersion iris-v4 is Rejected: ..."
+    target_rejected: bool = False  # judged Rejected/Invalid: it will never go live
     stable: TrackState = field(default_factory=TrackState)
     canary: TrackState = field(default_factory=TrackState)
     measurements: Mapping[str, Measurement] = field(default_factory=dict)  # by check name

@@ -8,6 +8,7 @@ from dataclasses import replace
 from typing import Any
 
 from mlops_operator.domain.conditions import make_condition
+from mlops_operator.domain.health import health_conditions, rollout_health
 from mlops_operator.domain.rollout.decision import (
     Action,
     Decision,
@@ -83,17 +84,21 @@ def _ordered(actions: list[Action]) -> list[Action]:
 
 
 def _conditions(tick: Tick, status: RolloutStatus) -> tuple[dict[str, Any], ...]:
-    """Ready (a ready pod serves the stable version) and Progressing (the phase)."""
-    return (_ready(tick, status), _progressing(tick, status))
+    """Available (a ready pod serves the stable version), Progressing (the phase), and
+    Ready/Reconciling/Stalled (the phase as tools read it)."""
+    health = health_conditions(
+        rollout_health(status.phase, tick.reason, tick.observations.target_rejected),
+        tick.reason, status.message or "", tick.spec.generation)
+    return (_available(tick, status), _progressing(tick, status), *health)
 
 
-def _ready(tick: Tick, status: RolloutStatus) -> dict[str, Any]:
+def _available(tick: Tick, status: RolloutStatus) -> dict[str, Any]:
     generation = tick.spec.generation
     stable = tick.observations.stable
     version = status.stable_version
     if version is None:
         return make_condition(
-            ConditionType.READY,
+            ConditionType.AVAILABLE,
             False,
             RolloutReason.NOTHING_DEPLOYED,
             "no version is serving yet",
@@ -101,14 +106,14 @@ def _ready(tick: Tick, status: RolloutStatus) -> dict[str, Any]:
         )
     if is_ready(stable, version, 1):
         return make_condition(
-            ConditionType.READY,
+            ConditionType.AVAILABLE,
             True,
             RolloutReason.STABLE_READY,
             f"{version}: {stable.ready_replicas}/{tick.spec.replicas} pods ready",
             observed_generation=generation,
         )
     return make_condition(
-        ConditionType.READY,
+        ConditionType.AVAILABLE,
         False,
         RolloutReason.STABLE_NOT_READY,
         f"no ready pods serve {version}"
@@ -136,8 +141,10 @@ def hold_invalid_spec(
     *,
     replicas: int | None = None,
     generation: int | None = None,
+    reason: RolloutReason = RolloutReason.INVALID_SPEC,
 ) -> Decision:
-    """Keep traffic and workloads as the status says; report the spec error.
+    """Keep traffic and workloads as the status says; report the spec error (or, with
+    ``reason`` ChildRefused, the API server's refusal of an object built from the spec).
 
     The same :func:`finish` as every tick builds the decision, from a spec with no
     steps: ``replicas`` is the spec's count if it was readable, else the number of
@@ -153,8 +160,8 @@ def hold_invalid_spec(
     )
     tick = Tick(held, observations)
     if status.phase is not RolloutPhase.DEGRADED or status.message != message:
-        tick.event(EventType.WARNING, RolloutReason.INVALID_SPEC, message)
-    tick.reason = RolloutReason.INVALID_SPEC
+        tick.event(EventType.WARNING, reason, message)
+    tick.reason = reason
     if status.promotion is PromotionStage.UPDATING_STABLE:
         tick.stable_override = status.canary_version
     return finish(tick, replace(status, phase=RolloutPhase.DEGRADED, message=message))

@@ -48,6 +48,13 @@ def target_approval(name: str, version: Mapping[str, Any] | None) -> tuple[bool,
     return True, ""
 
 
+def target_rejected(version: Mapping[str, Any] | None) -> bool:
+    """Whether the target was judged and will never go live (Rejected or Invalid), as
+    opposed to not existing or not judged yet."""
+    phase = ((version or {}).get("status") or {}).get("phase")
+    return phase in (VersionPhase.REJECTED, VersionPhase.INVALID)
+
+
 def track_states(pods: Iterable[PodSummary]) -> dict[str, TrackState]:
     """Per track (:data:`TRACKS`): the version its ready pods run (the majority), how
     many are ready, what its failing pods report, and where its ready pods mirror to
