@@ -8,10 +8,12 @@ cd "$(dirname "$0")/.."
 
 # The control plane's etcd and the load tool; the real node's CNI plugins,
 # iptables and conntrack; buildah and mmdebstrap for the images; gcc and libseccomp for
-# runc's seccomp support and the static pause binary.
+# runc's seccomp support and the static pause binary; Lua 5.1 (the language of Argo CD's
+# gopher-lua) and its JSON module to run the Argo CD health and action scripts in tests.
 APT_PACKAGES=(etcd-server wrk
   containernetworking-plugins iptables conntrack ethtool socat
-  buildah mmdebstrap gcc libc6-dev libseccomp-dev)
+  buildah mmdebstrap gcc libc6-dev libseccomp-dev
+  lua5.1 lua-cjson)
 missing=()
 for package in "${APT_PACKAGES[@]}"; do
   dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")

@@ -30,6 +30,8 @@ SYSTEM_NAMESPACE = "mlops-system"
 # Plain Prometheus configuration read by the monitoring kustomization (and the local
 # cluster), not Kubernetes objects.
 NOT_OBJECTS = {"monitoring/scrape.yml", "monitoring/rules.yml"}
+#: Argo CD's scripts, their fixtures and its actions config: nothing here is applied.
+NOT_OBJECT_FOLDERS = ("argocd/",)
 
 
 def _relative(path: Path) -> str:
@@ -43,6 +45,7 @@ def manifest_files() -> list[Path]:
         if path.suffix in (".yaml", ".yml")
         and path.name != "kustomization.yaml"
         and _relative(path) not in NOT_OBJECTS
+        and not _relative(path).startswith(NOT_OBJECT_FOLDERS)
     )
 
 

@@ -1,7 +1,7 @@
 """What tools read from the three kinds on the local cluster: kstatus (built from
-sigs.k8s.io/cli-utils, as Flux and kpt use it) on every phase of every kind, ``kubectl
-wait``, the API server's refusals of children as conditions, and a TrainingJob's spec
-that trains once."""
+sigs.k8s.io/cli-utils, as Flux and kpt use it) and Argo CD's health scripts on every phase
+of every kind, Argo CD's actions, ``kubectl wait``, the API server's refusals of children
+as conditions, and a TrainingJob's spec that trains once."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import json
 import pytest
 from mlops_dev import kstatus
 
+from tests import argocd
 from tests.cluster.conftest import OperatorProcess, wait_for
 from tests.cluster.test_training import REGRESSION, apply, get, phase
 from tests.conftest import kubectl
@@ -110,12 +111,17 @@ spec: {{model: ext, version: 2, artifact: {{uri: "pvc://no-such-claim/m.onnx", s
     seen["Deployment/Healthy"] = get(kubeconfig, namespace, "mld", "serve")
     kubectl(kubeconfig, "patch", "mld", "serve", "-n", namespace, "--type=merge",
             "-p", json.dumps({"spec": {"modelVersion": "iris-v2"}}))
-    seen["Deployment/Paused"] = capture(kubeconfig, namespace, "mld", "serve", {"Paused"},
-                                        operator)
+    paused = seen["Deployment/Paused"] = capture(kubeconfig, namespace, "mld", "serve",
+                                                 {"Paused"}, operator)
+    # Argo CD's abort action, run on the object as stored, then patched in as Argo CD does.
+    assert argocd.discover("Deployment", paused) == {
+        "promote": False, "abort": False, "pause": False, "resume": True}
+    aborted = argocd.action("Deployment", "abort", paused)
     kubectl(kubeconfig, "patch", "mld", "serve", "-n", namespace, "--type=merge",
-            "-p", json.dumps({"spec": {"abort": True}}))
+            "-p", json.dumps({"spec": aborted["spec"]}))
     seen["Deployment/RolledBack"] = capture(kubeconfig, namespace, "mld", "serve",
                                             {"RolledBack"}, operator)
+    assert not argocd.discover("Deployment", seen["Deployment/RolledBack"])["pause"]
     apply(kubeconfig, namespace, mlops_deployment("refused", "iris-v1",
                                                   f"  resources: {REFUSED_RESOURCES}"))
     seen["Deployment/Degraded"] = capture(kubeconfig, namespace, "mld", "refused",
@@ -134,6 +140,17 @@ spec: {{model: ext, version: 2, artifact: {{uri: "pvc://no-such-claim/m.onnx", s
         "Deployment/Healthy": "Current", "Deployment/RolledBack": "Failed",
         "Deployment/Degraded": "Failed",
     }
+    argo = {key: argocd.health(key.split("/")[0], body) for key, body in seen.items()}
+    assert {key: health["status"] for key, health in argo.items()} == {
+        "TrainingJob/Running": "Progressing", "TrainingJob/Succeeded": "Healthy",
+        "TrainingJob/Failed": "Degraded",
+        "ModelVersion/Verifying": "Progressing", "ModelVersion/Approved": "Healthy",
+        "ModelVersion/Rejected": "Degraded", "ModelVersion/Invalid": "Degraded",
+        "Deployment/Progressing": "Progressing", "Deployment/Paused": "Suspended",
+        "Deployment/Healthy": "Healthy", "Deployment/RolledBack": "Degraded",
+        "Deployment/Degraded": "Degraded",
+    }
+    assert "resources" in argo["Deployment/Degraded"]["message"]
     # A spec change not yet seen is InProgress whatever the conditions say.
     unseen = json.loads(json.dumps(seen["Deployment/Healthy"]))
     unseen["metadata"]["generation"] += 1

@@ -1,0 +1,3 @@
+-- Let a paused rollout go on.
+obj.spec.paused = nil
+return obj
