@@ -36,7 +36,7 @@ COPY pyproject.toml README.md ./
 COPY telemetry ./telemetry
 COPY serving_image/mlops_runtime ./serving_image/mlops_runtime
 RUN /opt/venv/bin/pip install --no-deps --no-build-isolation --prefix /opt/project . \
- && rm /opt/project/bin/mlops-operator /opt/project/bin/mlops-dev \
+ && rm /opt/project/bin/mlops-operator /opt/project/bin/mlops-dev /opt/project/bin/kubectl-mlops \
  && /opt/venv/bin/python -c "import mlops_runtime.server.app, mlops_runtime.trainer.main" \
  && mkdir -p /opt/project/share/sbom \
  && /opt/sbom/bin/cyclonedx-py environment --output-reproducible --of JSON \
@@ -50,7 +50,7 @@ COPY pyproject.toml README.md ./
 COPY telemetry ./telemetry
 COPY operator/mlops_operator ./operator/mlops_operator
 RUN /opt/venv/bin/pip install --no-deps --no-build-isolation --prefix /opt/project . \
- && rm /opt/project/bin/mlops-runtime /opt/project/bin/mlops-dev \
+ && rm /opt/project/bin/mlops-runtime /opt/project/bin/mlops-dev /opt/project/bin/kubectl-mlops \
  && /opt/venv/bin/python -c "import mlops_operator.main" \
  && mkdir -p /opt/project/share/sbom \
  && /opt/sbom/bin/cyclonedx-py environment --output-reproducible --of JSON \

@@ -135,8 +135,8 @@ spec:
     url = service_url(kubeconfig, namespace, "loans")
     unseen = {**RECORD, "loan_purpose": "space_tourism", "region": None}
     with httpx.Client(base_url=url, timeout=10) as client:
-        answer = wait_for(lambda: _ok(client.post("/predict",
-                                                  json={"instances": [RECORD, unseen]})),
+        # kube-proxy programs the new Service after its next sync; until then it refuses.
+        answer = wait_for(lambda: _ok(client, "/predict", {"instances": [RECORD, unseen]}),
                           30, "an answer from the model server")
         assert answer["predictions"][0] == labels.tolist()[0]
         assert len(answer["predictions"]) == 2 and answer["version"] == "loans-v1"
@@ -157,7 +157,12 @@ spec:
     assert 'feature="loan_purpose"' not in metrics  # drift sums cover numeric features
 
 
-def _ok(response: httpx.Response) -> dict | None:
+def _ok(client: httpx.Client, path: str, body: dict) -> dict | None:
+    """The answer once the Service answers 200; None while it refuses or is not ready."""
+    try:
+        response = client.post(path, json=body)
+    except httpx.TransportError:
+        return None
     return json.loads(response.text) if response.status_code == 200 else None
 
 
