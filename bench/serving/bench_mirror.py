@@ -112,13 +112,16 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def report(results: dict[tuple[str, int], list[Measurement]],
-           outcomes: dict[str, dict[str, float]], connections: int) -> None:
+           outcomes: dict[str, dict[str, float]], connections: int,
+           modes: tuple[str, ...] = tuple(MODES), what: str = "mirrored copies") -> None:
+    """Each mode's medians and its ratios to the first mode (the baseline) per round."""
     print()
+    header = f"| vs {modes[0]}: req/s"
     print(f"{'mode':26} {'conns':>5} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'cpu us':>7} "
-          f"{'| vs no mirror: req/s':>21} {'p50':>6} {'p99':>6} {'cpu':>6}")
+          f"{header:>21} {'p50':>6} {'p99':>6} {'cpu':>6}")
     for conns in (connections, 1):
-        base = results[("no mirror", conns)]
-        for mode in MODES:
+        base = results[(modes[0], conns)]
+        for mode in modes:
             runs = results[(mode, conns)]
             pairs = list(zip(runs, base, strict=True))
 
@@ -135,7 +138,7 @@ def report(results: dict[tuple[str, int], list[Measurement]],
     print()
     for mode, counts in outcomes.items():
         if counts:
-            print(f"  {mode}: mirrored copies " + ", ".join(
+            print(f"  {mode}: {what} " + ", ".join(
                 f"{k} {v:.0f}" for k, v in sorted(counts.items())))
     failures = sum(r.failures for runs in results.values() for r in runs)
     print(f"  live failures (non-2xx or socket errors): {failures}")

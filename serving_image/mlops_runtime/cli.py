@@ -1,6 +1,7 @@
 """``mlops-runtime``: the one entry point of the runtime image.
 
-Subcommands: ``serve`` (model server), ``train`` (built-in trainer),
+Subcommands: ``serve`` (model server), ``monitor`` (the prediction log's writer),
+``train`` (built-in trainer),
 ``verify`` (artifact checksum), ``version`` (prints versions; writes them as the
 termination message), ``sample-data`` (writes a synthetic data set, e.g. loans).
 """
@@ -85,6 +86,9 @@ def main(argv: list[str] | None = None) -> int:
     verify.set_defaults(func=_verify)
     serve = commands.add_parser("serve", help="run the model server", add_help=False)
     serve.set_defaults(func=None, module="mlops_runtime.server.main")
+    monitor = commands.add_parser("monitor", help="keep prediction records as Parquet",
+                                  add_help=False)
+    monitor.set_defaults(func=None, module="mlops_runtime.monitor.main")
     train = commands.add_parser("train", help="run the built-in trainer", add_help=False)
     train.set_defaults(func=None, module="mlops_runtime.trainer.main")
     sample = commands.add_parser("sample-data", help="write a synthetic data set",
@@ -93,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     args, rest = parser.parse_known_args(argv)
     if args.func is not None:
         return int(args.func(args))
-    # serve/train/sample-data own their argument parsing; import them only when used.
+    # serve/monitor/train/sample-data own their argument parsing; import them only when used.
     import importlib
 
     return int(importlib.import_module(args.module).main(rest))

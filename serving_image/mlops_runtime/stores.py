@@ -51,14 +51,17 @@ def _scheme(uri: str) -> str:
     return urlsplit(uri).scheme.lower()
 
 
-def _write_atomically(path: str, data: bytes) -> None:
-    """Write through a temporary file and rename, so readers never see half a model."""
+def write_atomically(path: str, data: bytes) -> None:
+    """Write through a temporary file and rename, so readers never see half a file, and
+    sync both, so a file that is there survives a crash of the machine."""
     directory = os.path.dirname(path) or "."
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
         # mkstemp creates 0600; artifacts are read by other pods (model servers).
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
@@ -66,6 +69,11 @@ def _write_atomically(path: str, data: bytes) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+    folder = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)
 
 
 class FileStore:
@@ -87,7 +95,7 @@ class FileStore:
             return handle.read()
 
     def write_bytes(self, uri: str, data: bytes) -> None:
-        _write_atomically(self.local_path(uri), data)
+        write_atomically(self.local_path(uri), data)
 
 
 class PvcStore:
@@ -111,7 +119,7 @@ class PvcStore:
             return handle.read()
 
     def write_bytes(self, uri: str, data: bytes) -> None:
-        _write_atomically(self.local_path(uri), data)
+        write_atomically(self.local_path(uri), data)
 
 
 #: S3 error codes meaning "the object is not there".

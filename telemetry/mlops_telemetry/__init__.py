@@ -60,3 +60,9 @@ AGREEMENT_LABEL = "agreement"
 SHADOW_LABEL = "shadow"
 MIRROR_ABS_DIFFERENCE = "mlops_mirror_abs_difference"
 MIRROR_REL_DIFFERENCE = "mlops_mirror_rel_difference"
+
+#: The prediction log: rows a model server sent to the monitor, by outcome (sent,
+#: dropped: its buffer was full, retried: the monitor did not acknowledge a batch).
+LOG_OUTCOME_LABEL = "outcome"
+PREDICTION_LOG_ROWS = "mlops_prediction_log_rows"
+PREDICTION_LOG_ROWS_TOTAL = f"{PREDICTION_LOG_ROWS}_total"

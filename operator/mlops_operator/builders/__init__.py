@@ -10,6 +10,7 @@ from mlops_operator.builders.common import (
 )
 from mlops_operator.builders.serving import (
     FAULT_ANNOTATIONS,
+    SpecConflict,
     build_main_service,
     build_server_workload,
     build_track_services,
@@ -33,6 +34,7 @@ from mlops_operator.builders.training import (
 
 __all__ = [
     "FAULT_ANNOTATIONS", "PVC_ROOT", "RESTRICTED_CONTAINER", "RESTRICTED_POD", "RETRAIN_OF_LABEL",
+    "SpecConflict",
     "TRAINER_CONTAINER", "TRAINING_JOB_LABEL", "TRIGGER_ANNOTATION", "VERIFY_JOB_LABEL",
     "artifact_claim_mount", "artifact_dir_uri", "build_main_service", "build_model_version",
     "build_retrain_run", "build_server_workload", "build_track_services", "retrain_lineage",

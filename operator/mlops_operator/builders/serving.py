@@ -45,6 +45,10 @@ def build_server_workload(
     mounts, volumes = artifact_claim_mount(artifact["uri"])
     mounts.append({"name": "tmp", "mountPath": "/tmp"})
     volumes.append({"name": "tmp", "emptyDir": {}})
+    if spec.get("predictionLog") is not None:
+        env.extend(_prediction_log_env(deployment, model_version))
+        mounts.append({"name": "monitor-token", "mountPath": TOKEN_FOLDER, "readOnly": True})
+        volumes.append(_token_volume(spec["predictionLog"]))
     container = _server_container(spec, env, mounts, image)
     return {
         "apiVersion": "apps/v1",
@@ -85,6 +89,49 @@ def build_server_workload(
             },
         },
     }
+
+
+class SpecConflict(ValueError):
+    """The Deployment's spec does not fit the version it serves (the message names the
+    field); the rollout holds instead of starting servers that would refuse to run."""
+
+
+#: Where the monitor's token Secret is mounted in a model server.
+TOKEN_FOLDER = "/var/run/secrets/mlops-monitor"
+
+
+def _prediction_log_env(deployment: dict[str, Any],
+                        model_version: dict[str, Any]) -> list[dict[str, Any]]:
+    """spec.predictionLog as the model server's settings (defaults from the CRD schema)."""
+    log = deployment["spec"]["predictionLog"]
+    exclude = list(log.get("exclude") or [])
+    schema = model_version["spec"].get("inputSchema") or {}
+    features = [f.get("name") for f in schema.get("features") or []]
+    unknown = [name for name in exclude if features and name not in features]
+    if unknown:
+        raise SpecConflict(
+            f"spec.predictionLog.exclude: {', '.join(map(repr, unknown))} is not a feature of "
+            f"{model_version['metadata']['name']} (its features: {', '.join(features)})")
+    return [
+        {"name": "MLOPS_PREDICTION_LOG_URL", "value": log.get("url", DEFAULT_MONITOR_URL)},
+        {"name": "MLOPS_PREDICTION_LOG_TOKEN_FILE", "value": f"{TOKEN_FOLDER}/token"},
+        {"name": "MLOPS_PREDICTION_LOG_PERCENT", "value": str(log.get("percent", 100))},
+        {"name": "MLOPS_PREDICTION_LOG_EXCLUDE", "value": ",".join(exclude)},
+        {"name": "MLOPS_PREDICTION_LOG_FLUSH_INTERVAL",
+         "value": str(log.get("flushIntervalSeconds", 1))},
+        {"name": "MLOPS_DEPLOYMENT", "value": deployment["metadata"]["name"]},
+        {"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
+    ]
+
+
+DEFAULT_MONITOR_URL = "http://mlops-monitor:8090"
+
+
+def _token_volume(log: dict[str, Any]) -> dict[str, Any]:
+    secret = log.get("tokenSecret") or {"name": "mlops-monitor-token"}
+    return {"name": "monitor-token", "secret": {
+        "secretName": secret["name"], "defaultMode": 0o440,  # fsGroup reads it
+        "items": [{"key": secret.get("key", "token"), "path": "token"}]}}
 
 
 def _placement(spec: dict[str, Any]) -> dict[str, Any]:

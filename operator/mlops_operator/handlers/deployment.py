@@ -237,10 +237,12 @@ def reconcile(
         spec, status, observations, generation=meta.get("generation"))
     try:
         effective_weight = _apply(kube, body, decision, view, ctx.settings.runtime_image)
-    except Refused as refused:  # nothing more is sent until the spec changes
+    except (Refused, builders.SpecConflict) as refused:  # nothing is sent until it changes
+        reason = (RolloutReason.CHILD_REFUSED if isinstance(refused, Refused)
+                  else RolloutReason.INVALID_SPEC)
         decision = rollout.hold_invalid_spec(
             rollout.RolloutStatus.from_dict(status), str(refused), observations,
-            generation=meta.get("generation"), reason=RolloutReason.CHILD_REFUSED)
+            generation=meta.get("generation"), reason=reason)
         effective_weight = int(status.get("effectiveWeight") or 0)
     new_status = _new_status(body, status, decision, observations, effective_weight)
     if any(new_status.get(k) != status.get(k) for k in new_status):

@@ -44,6 +44,8 @@ def create_app(settings: Settings, loaded: LoadedModel | None = None) -> FastAPI
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if service.mirror is not None:
             await service.mirror.start()
+        if service.prediction_log is not None:
+            await service.prediction_log.start()
         service.ready = True
         log.info("serving model %s version %s (%s, sha256 %s) track %s", service.name,
                  service.version, loaded.model_format, loaded.sha256, settings.track)
@@ -51,6 +53,8 @@ def create_app(settings: Settings, loaded: LoadedModel | None = None) -> FastAPI
         service.ready = False
         if service.mirror is not None:
             await service.mirror.stop()
+        if service.prediction_log is not None:
+            await service.prediction_log.stop()
         if service.batcher is not None:
             log.info("adaptive batching: %d model calls for %d rows", service.batcher.calls,
                      service.batcher.rows)

@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from mlops_runtime import __version__
+from mlops_runtime.server import request_ids
 from mlops_runtime.server.errors import JSON
 from mlops_runtime.server.fastpath import read_asgi_body
 from mlops_runtime.server.service import ModelService, Reader
@@ -47,15 +48,23 @@ class Endpoints:
 
     async def predict(self, request: Request) -> Response:
         """``POST /predict`` through routing (the fast path answers most calls)."""
-        status, body = await self.service.handle_predict(self._reader(request))
-        return Response(body, status_code=status, media_type=JSON)
+        given = request.headers.get(request_ids.HEADER_FIELD)
+        status, body = await self.service.handle_predict(self._reader(request), given)
+        return self._answer(status, body, given)
 
     async def infer(self, request: Request) -> Response:
         """V2 inference for any model name in the URL (a wrong one is a 404 naming both)."""
         params = request.path_params
+        given = request.headers.get(request_ids.HEADER_FIELD)
         status, body = await self.service.handle_infer(
-            self._reader(request), params["model"], params.get("version"))
-        return Response(body, status_code=status, media_type=JSON)
+            self._reader(request), params["model"], params.get("version"), given)
+        return self._answer(status, body, given)
+
+    @staticmethod
+    def _answer(status: int, body: bytes, given: str | None) -> Response:
+        """The JSON answer, echoing the client's ``X-Request-Id``."""
+        headers = {request_ids.HEADER_FIELD: given} if given is not None else None
+        return Response(body, status_code=status, media_type=JSON, headers=headers)
 
     async def live(self, _: Request) -> Response:
         return Response(_LIVE, media_type=JSON)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from mlops_runtime.server import request_ids
 from mlops_runtime.server.payloads import InputError
 from mlops_runtime.server.routes import inference_paths
 from mlops_runtime.server.service import ModelService
@@ -61,17 +62,15 @@ class InferenceFastPath:
         if scope["type"] == "http" and scope["method"] == "POST":
             handler = self.routes.get(scope["path"])
             if handler is not None:
-                status, content = await handler(lambda: read_asgi_body(scope, receive, self.limit))
-                await send(
-                    {
-                        "type": "http.response.start",
-                        "status": status,
-                        "headers": [
-                            (b"content-type", b"application/json"),
-                            (b"content-length", str(len(content)).encode()),
-                        ],
-                    }
-                )
+                given = request_ids.header_value(scope["headers"])
+                status, content = await handler(
+                    lambda: read_asgi_body(scope, receive, self.limit), header_id=given)
+                headers = [(b"content-type", b"application/json"),
+                           (b"content-length", str(len(content)).encode())]
+                if given is not None:
+                    headers.append((request_ids.HEADER, given.encode("latin-1")))
+                await send({"type": "http.response.start", "status": status,
+                            "headers": headers})
                 await send({"type": "http.response.body", "body": content})
                 return
         await self.app(scope, receive, send)

@@ -48,7 +48,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     # One process per pod: `_created` series would only double what Prometheus stores.
     disable_created_metrics()
-    app = create_app(settings, loaded)
+    try:
+        app = create_app(settings, loaded)
+    except SettingsError as error:  # settings only the loaded model can check
+        return _fail(str(error), EXIT_CONFIG)
     config = uvicorn.Config(
         app,
         host=settings.host,

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from mlops_runtime import __version__
+from mlops_runtime.server.request_ids import MAX_LENGTH
 from mlops_runtime.server.routes import ROUTES, RouteSpec
 from mlops_runtime.server.service import ModelService
 
@@ -49,14 +50,18 @@ def _schemas(service: ModelService) -> dict[str, Any]:
         "parameters": {"type": "object"},
         "data": {},
     }
+    request_id = {"type": "string", "minLength": 1, "maxLength": MAX_LENGTH}
+    row_ids = {"type": "array", "items": request_id, "uniqueItems": True,
+               "description": "One per row, in order: the client's, else the request's id "
+                              "(one row) or '<id>-<row>'."}
     return {
         "Error": _object({"error": {"type": "string", "minLength": 1}}, ["error"]),
         "RequestInput": _object(tensor, ["name", "shape", "datatype", "data"]),
         "RequestOutput": _object({"name": {"type": "string"}, "parameters": {"type": "object"}},
                                  ["name"]),
         "InferenceRequest": _object({
-            "id": {"type": "string"},
-            "parameters": {"type": "object"},
+            "id": request_id,
+            "parameters": {"type": "object", "properties": {"ids": row_ids}},
             "inputs": {"type": "array", "minItems": 1, "items": _ref("RequestInput")},
             "outputs": {"type": "array", "items": _ref("RequestOutput")},
         }, ["inputs"]),
@@ -64,14 +69,17 @@ def _schemas(service: ModelService) -> dict[str, Any]:
         "InferenceResponse": _object({
             "model_name": {"type": "string"},
             "model_version": {"type": "string"},
-            "id": {"type": "string"},
-            "parameters": {"type": "object"},
+            "id": request_id,
+            "parameters": _object({"ids": row_ids}, ["ids"]),
             "outputs": {"type": "array", "items": _ref("ResponseOutput")},
-        }, ["model_name", "outputs"]),
+        }, ["model_name", "id", "parameters", "outputs"]),
         "PredictRequest": {
             "type": "object",
-            "description": "Exactly one of instances (records or rows) or columns.",
+            "description": "Exactly one of instances (records or rows) or columns; "
+                           "optionally the request's id and one id per row.",
             "properties": {
+                "id": request_id,
+                "ids": row_ids,
                 "instances": {"type": "array", "minItems": 1, "items": {"oneOf": [
                     {"type": "object", "properties": features},
                     {"type": "array", "items": row_item}]}},
@@ -85,7 +93,9 @@ def _schemas(service: ModelService) -> dict[str, Any]:
                                                          "items": {"type": "number"}}},
             "model": {"type": "string"},
             "version": {"type": "string"},
-        }, ["predictions", "model", "version"]),
+            "id": request_id,
+            "ids": row_ids,
+        }, ["predictions", "model", "version", "id", "ids"]),
         "ServerMetadata": _object({"name": {"type": "string"}, "version": {"type": "string"},
                                    "extensions": {"type": "array",
                                                   "items": {"type": "string"}}},

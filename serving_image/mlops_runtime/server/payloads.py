@@ -33,12 +33,28 @@ NUMERIC_DATATYPES = frozenset(
 )
 
 
+#: The fields of a /predict body: one of the data fields, and the optional IDs.
+PREDICT_DATA = ("instances", "columns")
+PREDICT_FIELDS = frozenset((*PREDICT_DATA, "id", "ids"))
+
+
+@dataclass(frozen=True)
+class PredictRequest:
+    """A /predict body: the inputs and the client's request and row IDs, if given (raw;
+    ``request_ids`` checks them)."""
+
+    x: np.ndarray
+    request_id: Any
+    row_ids: Any
+
+
 @dataclass(frozen=True)
 class InferRequest:
     """What an Open Inference Protocol request asks for, besides the matrix."""
 
     x: np.ndarray
-    request_id: str | None
+    request_id: Any
+    row_ids: Any  # ``parameters.ids``
     outputs: tuple[str, ...] | None
 
 
@@ -64,16 +80,22 @@ class Decoder:
             self._getter = itemgetter(*self.names)
 
     # ---------------------------------------------------------------- /predict
-    def predict_body(self, body: bytes) -> np.ndarray:
-        """Decode ``{"instances": [...]}`` (records or rows) or ``{"columns": {...}}``."""
+    def predict_body(self, body: bytes) -> PredictRequest:
+        """Decode ``{"instances": [...]}`` (records or rows) or ``{"columns": {...}}``, with
+        the optional ``id`` and ``ids``."""
         doc = loads_body(body)
         if type(doc) is not dict:
             raise InputError("body: expected a JSON object with 'instances' or 'columns'")
         if len(doc) != 1:
             for key in doc:
-                if key not in ("instances", "columns"):
-                    raise InputError(f"body: unknown field {key!r}; use 'instances' or 'columns'")
-            raise InputError("body: give either 'instances' or 'columns', not both")
+                if key not in PREDICT_FIELDS:
+                    raise InputError(f"body: unknown field {key!r}; use 'instances' or "
+                                     "'columns' (and optionally 'id', 'ids')")
+            if all(key in doc for key in PREDICT_DATA):
+                raise InputError("body: give either 'instances' or 'columns', not both")
+        return PredictRequest(self._predict_inputs(doc), doc.get("id"), doc.get("ids"))
+
+    def _predict_inputs(self, doc: dict[str, Any]) -> np.ndarray:
         if "instances" in doc:
             instances = doc["instances"]
             if type(instances) is not list:
@@ -235,9 +257,6 @@ class Decoder:
         doc = loads_body(body)
         if type(doc) is not dict:
             raise InputError("body: expected a JSON object with 'inputs'")
-        request_id = doc.get("id")
-        if request_id is not None and type(request_id) is not str:
-            raise InputError("id: expected a string")
         parameters = doc.get("parameters")
         if parameters is not None and type(parameters) is not dict:
             raise InputError("parameters: expected an object")
@@ -251,7 +270,8 @@ class Decoder:
             x = self._matrix_tensor(inputs[0])
         else:
             x = self._feature_tensors(inputs)
-        return InferRequest(x=x, request_id=request_id, outputs=outputs)
+        return InferRequest(x=x, request_id=doc.get("id"),
+                            row_ids=(parameters or {}).get("ids"), outputs=outputs)
 
     @staticmethod
     def _requested_outputs(outputs: Any, available: Sequence[str]) -> tuple[str, ...] | None:

@@ -7,9 +7,10 @@ documented without being served.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from functools import partial
+from typing import Protocol
 
 from mlops_runtime.server.service import ModelService, Reader
 
@@ -45,8 +46,12 @@ ROUTES: tuple[RouteSpec, ...] = (
     RouteSpec("GET", "/openapi.json", "openapi", "This document"),
 )
 
-#: What the fast path calls for one inference URL: read the body, answer (status, bytes).
-Inference = Callable[[Reader], Awaitable[tuple[int, bytes]]]
+class Inference(Protocol):
+    """What the fast path calls for one inference URL: read the body, answer (status,
+    bytes); ``header_id`` is the request's ``X-Request-Id``."""
+
+    def __call__(self, read: Reader, header_id: str | None = None
+                 ) -> Awaitable[tuple[int, bytes]]: ...
 
 
 def inference_paths(service: ModelService) -> dict[str, Inference]:

@@ -18,6 +18,7 @@ import numpy as np
 import orjson
 from prometheus_client import CollectorRegistry
 
+from mlops_runtime.server import request_ids
 from mlops_runtime.server.batching import AdaptiveBatcher
 from mlops_runtime.server.column_payloads import ColumnDecoder
 from mlops_runtime.server.columns import Inputs
@@ -25,13 +26,14 @@ from mlops_runtime.server.errors import InjectedFault, status_of
 from mlops_runtime.server.metrics import ServerMetrics
 from mlops_runtime.server.mirror import Mirror, MirrorMetrics
 from mlops_runtime.server.payloads import ONNX_INPUT_NAME, Decoder, InputError
+from mlops_runtime.server.prediction_log import LogMetrics, PredictionLog
 from mlops_runtime.server.runtime import (
     LABEL_OUTPUT,
     PROBABILITIES_OUTPUT,
     LoadedModel,
     Prediction,
 )
-from mlops_runtime.server.settings import Settings
+from mlops_runtime.server.settings import Settings, SettingsError
 
 _NUMPY = orjson.OPT_SERIALIZE_NUMPY
 # Batches above this many rows run in a worker thread so health checks stay answered.
@@ -88,6 +90,7 @@ class ModelService:
             else None
         )
         self.mirror = self._mirror(settings, loaded)
+        self.prediction_log = self._prediction_log(settings, loaded)
         self.fault_rate = settings.fault_error_rate
         self.fault_latency = settings.fault_latency
         self._random = random.Random()
@@ -102,6 +105,20 @@ class ModelService:
                                  settings.mirror.version, regressor=not classifier)
                    if self.metrics is not None else None)
         return Mirror(settings.mirror, classifier, metrics)
+
+    def _prediction_log(self, settings: Settings, loaded: LoadedModel) -> PredictionLog | None:
+        """Sampled predictions to the monitor in ``settings.prediction_log``, if any."""
+        if settings.prediction_log is None:
+            return None
+        unknown = sorted(settings.prediction_log.exclude - set(loaded.schema.feature_names))
+        if unknown:
+            raise SettingsError(f"--prediction-log-exclude: unknown features "
+                                f"{', '.join(map(repr, unknown))}; the model's features are "
+                                f"{', '.join(map(repr, loaded.schema.feature_names))}")
+        metrics = (LogMetrics(self.registry, self.metrics.label_values)
+                   if self.metrics is not None else None)
+        return PredictionLog(settings.prediction_log, loaded.schema,
+                             (self.name, self.version, settings.track), metrics)
 
     def fault(self) -> bool:
         """Demo/test fault injection: True for the configured fraction of requests."""
@@ -140,16 +157,18 @@ class ModelService:
             self.metrics.observe_request(status, perf_counter() - start, rows)
         return status, content
 
-    async def handle_predict(self, read: Reader) -> tuple[int, bytes]:
-        """``POST /predict``: records, rows or columns in; predictions out."""
-        return await self._answer(self._predict_payload, read, "/predict")
+    async def handle_predict(self, read: Reader, header_id: str | None = None
+                             ) -> tuple[int, bytes]:
+        """``POST /predict``: records, rows or columns in; predictions and their IDs out
+        (``header_id``: the request's ``X-Request-Id``, if any)."""
+        return await self._answer(partial(self._predict_payload, header_id), read, "/predict")
 
     async def handle_infer(
-        self, read: Reader, model: str, version: str | None
+        self, read: Reader, model: str, version: str | None, header_id: str | None = None
     ) -> tuple[int, bytes]:
         """``POST /v2/models/{model}[/versions/{version}]/infer`` (Open Inference Protocol)."""
-        return await self._answer(partial(self._infer_payload, model, version), read,
-                                  "/v2 infer")
+        return await self._answer(partial(self._infer_payload, model, version, header_id),
+                                  read, "/v2 infer")
 
     async def _answer(
         self, work: Callable[[Reader, list[int]], Awaitable[bytes]], read: Reader, where: str
@@ -163,37 +182,56 @@ class ModelService:
             status, body = status_of(error, where)
             return self._finish(status, body, start, rows[0])
 
-    async def _predict_payload(self, read: Reader, rows: list[int]) -> bytes:
-        x = self.decoder.predict_body(await read())
+    async def _predict_payload(self, header_id: str | None, read: Reader,
+                               rows: list[int]) -> bytes:
+        start = perf_counter()
+        parsed = self.decoder.predict_body(await read())
+        x = parsed.x
         rows[0] = x.shape[0]
+        request = request_ids.request_id(parsed.request_id, header_id)
+        ids = request_ids.row_ids(request, rows[0], parsed.row_ids, "ids")
         if self.fault():
             raise InjectedFault
         prediction = await self.predict(x)
+        self._log(request, ids, x, prediction, start)
         payload: dict[str, Any] = {"predictions": jsonable(prediction.values)}
         if prediction.probabilities is not None:
             payload["probabilities"] = prediction.probabilities
         payload["model"] = self.name
         payload["version"] = self.version
+        payload["id"] = request
+        payload["ids"] = ids
         return orjson.dumps(payload, option=_NUMPY)
 
     async def _infer_payload(
-        self, model: str, version: str | None, read: Reader, rows: list[int]
+        self, model: str, version: str | None, header_id: str | None, read: Reader,
+        rows: list[int],
     ) -> bytes:
         if not self.is_served(model, version):
             raise InputError(self.not_found(model, version), 404)
+        start = perf_counter()
         parsed = self.decoder.infer_body(await read(), self.output_names)
         rows[0] = parsed.x.shape[0]
+        request = request_ids.request_id(parsed.request_id, header_id)
+        ids = request_ids.row_ids(request, rows[0], parsed.row_ids, "parameters.ids")
         if self.fault():
             raise InjectedFault
         prediction = await self.predict(parsed.x)
+        self._log(request, ids, parsed.x, prediction, start)
         payload: dict[str, Any] = {
             "model_name": self.name,
             "model_version": self.version,
+            "id": request,
+            "parameters": {"ids": ids},
             "outputs": self._outputs(prediction, parsed.outputs or self.output_names),
         }
-        if parsed.request_id is not None:
-            payload["id"] = parsed.request_id
         return orjson.dumps(payload, option=_NUMPY)
+
+    def _log(self, request: str, ids: list[str], x: Inputs, prediction: Prediction,
+             start: float) -> None:
+        if self.prediction_log is not None:
+            self.prediction_log.offer(request, ids, x, prediction,
+                                      (perf_counter() - start) * 1000.0)
 
     @staticmethod
     def _outputs(prediction: Prediction, wanted: tuple[str, ...]) -> list[dict[str, Any]]:

@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 
 from mlops_runtime.server.mirror import MirrorSettings
+from mlops_runtime.server.prediction_log import LogSettings
 
 TRACKS = ("stable", "canary")
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
@@ -51,6 +52,7 @@ class Settings:
     log_level: str = "info"
     metrics: bool = True
     mirror: MirrorSettings | None = None  # copy sampled requests to a shadow server
+    prediction_log: LogSettings | None = None  # send sampled predictions to the monitor
     #: Training mean/std per feature, exported so alerting rules can detect input drift.
     reference_stats: dict[str, dict[str, float]] | None = None
 
@@ -106,6 +108,20 @@ def _parser() -> argparse.ArgumentParser:
         "[MLOPS_MIRROR_QUEUE]; 256")
     add("--mirror-tolerance", help="regressors: a relative difference up to this agrees "
         "[MLOPS_MIRROR_TOLERANCE]; 0.1")
+    add("--prediction-log-url", help="base URL of the monitor that keeps sampled "
+        "predictions [MLOPS_PREDICTION_LOG_URL]; default none (nothing is logged)")
+    add("--prediction-log-token-file", help="file holding the monitor's bearer token "
+        "[MLOPS_PREDICTION_LOG_TOKEN_FILE]; required with --prediction-log-url")
+    add("--prediction-log-percent", help="percent of requests logged "
+        "[MLOPS_PREDICTION_LOG_PERCENT]; 100")
+    add("--prediction-log-exclude", help="comma-separated features never logged "
+        "[MLOPS_PREDICTION_LOG_EXCLUDE]; default none")
+    add("--prediction-log-flush-interval", help="seconds records gather before they are "
+        "sent [MLOPS_PREDICTION_LOG_FLUSH_INTERVAL]; 1")
+    add("--prediction-log-buffer-rows", help="rows waiting to be acknowledged; more are "
+        "dropped [MLOPS_PREDICTION_LOG_BUFFER_ROWS]; 100000")
+    add("--deployment", help="the mlops Deployment this server belongs to, in log records "
+        "[MLOPS_DEPLOYMENT]; default the model name")
     add("--max-rows", help="largest accepted batch in rows [MLOPS_MAX_ROWS]; 10000")
     add("--graceful-timeout", help="seconds to finish in-flight requests on SIGTERM; 20")
     add("--log-level", help="uvicorn log level [MLOPS_LOG_LEVEL]; info")
@@ -122,7 +138,7 @@ def _pick(value: str | None, env: Mapping[str, str], name: str) -> str | None:
     return from_env if from_env else None
 
 
-def _number(raw: str | None, default: float, flag: str, low: float, high: float) -> float:
+def number_setting(raw: str | None, default: float, flag: str, low: float, high: float) -> float:
     if raw is None:
         return default
     try:
@@ -134,7 +150,7 @@ def _number(raw: str | None, default: float, flag: str, low: float, high: float)
     return value
 
 
-def _integer(raw: str | None, default: int, flag: str, low: int, high: int) -> int:
+def integer_setting(raw: str | None, default: int, flag: str, low: int, high: int) -> int:
     if raw is None:
         return default
     try:
@@ -184,24 +200,25 @@ def parse_settings(argv: Sequence[str], env: Mapping[str, str] | None = None) ->
         track=track,
         input_schema=_schema(pick(args.input_schema, "MLOPS_INPUT_SCHEMA")),
         host=pick(args.host, "MLOPS_HOST") or env.get("POD_IP") or "127.0.0.1",
-        port=_integer(pick(args.port, "MLOPS_PORT"), 8080, "--port", 0, 65535),
+        port=integer_setting(pick(args.port, "MLOPS_PORT"), 8080, "--port", 0, 65535),
         model_format=model_format,
         batching=_flag(args.batching, env, "MLOPS_ADAPTIVE_BATCHING"),
-        batch_max_rows=_integer(pick(args.batch_max_rows, "MLOPS_BATCH_MAX_ROWS"), 256,
+        batch_max_rows=integer_setting(pick(args.batch_max_rows, "MLOPS_BATCH_MAX_ROWS"), 256,
                                 "--batch-max-rows", 1, 1_000_000),
-        batch_max_delay=_number(pick(args.batch_max_delay, "MLOPS_BATCH_MAX_DELAY"), 0.001,
+        batch_max_delay=number_setting(pick(args.batch_max_delay, "MLOPS_BATCH_MAX_DELAY"), 0.001,
                                 "--batch-max-delay", 0.0, 1.0),
-        fault_error_rate=_number(pick(args.fault_error_rate, "MLOPS_FAULT_ERROR_RATE"), 0.0,
+        fault_error_rate=number_setting(pick(args.fault_error_rate, "MLOPS_FAULT_ERROR_RATE"), 0.0,
                                  "--fault-error-rate", 0.0, 1.0),
-        fault_latency=_number(pick(args.fault_latency, "MLOPS_FAULT_LATENCY"), 0.0,
+        fault_latency=number_setting(pick(args.fault_latency, "MLOPS_FAULT_LATENCY"), 0.0,
                               "--fault-latency", 0.0, 60.0),
-        max_rows=_integer(pick(args.max_rows, "MLOPS_MAX_ROWS"), 10_000, "--max-rows", 1,
+        max_rows=integer_setting(pick(args.max_rows, "MLOPS_MAX_ROWS"), 10_000, "--max-rows", 1,
                           10_000_000),
-        graceful_timeout=_integer(pick(args.graceful_timeout, "MLOPS_GRACEFUL_TIMEOUT"), 20,
+        graceful_timeout=integer_setting(pick(args.graceful_timeout, "MLOPS_GRACEFUL_TIMEOUT"), 20,
                                   "--graceful-timeout", 1, 3600),
         log_level=log_level,
         metrics=not args.no_metrics,
         mirror=_mirror(args, pick),
+        prediction_log=_prediction_log(args, pick, env),
         reference_stats=_reference(pick(args.reference_stats, "MLOPS_REFERENCE_STATS")),
     )
 
@@ -235,12 +252,42 @@ def _mirror(args: argparse.Namespace,
     return MirrorSettings(
         url=url,
         version=pick(args.mirror_version, "MLOPS_MIRROR_VERSION") or "shadow",
-        percent=_number(pick(args.mirror_percent, "MLOPS_MIRROR_PERCENT"), 100.0,
+        percent=number_setting(pick(args.mirror_percent, "MLOPS_MIRROR_PERCENT"), 100.0,
                         "--mirror-percent", 0.0, 100.0),
-        queue_size=_integer(pick(args.mirror_queue, "MLOPS_MIRROR_QUEUE"), 256,
+        queue_size=integer_setting(pick(args.mirror_queue, "MLOPS_MIRROR_QUEUE"), 256,
                             "--mirror-queue", 1, 100_000),
-        tolerance=_number(pick(args.mirror_tolerance, "MLOPS_MIRROR_TOLERANCE"), 0.1,
+        tolerance=number_setting(pick(args.mirror_tolerance, "MLOPS_MIRROR_TOLERANCE"), 0.1,
                           "--mirror-tolerance", 0.0, 1_000.0),
+    )
+
+
+def _prediction_log(args: argparse.Namespace, pick: Callable[[str | None, str], str | None],
+                    env: Mapping[str, str]) -> LogSettings | None:
+    """The monitor to log predictions to, if ``--prediction-log-url`` is given."""
+    url = pick(args.prediction_log_url, "MLOPS_PREDICTION_LOG_URL")
+    if url is None:
+        return None
+    if not url.startswith(("http://", "https://")):
+        raise SettingsError(
+            f"--prediction-log-url: expected an http:// or https:// URL, got {url!r}")
+    exclude = pick(args.prediction_log_exclude, "MLOPS_PREDICTION_LOG_EXCLUDE") or ""
+    return LogSettings(
+        url=url,
+        token_file=_required(pick(args.prediction_log_token_file,
+                                  "MLOPS_PREDICTION_LOG_TOKEN_FILE"),
+                             "--prediction-log-token-file", "MLOPS_PREDICTION_LOG_TOKEN_FILE"),
+        namespace=env.get("POD_NAMESPACE") or "default",
+        deployment=(pick(args.deployment, "MLOPS_DEPLOYMENT")
+                    or pick(args.model_name, "MLOPS_MODEL_NAME") or "model"),
+        percent=number_setting(pick(args.prediction_log_percent, "MLOPS_PREDICTION_LOG_PERCENT"),
+                        100.0, "--prediction-log-percent", 0.0, 100.0),
+        exclude=frozenset(name.strip() for name in exclude.split(",") if name.strip()),
+        flush_interval=number_setting(pick(args.prediction_log_flush_interval,
+                                    "MLOPS_PREDICTION_LOG_FLUSH_INTERVAL"), 1.0,
+                               "--prediction-log-flush-interval", 0.01, 60.0),
+        buffer_rows=integer_setting(pick(args.prediction_log_buffer_rows,
+                                  "MLOPS_PREDICTION_LOG_BUFFER_ROWS"), 100_000,
+                             "--prediction-log-buffer-rows", 1, 10_000_000),
     )
 
 

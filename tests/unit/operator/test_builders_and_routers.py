@@ -105,6 +105,37 @@ def test_a_shadow_step_makes_the_stable_servers_mirror_to_the_canary_service() -
                    plain["spec"]["template"]["spec"]["containers"][0]["env"])
 
 
+def test_a_prediction_log_spec_reaches_the_servers_with_the_token_secret_mounted() -> None:
+    logged = {**DEPLOYMENT, "spec": {**DEPLOYMENT["spec"], "predictionLog": {
+        "url": "http://mlops-monitor:8090", "tokenSecret": {"name": "tok", "key": "secret"},
+        "percent": 10, "exclude": ["x"], "flushIntervalSeconds": 2}}}
+    pod = builders.build_server_workload(logged, "canary", VERSION, 1, "img")["spec"]["template"]
+    container = pod["spec"]["containers"][0]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["MLOPS_PREDICTION_LOG_URL"] == "http://mlops-monitor:8090"
+    assert (env["MLOPS_PREDICTION_LOG_PERCENT"], env["MLOPS_PREDICTION_LOG_EXCLUDE"],
+            env["MLOPS_PREDICTION_LOG_FLUSH_INTERVAL"]) == ("10", "x", "2")
+    assert env["MLOPS_DEPLOYMENT"] == "iris" and "POD_NAMESPACE" in env
+    token = next(v for v in pod["spec"]["volumes"] if v["name"] == "monitor-token")
+    assert token["secret"]["secretName"] == "tok"
+    assert token["secret"]["items"] == [{"key": "secret", "path": "token"}]
+    mount = next(m for m in container["volumeMounts"] if m["name"] == "monitor-token")
+    assert env["MLOPS_PREDICTION_LOG_TOKEN_FILE"] == mount["mountPath"] + "/token"
+    assert mount["readOnly"] is True
+    plain = builders.build_server_workload(DEPLOYMENT, "stable", VERSION, 1, "img")
+    assert not any(e["name"].startswith("MLOPS_PREDICTION_LOG") for e in
+                   plain["spec"]["template"]["spec"]["containers"][0]["env"])
+
+
+def test_excluding_a_feature_the_version_does_not_have_is_a_conflict_naming_it() -> None:
+    logged = {**DEPLOYMENT, "spec": {**DEPLOYMENT["spec"],
+                                     "predictionLog": {"exclude": ["x", "ssn"]}}}
+    with pytest.raises(builders.SpecConflict) as raised:
+        builders.build_server_workload(logged, "stable", VERSION, 1, "img")
+    assert str(raised.value) == ("spec.predictionLog.exclude: 'ssn' is not a feature of iris-v2 "
+                                 "(its features: x)")
+
+
 def test_node_selector_and_tolerations_reach_the_server_pods() -> None:
     placed = {**DEPLOYMENT, "spec": {**DEPLOYMENT["spec"], "nodeSelector": {"pool": "gpu"},
                                      "tolerations": [{"key": "k", "operator": "Exists"}]}}

@@ -38,7 +38,8 @@ def model_version(version: int) -> dict[str, Any]:
         "metadata": {"name": name, "namespace": NS, "annotations": {}},
         "spec": {"model": "iris", "version": version,
                  "artifact": {"uri": f"pvc://claim/{NS}/iris/{name}/model.onnx",
-                              "sha256": "a" * 64, "format": "onnx"}},
+                              "sha256": "a" * 64, "format": "onnx"},
+                 "inputSchema": {"features": [{"name": "petal length", "type": "float"}]}},
         "status": {"phase": VersionPhase.APPROVED},
     }
 
@@ -183,6 +184,19 @@ def test_an_invalid_spec_changes_no_child_and_says_which_field(rollout: Rollout)
     assert (progressing["status"], progressing["reason"]) == ("False", RolloutReason.INVALID_SPEC)
     warnings = [r for t, r, _ in rollout.kube.events if t == EventType.WARNING]
     assert warnings == [RolloutReason.INVALID_SPEC]
+
+
+def test_excluding_an_unknown_feature_holds_the_rollout_naming_the_field(
+        rollout: Rollout) -> None:
+    healthy(rollout)
+    rollout.body["spec"]["predictionLog"] = {"exclude": ["ssn"]}
+    rollout.body["metadata"]["generation"] += 1
+    rollout.reconcile()  # raises nothing, starts no server that would refuse to run
+    status = rollout.status()
+    stalled = condition(status, ConditionType.STALLED)
+    assert (stalled["status"], stalled["reason"]) == ("True", RolloutReason.INVALID_SPEC)
+    assert "spec.predictionLog.exclude: 'ssn' is not a feature of iris-v1" in stalled["message"]
+    assert condition(status, ConditionType.AVAILABLE)["status"] == "True"  # v1 still serves
 
 
 def condition(status: dict[str, Any], type_: str) -> dict[str, Any]:

@@ -262,9 +262,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def serve_command(*args: str) -> list[str]:
-    """``mlops-runtime serve`` through the interpreter running the tests."""
-    return [sys.executable, "-m", "mlops_runtime.cli", "serve", *args]
+def serve_command(*args: str, command: str = "serve") -> list[str]:
+    """``mlops-runtime serve`` (or ``command``) through the interpreter running the tests."""
+    return [sys.executable, "-m", "mlops_runtime.cli", command, *args]
 
 
 def server_env(tmp_path: Path) -> dict[str, str]:
@@ -302,13 +302,15 @@ class ServerProcess:
 
 @contextlib.contextmanager
 def running_server(
-    args: list[str], env: dict[str, str], log_path: Path, timeout: float = 30.0
+    args: list[str], env: dict[str, str], log_path: Path, timeout: float = 30.0,
+    command: str = "serve", port: int | None = None,
 ) -> Iterator[ServerProcess]:
-    """Start a server on a free port, wait for /readyz (deadline), always stop it."""
-    port = free_port()
+    """Start a server (or the monitor) on a free port, wait for /readyz (deadline), always
+    stop it."""
+    port = port or free_port()
     with open(log_path, "w") as log:
         process = subprocess.Popen(
-            serve_command(*args, "--host", "127.0.0.1", "--port", str(port)),
+            serve_command(*args, "--host", "127.0.0.1", "--port", str(port), command=command),
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -302,12 +302,12 @@ def test_concurrent_requests_are_batched_together(
 
 def test_column_batches_concatenate_and_round_trip_as_a_body(mixed: Mixed) -> None:
     decoder = ColumnDecoder(parse_schema(SCHEMA), 100)
-    first = decoder.predict_body(json.dumps({"instances": RECORDS[:2]}).encode())
-    second = decoder.predict_body(json.dumps({"instances": RECORDS[2:]}).encode())
+    first = decoder.predict_body(json.dumps({"instances": RECORDS[:2]}).encode()).x
+    second = decoder.predict_body(json.dumps({"instances": RECORDS[2:]}).encode()).x
     both = concat([first, second])
     assert isinstance(both, ColumnBatch) and both.shape == (5, 5) and len(both) == 5
     assert both.columns[2].dtype == object and both.columns[0].dtype == np.float32
-    again = decoder.predict_body(json.dumps(both.document()).encode())
+    again = decoder.predict_body(json.dumps(both.document()).encode()).x
     for left, right in zip(both.columns, again.columns, strict=True):
         assert left.tolist() == right.tolist() or np.array_equal(left, right, equal_nan=True)
     matrix = numeric_matrix(both)

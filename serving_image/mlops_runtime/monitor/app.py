@@ -1,0 +1,164 @@
+"""The monitor's HTTP side: model servers post prediction records, Prometheus scrapes.
+
+``POST /v1/records`` takes an Arrow IPC stream of records (``predictionlog.records``)
+with ``Authorization: Bearer <token>``; it answers 202 only after the batch is a synced
+file in the spool, so an acknowledged record survives a crash of the monitor. A full
+spool answers 503 (the sender keeps the batch and retries), a bad body 400 naming what is
+wrong, a missing or wrong token 401. One task writes the spool to Parquet every
+``flush_interval`` seconds and applies the retention.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    generate_latest,
+)
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from mlops_runtime.monitor.settings import MonitorSettings
+from mlops_runtime.monitor.spool import Spool
+from mlops_runtime.monitor.writer import ParquetWriter
+from mlops_runtime.predictionlog.records import RecordsError, from_ipc
+
+log = logging.getLogger("mlops_runtime.monitor")
+JSON = "application/json"
+CHALLENGE = {"WWW-Authenticate": 'Bearer realm="mlops-runtime monitor"'}
+
+
+def authorized(header: str | None, token_file: str) -> bool:
+    """Whether ``header`` carries the bearer token in ``token_file`` (constant time; the
+    file is read each time, so a rotated Secret takes effect without a restart)."""
+    scheme, _, presented = (header or "").partition(" ")
+    try:
+        expected = Path(token_file).read_text(encoding="utf-8").strip()
+    except OSError:
+        return False
+    return (scheme.lower() == "bearer" and bool(expected)
+            and hmac.compare_digest(presented.strip().encode(), expected.encode()))
+
+
+class MonitorMetrics:
+    """The monitor's own series: what it took, refused, holds and wrote."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        rows = Counter("mlops_monitor_rows", "Prediction records by outcome.", ["outcome"],
+                       registry=self.registry)
+        self.accepted = rows.labels("accepted")
+        self.refused = rows.labels("refused")
+        self.written = rows.labels("written")
+        self.spool_bytes = Gauge("mlops_monitor_spool_bytes",
+                                 "Bytes accepted and not yet written to the store.",
+                                 registry=self.registry)
+        self.flush_failures = Counter("mlops_monitor_flush_failures",
+                                      "Flushes that failed (the spool keeps the batches).",
+                                      registry=self.registry)
+
+
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps({"error": message}), status, headers, media_type=JSON)
+
+
+async def _body(request: Request, limit: int) -> bytes | None:
+    """The whole body, or None once it passes ``limit`` bytes (declared or streamed)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return None
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def create_app(settings: MonitorSettings) -> Starlette:
+    """The monitor, with its spool opened (and an unfinished flush redone on start)."""
+    spool = Spool(Path(settings.spool), settings.max_spool_bytes)
+    writer = ParquetWriter(settings.root, spool, settings.retention)
+    metrics = MonitorMetrics()
+    metrics.spool_bytes.set_function(lambda: spool.bytes)
+    lock = asyncio.Lock()
+
+    async def flush() -> None:
+        async with lock:
+            try:
+                done = await asyncio.to_thread(writer.flush)
+                await asyncio.to_thread(writer.expire, datetime.now(UTC))
+            except Exception as error:  # noqa: BLE001 - the spool keeps every batch
+                metrics.flush_failures.inc()
+                log.warning("flush to %s failed, batches kept: %s", settings.root, error)
+                return
+        if done.rows:
+            metrics.written.inc(done.rows)
+
+    async def flushing() -> None:
+        while True:
+            await asyncio.sleep(settings.flush_interval)
+            await flush()
+
+    async def records(request: Request) -> Response:
+        if not authorized(request.headers.get("authorization"), settings.token_file):
+            return _error(401, "missing or wrong bearer token", CHALLENGE)
+        body = await _body(request, settings.max_body_bytes)
+        if body is None:
+            return _error(413, f"body: more than {settings.max_body_bytes} bytes")
+        try:
+            table = from_ipc(body)
+        except RecordsError as error:
+            metrics.refused.inc()
+            return _error(400, str(error))
+        if not spool.has_room(len(body)):
+            metrics.refused.inc(table.num_rows)
+            return _error(503, f"spool full ({spool.bytes} of {spool.max_bytes} bytes); "
+                          "retry later", {"Retry-After": str(int(settings.flush_interval) + 1)})
+        await asyncio.to_thread(spool.put, body)
+        metrics.accepted.inc(table.num_rows)
+        return Response(orjson.dumps({"accepted": table.num_rows}), 202, media_type=JSON)
+
+    async def live(_: Request) -> Response:
+        return Response(b'{"live":true}', media_type=JSON)
+
+    async def scrape(_: Request) -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        await flush()  # what a previous process accepted and did not write
+        task = asyncio.create_task(flushing(), name="monitor-flush")
+        log.info("monitor: spool %s, writing to %s every %gs", settings.spool, settings.root,
+                 settings.flush_interval)
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await flush()
+
+    app = Starlette(routes=[
+        Route("/v1/records", records, methods=["POST"]),
+        Route("/healthz", live, methods=["GET"]),
+        Route("/readyz", live, methods=["GET"]),
+        Route("/metrics", scrape, methods=["GET"]),
+    ], lifespan=lifespan)
+    app.state.spool = spool
+    app.state.writer = writer
+    app.state.flush = flush
+    return app
