@@ -66,3 +66,27 @@ MIRROR_REL_DIFFERENCE = "mlops_mirror_rel_difference"
 LOG_OUTCOME_LABEL = "outcome"
 PREDICTION_LOG_ROWS = "mlops_prediction_log_rows"
 PREDICTION_LOG_ROWS_TOTAL = f"{PREDICTION_LOG_ROWS}_total"
+
+#: Live quality, exported by the monitor from labels joined with logged predictions by ID.
+#: Every series carries the records' own namespace, deployment, model, version and track
+#: (the monitor is scraped with honor_labels). Labelled predictions by ``outcome``
+#: (correct or wrong for classifiers, scored for regressors) and, for regressors, the sums
+#: of absolute and squared errors: counters, so a check compares two tracks over one window.
+LABELLED = "mlops_model_labelled_predictions"
+LABELLED_TOTAL = f"{LABELLED}_total"
+LABELLED_OUTCOME_LABEL = "outcome"
+ABSOLUTE_ERROR_SUM = "mlops_model_absolute_error_sum"
+SQUARED_ERROR_SUM = "mlops_model_squared_error_sum"
+#: Predictions the monitor logged (the denominator of label coverage).
+LOGGED = "mlops_model_logged_predictions"
+LOGGED_TOTAL = f"{LOGGED}_total"
+#: Gauges over the monitor's sliding window of prediction time: accuracy, macro F1
+#: (classifiers), RMSE and MAE (regressors), labelled predictions and the labelled share.
+LIVE_ACCURACY = "mlops_model_live_accuracy"
+LIVE_F1_MACRO = "mlops_model_live_f1_macro"
+LIVE_RMSE = "mlops_model_live_rmse"
+LIVE_MAE = "mlops_model_live_mae"
+LIVE_LABELLED = "mlops_model_live_labelled"
+LABEL_COVERAGE = "mlops_model_label_coverage"
+#: Seconds from a prediction to its label's arrival (histogram).
+LABEL_DELAY = "mlops_model_label_delay_seconds"

@@ -4,8 +4,11 @@
 with ``Authorization: Bearer <token>``; it answers 202 only after the batch is a synced
 file in the spool, so an acknowledged record survives a crash of the monitor. A full
 spool answers 503 (the sender keeps the batch and retries), a bad body 400 naming what is
-wrong, a missing or wrong token 401. One task writes the spool to Parquet every
-``flush_interval`` seconds and applies the retention.
+wrong, a missing or wrong token 401. ``POST /v1/labels`` takes feedback labels
+(``monitor.labels``) with the same token, keeps them the same way and joins them with the
+logged predictions at once (``monitor.quality``); ``/metrics`` shows the live quality per
+version. One task writes both spools to Parquet every ``flush_interval`` seconds and
+applies the retention.
 """
 
 from __future__ import annotations
@@ -32,9 +35,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from mlops_runtime.monitor import feed, labels
+from mlops_runtime.monitor.exposition import QualityCollector
+from mlops_runtime.monitor.quality import JoinCounts, Quality
 from mlops_runtime.monitor.settings import MonitorSettings
 from mlops_runtime.monitor.spool import Spool
-from mlops_runtime.monitor.writer import ParquetWriter
+from mlops_runtime.monitor.writer import LabelWriter, ParquetWriter
 from mlops_runtime.predictionlog.records import RecordsError, from_ipc
 
 log = logging.getLogger("mlops_runtime.monitor")
@@ -67,9 +73,18 @@ class MonitorMetrics:
         self.spool_bytes = Gauge("mlops_monitor_spool_bytes",
                                  "Bytes accepted and not yet written to the store.",
                                  registry=self.registry)
+        label_counter = Counter("mlops_monitor_labels", "Labels by outcome.", ["outcome"],
+                                registry=self.registry)
+        self.labels = {outcome: label_counter.labels(outcome) for outcome in
+                       ("accepted", "invalid", "joined", "duplicate", "wrong_type")}
         self.flush_failures = Counter("mlops_monitor_flush_failures",
                                       "Flushes that failed (the spool keeps the batches).",
                                       registry=self.registry)
+
+    def joined(self, counts: JoinCounts) -> None:
+        self.labels["joined"].inc(counts.joined)
+        self.labels["duplicate"].inc(counts.duplicate)
+        self.labels["wrong_type"].inc(counts.wrong_type)
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
@@ -93,14 +108,20 @@ async def _body(request: Request, limit: int) -> bytes | None:
 def create_app(settings: MonitorSettings) -> Starlette:
     """The monitor, with its spool opened (and an unfinished flush redone on start)."""
     spool = Spool(Path(settings.spool), settings.max_spool_bytes)
+    label_spool = Spool(Path(settings.spool) / labels.LABELS_FOLDER, settings.max_spool_bytes)
     writer = ParquetWriter(settings.root, spool, settings.retention)
+    label_writer = LabelWriter(settings.root, label_spool)
+    quality = Quality(window=settings.quality_window, keep=settings.join_hours * 3600.0,
+                      max_predictions=settings.join_max_predictions)
     metrics = MonitorMetrics()
-    metrics.spool_bytes.set_function(lambda: spool.bytes)
+    metrics.spool_bytes.set_function(lambda: spool.bytes + label_spool.bytes)
+    metrics.registry.register(QualityCollector(quality, feed.now_seconds))
     lock = asyncio.Lock()
 
     async def flush() -> None:
         async with lock:
             try:
+                await asyncio.to_thread(label_writer.flush)
                 done = await asyncio.to_thread(writer.flush)
                 await asyncio.to_thread(writer.expire, datetime.now(UTC))
             except Exception as error:  # noqa: BLE001 - the spool keeps every batch
@@ -132,7 +153,37 @@ def create_app(settings: MonitorSettings) -> Starlette:
                           "retry later", {"Retry-After": str(int(settings.flush_interval) + 1)})
         await asyncio.to_thread(spool.put, body)
         metrics.accepted.inc(table.num_rows)
+        metrics.joined(feed.add_records(quality, table, feed.now_seconds()))
         return Response(orjson.dumps({"accepted": table.num_rows}), 202, media_type=JSON)
+
+    async def feedback(request: Request) -> Response:
+        if not authorized(request.headers.get("authorization"), settings.token_file):
+            return _error(401, "missing or wrong bearer token", CHALLENGE)
+        body = await _body(request, settings.max_body_bytes)
+        if body is None:
+            return _error(413, f"body: more than {settings.max_body_bytes} bytes")
+        ndjson = "ndjson" in request.headers.get("content-type", "")
+        try:
+            parsed = labels.parse_labels(body, ndjson)
+        except labels.LabelsError as error:
+            return _error(400, str(error))
+        metrics.labels["invalid"].inc(parsed.invalid)
+        counts = JoinCounts()
+        if parsed.pairs:
+            now = feed.now_seconds()
+            data = labels.to_ipc(parsed.pairs, int(now * 1000))
+            if not label_spool.has_room(len(data)):
+                return _error(503, "spool full; retry later",
+                              {"Retry-After": str(int(settings.flush_interval) + 1)})
+            await asyncio.to_thread(label_spool.put, data)
+            metrics.labels["accepted"].inc(len(parsed.pairs))
+            counts = quality.add_labels(parsed.pairs, now)
+            metrics.joined(counts)
+        answer = {"accepted": len(parsed.pairs), "joined": counts.joined,
+                  "pending": counts.pending, "duplicate": counts.duplicate,
+                  "wrongType": counts.wrong_type, "invalid": parsed.invalid,
+                  "errors": parsed.errors}
+        return Response(orjson.dumps(answer), 202, media_type=JSON)
 
     async def live(_: Request) -> Response:
         return Response(b'{"live":true}', media_type=JSON)
@@ -143,6 +194,7 @@ def create_app(settings: MonitorSettings) -> Starlette:
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         await flush()  # what a previous process accepted and did not write
+        await asyncio.to_thread(feed.restore, quality, settings.root, datetime.now(UTC))
         task = asyncio.create_task(flushing(), name="monitor-flush")
         log.info("monitor: spool %s, writing to %s every %gs", settings.spool, settings.root,
                  settings.flush_interval)
@@ -154,6 +206,7 @@ def create_app(settings: MonitorSettings) -> Starlette:
 
     app = Starlette(routes=[
         Route("/v1/records", records, methods=["POST"]),
+        Route("/v1/labels", feedback, methods=["POST"]),
         Route("/healthz", live, methods=["GET"]),
         Route("/readyz", live, methods=["GET"]),
         Route("/metrics", scrape, methods=["GET"]),
@@ -161,4 +214,5 @@ def create_app(settings: MonitorSettings) -> Starlette:
     app.state.spool = spool
     app.state.writer = writer
     app.state.flush = flush
+    app.state.quality = quality
     return app

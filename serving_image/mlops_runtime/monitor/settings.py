@@ -25,13 +25,17 @@ class MonitorSettings:
     retention: timedelta | None = None
     max_spool_bytes: int = 1 << 30
     max_body_bytes: int = 64 << 20
+    quality_window: float = 3600.0  # seconds of prediction time the live gauges cover
+    join_hours: int = 24  # hours a logged prediction waits for its label
+    join_max_predictions: int = 500_000  # predictions held for the join (~250 B each)
     log_level: str = "info"
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mlops-runtime monitor",
-        description="Keep model servers' prediction records as Parquet in a store.")
+        description="Keep model servers' prediction records and feedback labels as Parquet "
+        "in a store; join them into live quality per version.")
     add = parser.add_argument
     add("--root", help="store URI the log goes below: file://, pvc:// or s3:// "
         "[MLOPS_MONITOR_ROOT] (required)")
@@ -47,6 +51,12 @@ def _parser() -> argparse.ArgumentParser:
         "[MLOPS_MONITOR_RETENTION_HOURS]; default: kept")
     add("--max-spool-bytes", help="bytes waiting to be written; more are refused with 503 "
         "[MLOPS_MONITOR_MAX_SPOOL_BYTES]; 1 GiB")
+    add("--quality-window", help="seconds of prediction time the live quality gauges "
+        "cover [MLOPS_MONITOR_QUALITY_WINDOW]; 3600")
+    add("--join-hours", help="hours a logged prediction waits for its label "
+        "[MLOPS_MONITOR_JOIN_HOURS]; 24")
+    add("--join-max-predictions", help="predictions held in memory for the join "
+        "(about 250 bytes each) [MLOPS_MONITOR_JOIN_MAX_PREDICTIONS]; 500000")
     add("--log-level", help="log level [MLOPS_LOG_LEVEL]; info")
     return parser
 
@@ -80,5 +90,13 @@ def parse_monitor_settings(argv: Sequence[str],
         max_spool_bytes=integer_setting(pick(args.max_spool_bytes,
                                              "MLOPS_MONITOR_MAX_SPOOL_BYTES"), 1 << 30,
                                         "--max-spool-bytes", 1 << 20, 1 << 40),
+        quality_window=number_setting(pick(args.quality_window,
+                                           "MLOPS_MONITOR_QUALITY_WINDOW"), 3600.0,
+                                      "--quality-window", 10.0, 30 * 86400.0),
+        join_hours=integer_setting(pick(args.join_hours, "MLOPS_MONITOR_JOIN_HOURS"), 24,
+                                   "--join-hours", 1, 24 * 90),
+        join_max_predictions=integer_setting(
+            pick(args.join_max_predictions, "MLOPS_MONITOR_JOIN_MAX_PREDICTIONS"), 500_000,
+            "--join-max-predictions", 1000, 100_000_000),
         log_level=(pick(args.log_level, "MLOPS_LOG_LEVEL") or "info").lower(),
     )

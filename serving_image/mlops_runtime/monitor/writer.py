@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from mlops_runtime import stores
+from mlops_runtime.monitor import labels
 from mlops_runtime.monitor.spool import Spool
 from mlops_runtime.predictionlog import records
 
@@ -77,13 +78,41 @@ class ParquetWriter:
             return 0
         cutoff = (now - self.retention).strftime(records.HOUR_FORMAT)
         removed = 0
-        for hour in Path(local).glob(f"{records.PREDICTIONS_FOLDER}/*=*/*=*/hour=*"):
+        hours = [*Path(local).glob(f"{records.PREDICTIONS_FOLDER}/*=*/*=*/hour=*"),
+                 *Path(local).glob(f"{labels.LABELS_FOLDER}/hour=*")]
+        for hour in hours:
             if hour.name.removeprefix("hour=") < cutoff:
                 shutil.rmtree(hour, ignore_errors=True)
                 removed += 1
         if removed:
             log.info("retention: removed %d hour partitions before %s", removed, cutoff)
         return removed
+
+
+class LabelWriter:
+    """Writes the labels spool below ``root``: one part per hour of arrival per flush,
+    named after the flush's first batch (a repeated flush overwrites, never duplicates)."""
+
+    def __init__(self, root: str, spool: Spool) -> None:
+        self.root = root.rstrip("/")
+        self.spool = spool
+        self.store = stores.store_for(self.root)
+
+    def flush(self) -> Flushed:
+        batches = self.spool.begin()
+        if not batches:
+            return Flushed(0, 0)
+        table = pa.concat_tables([labels.from_ipc(path.read_bytes()) for path in batches])
+        rows = files = 0
+        hours = pc.strftime(table[labels.RECEIVED], format=records.HOUR_FORMAT)
+        for hour in sorted(pc.unique(hours).to_pylist()):
+            hourly = table.filter(pc.equal(hours, hour))
+            uri = f"{self.root}/{labels.partition(hour)}/part-{batches[0].stem}.parquet"
+            self.store.write_bytes(uri, _parquet(hourly))
+            rows += hourly.num_rows
+            files += 1
+        self.spool.finish(batches)
+        return Flushed(rows, files)
 
 
 def _by_version(table: pa.Table) -> list[tuple[tuple[str, str], pa.Table]]:

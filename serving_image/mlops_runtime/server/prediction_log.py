@@ -91,6 +91,7 @@ class PredictionLog:
         self._unacknowledged: deque[tuple[int, bytes]] = deque()  # (rows, IPC body)
         self._rows = 0  # rows gathering or unacknowledged: the bound
         self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
         self._client: aiohttp.ClientSession | None = None
         self._wake = asyncio.Event()
 
@@ -126,11 +127,13 @@ class PredictionLog:
                  if self.settings.exclude else "")
 
     async def stop(self) -> None:
-        """Send what is left (one last try within the timeout), then close."""
+        """Send what is left (one last try within the timeout), then close. The sending
+        task is not cancelled but told to finish: cancelled while it encodes, it would
+        lose the rows it had taken."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            self._stopping.set()
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(self._task, self.settings.timeout + 1.0)
             self._task = None
         with contextlib.suppress(Exception):
             await self.flush()
@@ -141,8 +144,9 @@ class PredictionLog:
             self._client = None
 
     async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.settings.flush_interval)
+        while not self._stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self.settings.flush_interval)
             try:
                 await self.flush()
             except Exception as error:  # noqa: BLE001 - kept and retried, never raised

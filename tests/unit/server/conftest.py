@@ -384,3 +384,48 @@ def settings_of() -> Callable[..., Settings]:
 def metric() -> Callable[..., float]:
     """``metric(text, name, **labels)`` reads one series from /metrics text."""
     return metric_value
+
+
+#: The bearer token of the monitors the prediction-log tests start.
+TOKEN = "monitor-token"
+
+
+@pytest.fixture
+def token_file(tmp_path: Path) -> Path:
+    path = tmp_path / "token"
+    path.write_text(TOKEN + "\n")
+    return path
+
+
+@pytest.fixture
+def start_monitor(tmp_path: Path, token_file: Path
+                  ) -> Callable[..., contextlib.AbstractContextManager[ServerProcess]]:
+    """``with start_monitor(port=..., flush="0.1") as monitor:``: a monitor process keeping
+    records below ``tmp_path/log``, its spool in ``tmp_path/spool`` (both survive it)."""
+    counter = iter(range(100))
+
+    def start(port: int | None = None, flush: str = "0.1") -> Any:
+        args = ["--root", (tmp_path / "log").as_uri(), "--spool", str(tmp_path / "spool"),
+                "--token-file", str(token_file), "--flush-interval", flush]
+        return running_server(args, server_env(tmp_path), tmp_path / f"monitor-{next(counter)}.log",
+                              command="monitor", port=port)
+
+    return start
+
+
+@pytest.fixture
+def start_server(tmp_path: Path, token_file: Path, models: Any
+                 ) -> Callable[..., contextlib.AbstractContextManager[ServerProcess]]:
+    """``with start_server(monitor_url, *extra) as server:``: iris logging to the monitor."""
+    counter = iter(range(100))
+
+    def start(url: str, *extra: str) -> Any:
+        artifact = models.artifacts["iris_lr"]
+        args = ["--model-uri", artifact.uri, "--sha256", artifact.sha256, "--model-name", "iris",
+                "--model-version", "7", "--deployment", "iris-prod",
+                "--prediction-log-url", url, "--prediction-log-token-file", str(token_file),
+                "--prediction-log-flush-interval", "0.05", *extra]
+        env = server_env(tmp_path) | {"POD_NAMESPACE": "ml"}
+        return running_server(args, env, tmp_path / f"server-{next(counter)}.log")
+
+    return start

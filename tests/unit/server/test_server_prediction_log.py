@@ -3,13 +3,12 @@ that pyarrow reads without our code, survive a killed monitor, and never slow an
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -31,57 +30,15 @@ from mlops_runtime.server.schema import parse_schema
 from mlops_runtime.server.settings import SettingsError, parse_settings
 
 from tests.unit.server.conftest import (
+    TOKEN,
     AsgiClient,
     ServerProcess,
     free_port,
-    running_server,
     serve_command,
     server_env,
 )
 
-TOKEN = "monitor-token"
 EXCLUDED = "petal width (cm)"
-
-
-@pytest.fixture
-def token_file(tmp_path: Path) -> Path:
-    path = tmp_path / "token"
-    path.write_text(TOKEN + "\n")
-    return path
-
-
-@pytest.fixture
-def start_monitor(tmp_path: Path, token_file: Path
-                  ) -> Callable[..., contextlib.AbstractContextManager[ServerProcess]]:
-    """``with start_monitor(port=..., flush="0.1") as monitor:``: a monitor process keeping
-    records below ``tmp_path/log``, its spool in ``tmp_path/spool`` (both survive it)."""
-    counter = iter(range(100))
-
-    def start(port: int | None = None, flush: str = "0.1") -> Any:
-        args = ["--root", (tmp_path / "log").as_uri(), "--spool", str(tmp_path / "spool"),
-                "--token-file", str(token_file), "--flush-interval", flush]
-        return running_server(args, server_env(tmp_path), tmp_path / f"monitor-{next(counter)}.log",
-                              command="monitor", port=port)
-
-    return start
-
-
-@pytest.fixture
-def start_server(tmp_path: Path, token_file: Path, models: Any
-                 ) -> Callable[..., contextlib.AbstractContextManager[ServerProcess]]:
-    """``with start_server(monitor_url, *extra) as server:``: iris logging to the monitor."""
-    counter = iter(range(100))
-
-    def start(url: str, *extra: str) -> Any:
-        artifact = models.artifacts["iris_lr"]
-        args = ["--model-uri", artifact.uri, "--sha256", artifact.sha256, "--model-name", "iris",
-                "--model-version", "7", "--deployment", "iris-prod",
-                "--prediction-log-url", url, "--prediction-log-token-file", str(token_file),
-                "--prediction-log-flush-interval", "0.05", *extra]
-        env = server_env(tmp_path) | {"POD_NAMESPACE": "ml"}
-        return running_server(args, env, tmp_path / f"server-{next(counter)}.log")
-
-    return start
 
 
 def logged(tmp_path: Path) -> pa.Table:
