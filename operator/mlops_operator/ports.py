@@ -24,6 +24,15 @@ class CheckUnavailable(Exception):
 
 
 @dataclass(frozen=True)
+class Reading:
+    """A check's value with the evidence behind it, for people (e.g. the confidence
+    intervals a liveAccuracy value came from); ``value`` None is no data yet."""
+
+    value: float | None
+    detail: str
+
+
+@dataclass(frozen=True)
 class CanaryTarget:
     """Where a check looks: one track of one mlops Deployment, and its ModelVersion's
     spec (the training statistics the distribution checks compare with)."""
@@ -39,8 +48,9 @@ class CanaryTarget:
 class MetricObserver(Protocol):
     """Measures checks; the rollout sees only the numbers it returns."""
 
-    def observe(self, check: CheckSpec, target: CanaryTarget) -> float | None:
-        """The check's current value, or None while there is no data.
+    def observe(self, check: CheckSpec, target: CanaryTarget) -> float | Reading | None:
+        """The check's current value (a :class:`Reading` when it has a detail to show),
+        or None while there is no data.
 
         Raises :class:`ProviderError` when the backend cannot answer and
         :class:`CheckUnavailable` when the check cannot be measured for ``target``.

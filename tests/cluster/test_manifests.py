@@ -80,6 +80,7 @@ def test_the_expected_manifests_exist() -> None:
         "examples/deployment-iris-bake.yaml",
         "examples/deployment-iris-follow.yaml",
         "examples/deployment-iris-shadow.yaml",
+        "examples/deployment-iris-live-accuracy.yaml",
         "examples/modelversion-external.yaml",
     ):
         assert expected in names

@@ -63,6 +63,7 @@ class Measurement:
     error: str | None = None
     at: str = ""
     permanent: bool = False
+    detail: str | None = None  # the evidence behind the value, for people
 
     def __post_init__(self) -> None:
         if self.value is not None and not _finite(self.value):
@@ -75,9 +76,10 @@ class Measurement:
             object.__setattr__(self, "value", None)
 
     @classmethod
-    def of(cls, value: float | None, at: datetime | str) -> Measurement:
+    def of(cls, value: float | None, at: datetime | str,
+           detail: str | None = None) -> Measurement:
         """A successful query (value None = empty result)."""
-        return cls(value=value, error=None, at=_stamp(at))
+        return cls(value=value, error=None, at=_stamp(at), detail=detail)
 
     @classmethod
     def failed(cls, error: str, at: datetime | str, *, permanent: bool = False) -> Measurement:
@@ -89,13 +91,15 @@ class Measurement:
         data: dict[str, Any] = {"value": self.value, "error": self.error, "at": self.at}
         if self.permanent:
             data["permanent"] = True
+        if self.detail:
+            data["detail"] = self.detail
         return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Measurement:
         """Inverse of :meth:`to_dict`."""
         return cls(value=data.get("value"), error=data.get("error"), at=str(data.get("at") or ""),
-                   permanent=bool(data.get("permanent")))
+                   permanent=bool(data.get("permanent")), detail=data.get("detail"))
 
 
 

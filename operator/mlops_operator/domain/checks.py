@@ -40,13 +40,15 @@ class Builtin(StrEnum):
 
     default_threshold: float
     default_direction: str
+    default_window: str
 
     def __new__(cls, value: str, default_threshold: float,
-                default_direction: str = "below") -> Builtin:
+                default_direction: str = "below", default_window: str = "1m") -> Builtin:
         member = str.__new__(cls, value)
         member._value_ = value
         member.default_threshold = default_threshold
         member.default_direction = default_direction
+        member.default_window = default_window
         return member
 
     ERROR_RATE = "errorRate", 0.05  # share of 5xx responses
@@ -55,6 +57,15 @@ class Builtin(StrEnum):
     INPUT_DRIFT = "inputDrift", 0.5  # |mean shift| / reference std, worst feature
     #: Share of mirrored rows where the shadow predicted what the live version did.
     PREDICTION_AGREEMENT = "predictionAgreement", 0.95, "above"
+    #: Accuracy on labelled traffic (the monitor's join), judged with a 95 % interval:
+    #: with ``tolerance`` (the default, 0.05), the lower bound of canary - stable over
+    #: the same window must be above -tolerance; with ``threshold``, the lower bound of
+    #: the canary's own accuracy above it. An interval across the line is no data yet.
+    LIVE_ACCURACY = "liveAccuracy", -0.05, "above", "10m"
+
+
+#: How far below the stable version a liveAccuracy canary may be, unless set.
+DEFAULT_TOLERANCE = 0.05
 
 
 def _default_direction(builtin: Builtin | None) -> str:
@@ -92,6 +103,7 @@ _KEYS = frozenset(
         "onMissingData",
         "window",
         "minSamples",
+        "tolerance",
     }
 )
 #: Predictions (or input rows) a distribution check needs before it judges: class
@@ -134,7 +146,10 @@ class CheckSpec:
     consecutive_error_limit: int = DEFAULT_CONSECUTIVE_ERROR_LIMIT
     on_missing_data: MissingData = MissingData.INCONCLUSIVE
     window: str = "1m"  # rate window of the errorRate / latencyP99 built-ins
-    min_samples: int = DEFAULT_MIN_SAMPLES  # predictionShift / inputDrift: no data below this
+    min_samples: int = DEFAULT_MIN_SAMPLES  # distribution / labelled checks: no data below
+    #: liveAccuracy: compare with the stable version, this much worse allowed (None:
+    #: judge the canary's own accuracy against ``threshold``).
+    tolerance: float | None = None
 
     def __post_init__(self) -> None:
         if (self.query is None) == (self.builtin is None):
@@ -151,9 +166,12 @@ class CheckSpec:
         """
         name, where = _name_and_where(data)
         query, builtin, threshold = _what_to_measure(data, where)
+        tolerance = _tolerance(data, builtin, where)
+        if tolerance is not None:
+            threshold = -tolerance
         try:
             interval = parse_duration(data.get("interval", "30s"))
-            window = str(data.get("window", "1m"))
+            window = str(data.get("window", builtin.default_window if builtin else "1m"))
             parse_duration(window)
         except DurationError as error:
             raise AnalysisSpecError(f"{where}: {error}") from None
@@ -182,6 +200,7 @@ class CheckSpec:
             window=window,
             min_samples=_int(data.get("minSamples", DEFAULT_MIN_SAMPLES),
                              f"{where}: minSamples", 1),
+            tolerance=tolerance,
         )
 
     @classmethod
@@ -189,7 +208,8 @@ class CheckSpec:
         """A built-in check with its defaults (a step may name just "errorRate")."""
         kind = _enum(Builtin, builtin, "builtin")
         return cls(name=name or kind.value, threshold=kind.default_threshold, builtin=kind,
-                   direction=Comparison(kind.default_direction))
+                   direction=Comparison(kind.default_direction), window=kind.default_window,
+                   tolerance=DEFAULT_TOLERANCE if kind is Builtin.LIVE_ACCURACY else None)
 
     def to_dict(self) -> dict[str, Any]:
         """The spec form (camelCase), parseable by :meth:`from_dict`."""
@@ -209,6 +229,9 @@ class CheckSpec:
             window=self.window,
             minSamples=self.min_samples,
         )
+        if self.tolerance is not None:
+            data["tolerance"] = self.tolerance
+            del data["threshold"]
         return data
 
     def passes(self, value: float) -> bool:
@@ -247,6 +270,24 @@ def _name_and_where(data: Any) -> tuple[str, str]:
         fields = ", ".join(unknown)
         raise AnalysisSpecError(f"{where}: unknown field(s) {fields} (known: {known})")
     return name, where
+
+
+def _tolerance(data: Mapping[str, Any], builtin: Builtin | None, where: str) -> float | None:
+    """liveAccuracy's tolerance: given, or the default unless a threshold is set."""
+    given = data.get("tolerance")
+    if builtin is not Builtin.LIVE_ACCURACY:
+        if given is not None:
+            raise AnalysisSpecError(f"{where}: tolerance belongs to the liveAccuracy check")
+        return None
+    if given is None:
+        return None if data.get("threshold") is not None else DEFAULT_TOLERANCE
+    if data.get("threshold") is not None:
+        raise AnalysisSpecError(f"{where}: set threshold (the canary's own accuracy) or "
+                                "tolerance (compared with stable), not both")
+    value = _float(given, f"{where}: tolerance")
+    if not 0 <= value <= 1:
+        raise AnalysisSpecError(f"{where}: tolerance must be between 0 and 1, not {value!r}")
+    return value
 
 
 def _what_to_measure(

@@ -35,6 +35,7 @@ from mlops_operator.ports import (
     KubernetesPort,
     MetricObserver,
     ProviderError,
+    Reading,
     Refused,
 )
 from mlops_operator.routers import router_for
@@ -96,7 +97,11 @@ def _measure(
             reachable, error_text = False, str(error)
             measurements[check.name] = analysis.Measurement.failed(str(error), at)
         else:
-            measurements[check.name] = analysis.Measurement.of(value, at)
+            if isinstance(value, Reading):
+                measurements[check.name] = analysis.Measurement.of(value.value, at,
+                                                                   detail=value.detail)
+            else:
+                measurements[check.name] = analysis.Measurement.of(value, at)
     return measurements, reachable, error_text
 
 

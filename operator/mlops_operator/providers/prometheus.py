@@ -8,7 +8,7 @@ import math
 import httpx
 
 from mlops_operator.domain.checks import CheckSpec
-from mlops_operator.ports import CanaryTarget, CheckUnavailable, ProviderError
+from mlops_operator.ports import CanaryTarget, CheckUnavailable, ProviderError, Reading
 from mlops_operator.providers.checks import kind_of
 
 
@@ -54,6 +54,6 @@ class PrometheusObserver:
     def __init__(self, url: str, timeout: float = 3.0) -> None:
         self.client = PrometheusClient(url, timeout)
 
-    def observe(self, check: CheckSpec, target: CanaryTarget) -> float | None:
+    def observe(self, check: CheckSpec, target: CanaryTarget) -> float | Reading | None:
         kind = kind_of(check)
         return kind.value(check, self.client.query(kind.query(check, target)), target)

@@ -47,6 +47,10 @@ _NUMPY = orjson.OPT_SERIALIZE_NUMPY
 _HEADERS = {"content-type": "application/json"}
 
 
+#: One sampled live request: its inputs, the live prediction and its rows' IDs.
+_Copy = tuple[Inputs, Prediction, list[str] | None]
+
+
 @dataclass(frozen=True)
 class MirrorSettings:
     """Where copies go and how many: ``url`` is the shadow's base URL (its Service)."""
@@ -117,17 +121,18 @@ class Mirror:
         self.endpoint = settings.url.rstrip("/") + "/predict"
         self._share = settings.percent / 100.0
         self._random = random.Random()
-        self._queue: asyncio.Queue[tuple[Inputs, Prediction]] = asyncio.Queue(
-            settings.queue_size)
+        self._queue: asyncio.Queue[_Copy] = asyncio.Queue(settings.queue_size)
         self._workers: list[asyncio.Task[None]] = []
         self._client: aiohttp.ClientSession | None = None
 
-    def offer(self, x: Inputs, prediction: Prediction) -> None:
-        """The hot path's only call: sample, enqueue or drop; never waits."""
+    def offer(self, x: Inputs, prediction: Prediction, ids: list[str] | None = None) -> None:
+        """The hot path's only call: sample, enqueue or drop; never waits. ``ids`` (the
+        rows' prediction IDs) go with the copy, so the shadow logs them under the same IDs
+        and a label for a live answer also judges the shadow."""
         if self._share < 1.0 and self._random.random() >= self._share:
             return
         try:
-            self._queue.put_nowait((x, prediction))
+            self._queue.put_nowait((x, prediction, ids))
         except asyncio.QueueFull:
             if self.metrics is not None:
                 self.metrics.dropped.inc()
@@ -152,7 +157,7 @@ class Mirror:
             await self._client.close()
             self._client = None
 
-    def _take(self, first: tuple[Inputs, Prediction]) -> list[tuple[Inputs, Prediction]]:
+    def _take(self, first: _Copy) -> list[_Copy]:
         """``first`` and whatever else is queued, up to ``batch_rows`` rows."""
         taken, rows = [first], len(first[0])
         while rows < self.settings.batch_rows and not self._queue.empty():
@@ -175,14 +180,16 @@ class Mirror:
                     self.metrics.failed.inc(len(taken))
 
     async def _compare(self, client: aiohttp.ClientSession,
-                       taken: list[tuple[Inputs, Prediction]]) -> None:
+                       taken: list[_Copy]) -> None:
         x = concat([item[0] for item in taken])
         live = np.concatenate([item[1].values for item in taken])
         if isinstance(x, ColumnBatch):  # strings, booleans, nulls: as named columns
-            body = orjson.dumps(x.document())
+            document: dict[str, Any] = x.document()
         else:
-            rows = x if x.dtype.kind in "biuf" else x.tolist()
-            body = orjson.dumps({"instances": rows}, option=_NUMPY)
+            document = {"instances": x if x.dtype.kind in "biuf" else x.tolist()}
+        if all(item[2] is not None for item in taken):
+            document["ids"] = [i for item in taken for i in item[2] or ()]
+        body = orjson.dumps(document, option=_NUMPY)
         async with client.post(self.endpoint, data=body, headers=_HEADERS) as response:
             content = await response.read()
         if response.status != 200:

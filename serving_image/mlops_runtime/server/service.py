@@ -137,8 +137,6 @@ class ModelService:
                 prediction = self.loaded.model.predict(x)
             if self.metrics is not None:
                 self.metrics.observe_batch(x, prediction)
-        if self.mirror is not None:
-            self.mirror.offer(x, prediction)
         return prediction
 
     def is_served(self, model: str, version: str | None) -> bool:
@@ -229,6 +227,9 @@ class ModelService:
 
     def _log(self, request: str, ids: list[str], x: Inputs, prediction: Prediction,
              start: float) -> None:
+        """An answered request to the shadow (with its IDs) and to the prediction log."""
+        if self.mirror is not None:
+            self.mirror.offer(x, prediction, ids)
         if self.prediction_log is not None:
             self.prediction_log.offer(request, ids, x, prediction,
                                       (perf_counter() - start) * 1000.0)

@@ -43,6 +43,7 @@ BUILTIN_DEFAULTS = [
     ("errorRate", 0.05, Comparison.BELOW), ("latencyP99", 0.5, Comparison.BELOW),
     ("predictionShift", 0.2, Comparison.BELOW), ("inputDrift", 0.5, Comparison.BELOW),
     ("predictionAgreement", 0.95, Comparison.ABOVE),
+    ("liveAccuracy", -0.05, Comparison.ABOVE),
 ]
 
 
@@ -80,6 +81,10 @@ def test_builtin_defaults(builtin: str, threshold: float, direction: Comparison)
         ({"name": "c", "query": "x{a=\"{{pod}}\"}", "threshold": 1}, "unknown placeholder"),
         ({"name": "c", "builtin": "errorRate", "window": "1 minute"}, "invalid duration"),
         ("errorRate", "must be an object"),
+        ({"name": "c", "builtin": "errorRate", "tolerance": 0.1}, "tolerance belongs to"),
+        ({"name": "c", "builtin": "liveAccuracy", "tolerance": 0.1, "threshold": 0.9},
+         "not both"),
+        ({"name": "c", "builtin": "liveAccuracy", "tolerance": 2}, "between 0 and 1"),
     ],
 )
 def test_check_spec_errors(data: object, fragment: str) -> None:
@@ -88,6 +93,20 @@ def test_check_spec_errors(data: object, fragment: str) -> None:
     assert fragment in str(caught.value)
 
 
+
+
+@pytest.mark.parametrize(("data", "tolerance", "threshold"), [
+    ({}, 0.05, -0.05),  # compared with stable, 0.05 worse allowed
+    ({"tolerance": 0.0}, 0.0, 0.0),
+    ({"tolerance": 0.1}, 0.1, -0.1),
+    ({"threshold": 0.9}, None, 0.9),  # the canary's own accuracy
+])
+def test_live_accuracy_compares_with_stable_unless_a_threshold_is_set(
+        data: dict[str, float], tolerance: float | None, threshold: float) -> None:
+    spec = CheckSpec.from_dict({"name": "acc", "builtin": "liveAccuracy", **data})
+    assert (spec.tolerance, spec.threshold, spec.window) == (tolerance, threshold, "10m")
+    assert spec.direction is Comparison.ABOVE
+    assert CheckSpec.from_dict(spec.to_dict()) == spec
 
 
 def test_template_placeholders() -> None:

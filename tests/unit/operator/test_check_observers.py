@@ -66,6 +66,12 @@ def test_every_builtin_has_exactly_one_observer_and_custom_queries_one() -> None
         (Builtin.PREDICTION_AGREEMENT, None,
          'sum by (agreement) (mlops_mirror_rows_total{namespace="ml",deployment="iris",'
          'track="stable",shadow="iris-v2"})'),
+        # The canary's version and the stable track, over the same window.
+        (Builtin.LIVE_ACCURACY, None,
+         f'sum by (track, outcome) (increase(mlops_model_labelled_predictions_total{{{SEL},'
+         f'version="iris-v2"}}[10m])) or sum by (track, outcome) (increase('
+         f'mlops_model_labelled_predictions_total{{namespace="ml",deployment="iris",'
+         f'track="stable"}}[10m]))'),
     ],
 )
 def test_builtin_queries(builtin: Builtin, reference: dict | None, expected: str) -> None:
@@ -170,3 +176,37 @@ def test_answers_reduce_to_one_value(
 ) -> None:
     result = value(check, vector, reference)
     assert result == (pytest.approx(expected) if expected is not None else None)
+
+
+LIVE = CheckSpec.for_builtin(Builtin.LIVE_ACCURACY)
+OWN = CheckSpec.from_dict({"name": "own", "builtin": "liveAccuracy", "threshold": 0.8})
+
+
+def _labelled(canary: tuple[float, float], stable: tuple[float, float] = (0, 0)) -> list:
+    """Correct and wrong labelled predictions per track, as Prometheus answers."""
+    return [({"track": track, "outcome": outcome}, count)
+            for track, counts in (("canary", canary), ("stable", stable))
+            for outcome, count in zip(("correct", "wrong"), counts, strict=True) if count]
+
+
+@pytest.mark.parametrize(("check", "vector", "expected", "detail"), [
+    # Too few labels on either track: no data, so a rollout waits for labels.
+    (LIVE, _labelled((40, 9), (900, 100)), None, "49 of 50 labelled canary predictions"),
+    (LIVE, _labelled((60, 0), (30, 10)), None, "40 of 50 labelled stable predictions"),
+    # Clearly worse than stable: the difference's upper bound is below -tolerance.
+    (LIVE, _labelled((60, 40), (950, 50)), -0.449, "difference -0.350 [-0.449, -0.258]"),
+    # As good as stable with plenty of labels: the lower bound is above -0.05.
+    (LIVE, _labelled((970, 30), (960, 40)), -0.0057, "difference +0.010"),
+    # As good, but too few labels to say it is not 0.05 worse: not decisive yet.
+    (LIVE, _labelled((95, 5), (95, 5)), None, "not yet decisive"),
+    # The canary's own accuracy against an absolute threshold.
+    (OWN, _labelled((95, 5)), 0.8882, "canary 0.950 [0.888, 0.978] of 100 labelled"),
+    (OWN, _labelled((50, 50)), 0.4038, "threshold 0.8"),
+    (OWN, _labelled((42, 8)), None, "not yet decisive"),
+])
+def test_live_accuracy_judges_on_a_confidence_interval(
+        check: CheckSpec, vector: list, expected: float | None, detail: str) -> None:
+    reading = value(check, vector)
+    assert reading.value == (pytest.approx(expected, abs=1e-3) if expected is not None
+                             else None)
+    assert detail in reading.detail

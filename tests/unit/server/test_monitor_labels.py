@@ -104,3 +104,22 @@ def test_labels_need_the_token_and_json(start_monitor: Any) -> None:
             "content-type": "application/x-ndjson"},
             content=b'{"id":"a","label":1}\n{"id":"b","label":2}\n')
         assert lines.status_code == 202 and lines.json()["accepted"] == 2
+
+
+def test_a_shadow_logs_the_live_requests_ids_so_one_label_judges_both(
+        start_monitor: Any, start_server: Any, models: Any) -> None:
+    rows = models.iris_x[:30].tolist()
+    ids = [f"s-{i}" for i in range(30)]
+    shadow_series = SERIES | {"version": "8", "track": "canary"}
+    with start_monitor() as monitor, \
+            start_server(monitor.url, "--model-version", "8", "--track", "canary") as shadow, \
+            start_server(monitor.url, "--mirror-url", shadow.url, "--mirror-version", "8") \
+            as live:
+        predictions = _predict(live, rows, ids)
+        _wait_for(monitor, "mlops_model_logged_predictions_total", 30, **shadow_series)
+        answer = _label(monitor, [{"id": i, "label": p} for i, p in
+                                  zip(ids, predictions, strict=True)])
+        assert answer["joined"] == 30
+        text = _wait_for(monitor, "mlops_model_live_accuracy", 1.0, **SERIES)
+        assert metric_value(text, "mlops_model_live_accuracy", **shadow_series) == 1.0
+        assert metric_value(text, "mlops_model_live_labelled", **shadow_series) == 30

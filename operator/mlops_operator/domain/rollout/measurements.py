@@ -98,7 +98,9 @@ def _last_analysis(status: RolloutStatus, index: int, verdict: Judgement, at: st
         "at": at,
         "checks": [
             {"name": judgement.check, "verdict": judgement.verdict.value,
-             "message": judgement.message, "lastValue": state.tally.last_value}
+             "message": judgement.message, "lastValue": state.tally.last_value,
+             **({"detail": state.measurements[-1].detail}
+                if state.measurements and state.measurements[-1].detail else {})}
             for judgement, state in zip(judgements, states, strict=True)
         ],
     }

@@ -11,7 +11,7 @@ from typing import Any
 from mlops_telemetry import DEPLOYMENT_LABEL, NAMESPACE_LABEL, TRACK_LABEL
 
 from mlops_operator.domain.checks import Builtin, CheckSpec, Comparison
-from mlops_operator.ports import CanaryTarget, CheckUnavailable
+from mlops_operator.ports import CanaryTarget, CheckUnavailable, Reading
 
 #: An instant vector: (labels, value) per series.
 Vector = Sequence[tuple[Mapping[str, str], float]]
@@ -27,7 +27,7 @@ class CheckKind:
 
     builtin: Builtin | None
     query: Callable[[CheckSpec, CanaryTarget], str]
-    value: Callable[[CheckSpec, Vector, CanaryTarget], float | None]
+    value: Callable[[CheckSpec, Vector, CanaryTarget], float | Reading | None]
 
 
 def finite(value: Any) -> bool:
