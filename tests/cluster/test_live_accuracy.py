@@ -16,9 +16,11 @@ import random
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
 import pytest
+from mlops_dev.processes import operator_env
 from sklearn.datasets import load_iris
 
 from tests.cluster.conftest import OperatorProcess, wait_for
@@ -54,7 +56,10 @@ class World:
     """Clients asking about random flowers, and later saying what each flower was."""
 
     def __init__(self, url: str) -> None:
-        self.client = httpx.Client(base_url=url, timeout=10)
+        # A new connection per request: kube-proxy balances connections, not requests, so
+        # one kept-alive connection would only ever reach one track.
+        self.client = httpx.Client(base_url=url, timeout=10,
+                                   limits=httpx.Limits(max_keepalive_connections=0))
         self.truth: dict[str, int] = {}
         self.classes: list | None = None  # how the model names classes, from its answers
         self.labelling = threading.Event()
@@ -99,6 +104,19 @@ def traffic(world: World, monitor_url: str, token: str) -> Iterator[World]:
         world.stop.set()
         thread.join(timeout=30)
         world.client.close()
+
+
+@pytest.fixture
+def operator(kubeconfig: str, crds: None, namespace: str, endpoints: dict[str, str],
+             tmp_path: Path) -> Iterator[OperatorProcess]:
+    """The operator, measuring checks in the local cluster's Prometheus."""
+    process = OperatorProcess(kubeconfig, namespace, tmp_path / "operator.log",
+                              env=operator_env(endpoints))
+    process.start()
+    try:
+        yield process
+    finally:
+        process.stop()
 
 
 def _check(status: dict, name: str) -> dict:
@@ -146,7 +164,7 @@ spec:
             live = _check(status, "live-accuracy")
             others = [_check(status, n).get("verdict") for n in
                       ("error-rate", "latency", "input-drift")]
-            return status if (live.get("verdict") == "Inconclusive"
+            return status if (live.get("verdict") == "Running"  # no data: measuring on
                               and "labelled canary predictions" in live.get("detail", "")
                               and others == ["Successful"] * 3) else None
 

@@ -105,114 +105,131 @@ async def _body(request: Request, limit: int) -> bytes | None:
     return b"".join(chunks)
 
 
-def create_app(settings: MonitorSettings) -> Starlette:
-    """The monitor, with its spool opened (and an unfinished flush redone on start)."""
-    spool = Spool(Path(settings.spool), settings.max_spool_bytes)
-    label_spool = Spool(Path(settings.spool) / labels.LABELS_FOLDER, settings.max_spool_bytes)
-    writer = ParquetWriter(settings.root, spool, settings.retention)
-    label_writer = LabelWriter(settings.root, label_spool)
-    quality = Quality(window=settings.quality_window, keep=settings.join_hours * 3600.0,
-                      max_predictions=settings.join_max_predictions)
-    metrics = MonitorMetrics()
-    metrics.spool_bytes.set_function(lambda: spool.bytes + label_spool.bytes)
-    metrics.registry.register(QualityCollector(quality, feed.now_seconds))
-    lock = asyncio.Lock()
+class Monitor:
+    """The monitor's state (spools, writers, the join, metrics) and its endpoints."""
 
-    async def flush() -> None:
-        async with lock:
+    def __init__(self, settings: MonitorSettings) -> None:
+        self.settings = settings
+        self.spool = Spool(Path(settings.spool), settings.max_spool_bytes)
+        self.label_spool = Spool(Path(settings.spool) / labels.LABELS_FOLDER,
+                                 settings.max_spool_bytes)
+        self.writer = ParquetWriter(settings.root, self.spool, settings.retention)
+        self.label_writer = LabelWriter(settings.root, self.label_spool)
+        self.quality = Quality(window=settings.quality_window,
+                               keep=settings.join_hours * 3600.0,
+                               max_predictions=settings.join_max_predictions)
+        self.metrics = MonitorMetrics()
+        self.metrics.spool_bytes.set_function(lambda: self.spool.bytes + self.label_spool.bytes)
+        self.metrics.registry.register(QualityCollector(self.quality, feed.now_seconds))
+        self._lock = asyncio.Lock()
+        self._retry_after = {"Retry-After": str(int(settings.flush_interval) + 1)}
+
+    async def flush(self) -> None:
+        """Both spools to the store, then the retention; a failure keeps every batch."""
+        async with self._lock:
             try:
-                await asyncio.to_thread(label_writer.flush)
-                done = await asyncio.to_thread(writer.flush)
-                await asyncio.to_thread(writer.expire, datetime.now(UTC))
+                await asyncio.to_thread(self.label_writer.flush)
+                done = await asyncio.to_thread(self.writer.flush)
+                await asyncio.to_thread(self.writer.expire, datetime.now(UTC))
             except Exception as error:  # noqa: BLE001 - the spool keeps every batch
-                metrics.flush_failures.inc()
-                log.warning("flush to %s failed, batches kept: %s", settings.root, error)
+                self.metrics.flush_failures.inc()
+                log.warning("flush to %s failed, batches kept: %s", self.settings.root, error)
                 return
         if done.rows:
-            metrics.written.inc(done.rows)
+            self.metrics.written.inc(done.rows)
 
-    async def flushing() -> None:
+    async def _flushing(self) -> None:
         while True:
-            await asyncio.sleep(settings.flush_interval)
-            await flush()
+            await asyncio.sleep(self.settings.flush_interval)
+            await self.flush()
 
-    async def records(request: Request) -> Response:
-        if not authorized(request.headers.get("authorization"), settings.token_file):
+    async def _read(self, request: Request) -> bytes | Response:
+        """The body of an authorized request within the size bound, or the refusal."""
+        if not authorized(request.headers.get("authorization"), self.settings.token_file):
             return _error(401, "missing or wrong bearer token", CHALLENGE)
-        body = await _body(request, settings.max_body_bytes)
+        body = await _body(request, self.settings.max_body_bytes)
         if body is None:
-            return _error(413, f"body: more than {settings.max_body_bytes} bytes")
+            return _error(413, f"body: more than {self.settings.max_body_bytes} bytes")
+        return body
+
+    async def records(self, request: Request) -> Response:
+        body = await self._read(request)
+        if isinstance(body, Response):
+            return body
         try:
             table = from_ipc(body)
         except RecordsError as error:
-            metrics.refused.inc()
+            self.metrics.refused.inc()
             return _error(400, str(error))
-        if not spool.has_room(len(body)):
-            metrics.refused.inc(table.num_rows)
-            return _error(503, f"spool full ({spool.bytes} of {spool.max_bytes} bytes); "
-                          "retry later", {"Retry-After": str(int(settings.flush_interval) + 1)})
-        await asyncio.to_thread(spool.put, body)
-        metrics.accepted.inc(table.num_rows)
-        metrics.joined(feed.add_records(quality, table, feed.now_seconds()))
+        if not self.spool.has_room(len(body)):
+            self.metrics.refused.inc(table.num_rows)
+            return _error(503, f"spool full ({self.spool.bytes} of {self.spool.max_bytes} "
+                          "bytes); retry later", self._retry_after)
+        await asyncio.to_thread(self.spool.put, body)
+        self.metrics.accepted.inc(table.num_rows)
+        self.metrics.joined(feed.add_records(self.quality, table, feed.now_seconds()))
         return Response(orjson.dumps({"accepted": table.num_rows}), 202, media_type=JSON)
 
-    async def feedback(request: Request) -> Response:
-        if not authorized(request.headers.get("authorization"), settings.token_file):
-            return _error(401, "missing or wrong bearer token", CHALLENGE)
-        body = await _body(request, settings.max_body_bytes)
-        if body is None:
-            return _error(413, f"body: more than {settings.max_body_bytes} bytes")
-        ndjson = "ndjson" in request.headers.get("content-type", "")
+    async def feedback(self, request: Request) -> Response:
+        body = await self._read(request)
+        if isinstance(body, Response):
+            return body
         try:
-            parsed = labels.parse_labels(body, ndjson)
+            parsed = labels.parse_labels(body, "ndjson" in request.headers.get(
+                "content-type", ""))
         except labels.LabelsError as error:
             return _error(400, str(error))
-        metrics.labels["invalid"].inc(parsed.invalid)
+        self.metrics.labels["invalid"].inc(parsed.invalid)
         counts = JoinCounts()
         if parsed.pairs:
             now = feed.now_seconds()
             data = labels.to_ipc(parsed.pairs, int(now * 1000))
-            if not label_spool.has_room(len(data)):
-                return _error(503, "spool full; retry later",
-                              {"Retry-After": str(int(settings.flush_interval) + 1)})
-            await asyncio.to_thread(label_spool.put, data)
-            metrics.labels["accepted"].inc(len(parsed.pairs))
-            counts = quality.add_labels(parsed.pairs, now)
-            metrics.joined(counts)
+            if not self.label_spool.has_room(len(data)):
+                return _error(503, "spool full; retry later", self._retry_after)
+            await asyncio.to_thread(self.label_spool.put, data)
+            self.metrics.labels["accepted"].inc(len(parsed.pairs))
+            counts = self.quality.add_labels(parsed.pairs, now)
+            self.metrics.joined(counts)
         answer = {"accepted": len(parsed.pairs), "joined": counts.joined,
                   "pending": counts.pending, "duplicate": counts.duplicate,
                   "wrongType": counts.wrong_type, "invalid": parsed.invalid,
                   "errors": parsed.errors}
         return Response(orjson.dumps(answer), 202, media_type=JSON)
 
-    async def live(_: Request) -> Response:
-        return Response(b'{"live":true}', media_type=JSON)
-
-    async def scrape(_: Request) -> Response:
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    async def scrape(self, _: Request) -> Response:
+        return Response(generate_latest(self.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     @asynccontextmanager
-    async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        await flush()  # what a previous process accepted and did not write
-        await asyncio.to_thread(feed.restore, quality, settings.root, datetime.now(UTC))
-        task = asyncio.create_task(flushing(), name="monitor-flush")
-        log.info("monitor: spool %s, writing to %s every %gs", settings.spool, settings.root,
-                 settings.flush_interval)
+    async def lifespan(self, _: Starlette) -> AsyncIterator[None]:
+        await self.flush()  # what a previous process accepted and did not write
+        await asyncio.to_thread(feed.restore, self.quality, self.settings.root,
+                                datetime.now(UTC))
+        task = asyncio.create_task(self._flushing(), name="monitor-flush")
+        log.info("monitor: spool %s, writing to %s every %gs", self.settings.spool,
+                 self.settings.root, self.settings.flush_interval)
         yield
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-        await flush()
+        await self.flush()
 
+
+async def _live(_: Request) -> Response:
+    return Response(b'{"live":true}', media_type=JSON)
+
+
+def create_app(settings: MonitorSettings) -> Starlette:
+    """The monitor, with its spool opened (and an unfinished flush redone on start)."""
+    monitor = Monitor(settings)
     app = Starlette(routes=[
-        Route("/v1/records", records, methods=["POST"]),
-        Route("/v1/labels", feedback, methods=["POST"]),
-        Route("/healthz", live, methods=["GET"]),
-        Route("/readyz", live, methods=["GET"]),
-        Route("/metrics", scrape, methods=["GET"]),
-    ], lifespan=lifespan)
-    app.state.spool = spool
-    app.state.writer = writer
-    app.state.flush = flush
-    app.state.quality = quality
+        Route("/v1/records", monitor.records, methods=["POST"]),
+        Route("/v1/labels", monitor.feedback, methods=["POST"]),
+        Route("/healthz", _live, methods=["GET"]),
+        Route("/readyz", _live, methods=["GET"]),
+        Route("/metrics", monitor.scrape, methods=["GET"]),
+    ], lifespan=monitor.lifespan)
+    app.state.spool = monitor.spool
+    app.state.writer = monitor.writer
+    app.state.flush = monitor.flush
+    app.state.quality = monitor.quality
     return app
