@@ -16,11 +16,9 @@ import random
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import httpx
 import pytest
-from mlops_dev.processes import operator_env
 from sklearn.datasets import load_iris
 
 from tests.cluster.conftest import OperatorProcess, wait_for
@@ -106,34 +104,21 @@ def traffic(world: World, monitor_url: str, token: str) -> Iterator[World]:
         world.client.close()
 
 
-@pytest.fixture
-def operator(kubeconfig: str, crds: None, namespace: str, endpoints: dict[str, str],
-             tmp_path: Path) -> Iterator[OperatorProcess]:
-    """The operator, measuring checks in the local cluster's Prometheus."""
-    process = OperatorProcess(kubeconfig, namespace, tmp_path / "operator.log",
-                              env=operator_env(endpoints))
-    process.start()
-    try:
-        yield process
-    finally:
-        process.stop()
-
-
 def _check(status: dict, name: str) -> dict:
     checks = (status.get("lastAnalysis") or {}).get("checks") or []
     return next((c for c in checks if c["name"] == name), {})
 
 
 def test_a_canary_wrong_on_labelled_traffic_waits_for_labels_then_is_rolled_back(
-        kubeconfig: str, namespace: str, operator: OperatorProcess) -> None:
+        kubeconfig: str, namespace: str, measured_operator: OperatorProcess) -> None:
     apply(kubeconfig, namespace, TRAIN.format(
         name="iris", estimator="{name: LogisticRegression, params: {max_iter: 300}}"))
     wait_for(lambda: phase(kubeconfig, namespace, "mv", "iris-v1") == "Approved", 180,
-             "iris-v1 Approved", operator.log)
+             "iris-v1 Approved", measured_operator.log)
     apply(kubeconfig, namespace, TRAIN.format(
         name="iris-stump", estimator="{name: DecisionTreeClassifier, params: {max_depth: 1}}"))
     wait_for(lambda: phase(kubeconfig, namespace, "mv", "iris-v2") == "Approved", 180,
-             "iris-v2 Approved", operator.log)
+             "iris-v2 Approved", measured_operator.log)
     apply_monitor(kubeconfig, namespace)
     deployment = """
 apiVersion: mlops.dev/v1alpha1
@@ -150,7 +135,7 @@ spec:
 """ + CHECKS.replace("{", "{{").replace("}", "}}")
     apply(kubeconfig, namespace, deployment.format(version="iris-v1"))
     wait_for(lambda: phase(kubeconfig, namespace, "mld", "iris") == "Healthy", 120,
-             "iris Healthy", operator.log)
+             "iris Healthy", measured_operator.log)
     token = base64.b64decode(kubectl(kubeconfig, "get", "secret", "mlops-monitor-token", "-n",
                                      namespace, "-o", "jsonpath={.data.token}").stdout).decode()
     monitor_url = service_url(kubeconfig, namespace, "mlops-monitor").replace(":80", ":8090")
@@ -169,7 +154,7 @@ spec:
                               and others == ["Successful"] * 3) else None
 
         status = wait_for(waiting_for_labels, 180, "proxies pass, liveAccuracy waits",
-                          operator.log)
+                          measured_operator.log)
         assert status["phase"] != "RolledBack" and status.get("canaryVersion") == "iris-v2"
         world.labelling.set()  # the truth arrives
 
@@ -178,7 +163,7 @@ spec:
             return status if status.get("phase") == "RolledBack" else None
 
         status = wait_for(rolled_back, 240, "iris-v2 rolled back on live accuracy",
-                          operator.log)
+                          measured_operator.log)
     live = _check(status, "live-accuracy")
     assert live["verdict"] == "Failed", status
     assert "difference" in live["detail"] and "stable" in live["detail"], live

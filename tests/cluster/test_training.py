@@ -5,14 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
-from collections.abc import Iterator
 
 import httpx
 import numpy as np
 import onnxruntime
 import pytest
 from mlops_dev.node.images import RUNTIME_IMAGE
-from mlops_dev.processes import operator_env
 from mlops_runtime import stores
 from sklearn.datasets import load_iris
 
@@ -396,24 +394,11 @@ def post_alerts(alertmanager: str, alerts: list[dict]) -> None:
     assert response.status_code == 200, response.text
 
 
-@pytest.fixture
-def alerted_operator(kubeconfig: str, crds: None, namespace: str, endpoints: dict[str, str],
-                     tmp_path) -> Iterator[OperatorProcess]:
-    """The operator serving the webhook the local cluster's Alertmanager posts to."""
-    process = OperatorProcess(kubeconfig, namespace, tmp_path / "operator.log",
-                              env=operator_env(endpoints))
-    process.start()
-    try:
-        yield process
-    finally:
-        process.stop()
-
-
 def test_retrain_on_a_drift_alert_starts_one_gated_run_and_a_flap_within_min_interval_none(
     kubeconfig: str, namespace: str, endpoints: dict[str, str],
-    alerted_operator: OperatorProcess,
+    measured_operator: OperatorProcess,
 ) -> None:
-    operator = alerted_operator
+    operator = measured_operator
     apply(kubeconfig, namespace, RETRAINING % {
         "name": "drifty", "model": "iris", "retrain": "{onAlerts: [InputDrift], minInterval: 10m}"})
     wait_for(lambda: phase(kubeconfig, namespace, "mv", "iris-v1") == "Approved", 90,

@@ -208,22 +208,25 @@ class Quality:
             return counts
         for entry in fresh:
             totals = self.totals[entry.series]
+            bucket = self._bucket(self._buckets.setdefault(entry.series, {}), entry.at)
             if totals.regressor:
                 truth = label_number(label)
                 if truth is None:
                     counts.wrong_type += 1
                     continue
                 error = float(entry.prediction) - truth
+                for scores in (totals, bucket):
+                    scores.absolute += abs(error)
+                    scores.squared += error * error
                 totals.scored += 1
-                totals.absolute += abs(error)
-                totals.squared += error * error
             else:
                 hit = entry.prediction == label
                 totals.correct += hit
                 totals.wrong += not hit
+                _count_class(bucket, str(entry.prediction), label)
+            bucket.labelled += 1
             entry.labelled = True
             self._delay(totals, now - entry.at)
-            self._window_add(entry, label)
         if any(entry.labelled for entry in fresh):
             counts.joined += 1
         return counts
@@ -235,22 +238,6 @@ class Quality:
                      len(DELAY_BUCKETS))
         totals.delays[index] += 1
         totals.delay_sum += seconds
-
-    def _window_add(self, entry: _Logged, label: str) -> None:
-        bucket = self._bucket(self._buckets.setdefault(entry.series, {}), entry.at)
-        bucket.labelled += 1
-        if self.totals[entry.series].regressor:
-            error = float(entry.prediction) - float(label)
-            bucket.absolute += abs(error)
-            bucket.squared += error * error
-            return
-        predicted = str(entry.prediction)
-        if predicted == label:
-            bucket.correct += 1
-            bucket.classes.setdefault(label, [0, 0, 0])[0] += 1
-        else:
-            bucket.classes.setdefault(predicted, [0, 0, 0])[1] += 1
-            bucket.classes.setdefault(label, [0, 0, 0])[2] += 1
 
     # ------------------------------------------------------------------ bounds
 
@@ -285,6 +272,16 @@ class Quality:
                 del buckets[key]
             result[series] = _summary(list(buckets.values()), self.totals[series].regressor)
         return result
+
+
+def _count_class(bucket: _Bucket, predicted: str, label: str) -> None:
+    """A labelled classification in the bucket's per-class [tp, fp, fn]."""
+    if predicted == label:
+        bucket.correct += 1
+        bucket.classes.setdefault(label, [0, 0, 0])[0] += 1
+    else:
+        bucket.classes.setdefault(predicted, [0, 0, 0])[1] += 1
+        bucket.classes.setdefault(label, [0, 0, 0])[2] += 1
 
 
 def _summary(buckets: list[_Bucket], regressor: bool) -> WindowQuality:
