@@ -30,18 +30,20 @@ RECORD = {"applicant_age": 41.0, "annual_income": 52000.0, "employment_years": N
           "debt_to_income": 31.0, "prior_defaults": 1, "has_cosigner": None}
 
 
-def copy_into_claim(kubeconfig: str, namespace: str, path: str, content: bytes) -> None:
-    """Put a file into the claim (created like the operator creates it) the way a user
-    does without a registry: a ConfigMap carries the file (up to 1 MiB), a pod of the
-    runtime image that mounts the claim copies it to ``path``."""
+def copy_into_claim(kubeconfig: str, namespace: str, files: dict[str, bytes]) -> None:
+    """Put files (path in the claim -> content) into the claim (created like the operator
+    creates it) the way a user does without a registry: a ConfigMap carries them (up to
+    1 MiB in all), a pod of the runtime image that mounts the claim copies each."""
+    keys = {f"file{index}": path for index, path in enumerate(files)}
     with tempfile.TemporaryDirectory() as directory:
-        source = Path(directory) / "data"
-        source.write_bytes(content)
-        kubectl(kubeconfig, "create", "configmap", "upload", "-n", namespace,
-                f"--from-file=data={source}")
-    target = f"/claim/{path}"
-    script = (f"import os, shutil; os.makedirs(os.path.dirname({target!r}), exist_ok=True); "
-              f"shutil.copyfile('/upload/data', {target!r})")
+        sources = []
+        for key, path in keys.items():
+            (Path(directory) / key).write_bytes(files[path])
+            sources.append(f"--from-file={key}={Path(directory) / key}")
+        kubectl(kubeconfig, "create", "configmap", "upload", "-n", namespace, *sources)
+    pairs = {f"/upload/{key}": f"/claim/{path}" for key, path in keys.items()}
+    script = (f"import os, shutil\nfor s, t in {pairs!r}.items():\n"
+              "    os.makedirs(os.path.dirname(t), exist_ok=True); shutil.copyfile(s, t)")
     apply(kubeconfig, namespace, f"""
 apiVersion: v1
 kind: PersistentVolumeClaim
@@ -62,7 +64,7 @@ spec:
       containers:
         - name: copy
           image: {RUNTIME_IMAGE}
-          command: [python, -c, "{script}"]
+          command: [python, -c, {json.dumps(script)}]
           volumeMounts: [{{name: claim, mountPath: /claim}}, {{name: upload, mountPath: /upload}}]
       volumes:
         - {{name: claim, persistentVolumeClaim: {{claimName: {CLAIM}}}}}
@@ -82,7 +84,7 @@ def test_loans_csv_in_a_claim_trains_a_version_that_serves_strings(
     kubeconfig: str, namespace: str, operator: OperatorProcess,
 ) -> None:
     content = to_bytes(generate(rows=2000, seed=7), "csv")
-    copy_into_claim(kubeconfig, namespace, DATASET, content)
+    copy_into_claim(kubeconfig, namespace, {DATASET: content})
     kubectl(kubeconfig, "apply", "-n", namespace, "-f",
             str(REPO / "manifests/examples/trainingjob-loans.yaml"))
     wait_for(lambda: phase(kubeconfig, namespace, "mv", "loans-v1") == "Approved", 180,
@@ -171,7 +173,7 @@ def test_a_category_explosion_fails_the_training_job_naming_the_column(
 ) -> None:
     frame = generate(rows=800, seed=3)
     frame["applicant_id"] = [f"A{i:05d}" for i in range(len(frame))]
-    copy_into_claim(kubeconfig, namespace, DATASET, to_bytes(frame, "csv"))
+    copy_into_claim(kubeconfig, namespace, {DATASET: to_bytes(frame, "csv")})
     apply(kubeconfig, namespace, f"""
 apiVersion: mlops.dev/v1alpha1
 kind: TrainingJob

@@ -26,6 +26,7 @@ from mlops_operator.builders.training import (
     build_retrain_run,
     build_training_job,
     build_verify_job,
+    champion_reference,
     retrain_lineage,
     trainer_spec,
     training_job_name,
@@ -38,6 +39,6 @@ __all__ = [
     "TRAINER_CONTAINER", "TRAINING_JOB_LABEL", "TRIGGER_ANNOTATION", "VERIFY_JOB_LABEL",
     "artifact_claim_mount", "artifact_dir_uri", "build_main_service", "build_model_version",
     "build_retrain_run", "build_server_workload", "build_track_services", "retrain_lineage",
-    "build_training_job", "build_verify_job", "claim_of", "owner_reference", "trainer_spec",
-    "training_job_name", "verify_job_name",
+    "build_training_job", "build_verify_job", "champion_reference", "claim_of",
+    "owner_reference", "trainer_spec", "training_job_name", "verify_job_name",
 ]

@@ -14,7 +14,7 @@ from mlops_operator.builders.common import (
     owner_reference,
 )
 from mlops_operator.domain.retrain import run_name
-from mlops_operator.domain.versions import MODEL_LABEL, TRAINING_JOB_UID_LABEL
+from mlops_operator.domain.versions import MODEL_LABEL, TRAINING_JOB_UID_LABEL, metadata_uri
 from mlops_operator.domain.vocabulary import TriggerType
 from mlops_operator.names import API_VERSION
 
@@ -61,15 +61,28 @@ def artifact_dir_uri(claim: str, namespace: str, model: str, training_job: str, 
 
 def trainer_spec(spec: dict[str, Any]) -> dict[str, Any]:
     """The part of a TrainingJob spec the built-in trainer reads."""
-    keys = ("model", "dataset", "estimator", "task", "preprocessing")
+    keys = ("model", "dataset", "estimator", "task", "preprocessing", "evaluation", "dataChecks")
     return {key: spec[key] for key in keys if key in spec}
 
 
-def build_training_job(training_job: dict[str, Any], image: str, claim: str) -> dict[str, Any]:
-    """The batch/v1 Job that trains one TrainingJob, owned by it."""
+def champion_reference(version: dict[str, Any]) -> dict[str, Any]:
+    """What the trainer needs to re-score a champion and read its data profile
+    (``MLOPS_CHAMPION``): its name, artifact, input schema and metadata."""
+    spec = version.get("spec") or {}
+    return {"name": version["metadata"]["name"], "artifact": spec.get("artifact") or {},
+            "inputSchema": spec.get("inputSchema") or {}, "metadataUri": metadata_uri(version)}
+
+
+def build_training_job(training_job: dict[str, Any], image: str, claim: str,
+                       champion: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The batch/v1 Job that trains one TrainingJob, owned by it; ``champion`` is the
+    version it is compared with (see :func:`champion_reference`), if any."""
     meta, spec = training_job["metadata"], training_job["spec"]
     output = artifact_dir_uri(claim, meta["namespace"], spec["model"], meta["name"], meta["uid"])
     container = _trainer_container(spec, image, claim, output)
+    if champion is not None:
+        container["env"].append({"name": "MLOPS_CHAMPION",
+                                 "value": json.dumps(champion, sort_keys=True)})
     labels = {
         TRAINING_JOB_LABEL: meta["name"],
         MODEL_LABEL: spec["model"],
@@ -136,6 +149,9 @@ def build_model_version(
         "dataset": result.get("dataset") or {},
         "referenceStats": result.get("referenceStats") or {},
         "predictionStats": result.get("predictionStats") or {},
+        "metadataUri": result.get("metadataUri"),
+        "evaluation": result.get("evaluation"),
+        "dataChecks": result.get("dataChecks"),
         "lineage": lineage,
     }
     return {

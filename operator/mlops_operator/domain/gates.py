@@ -5,10 +5,12 @@ A gate spec (as in ``TrainingJob.spec.qualityGate``)::
     {"metrics": [{"name": "accuracy", "min": 0.9}, {"name": "rmse", "max": 60}],
      "maxRegression": {"metric": "accuracy", "tolerance": 0.02}}
 
-Bounds are inclusive. ``maxRegression`` compares with the model's best Approved
-version in the metric's own direction. A metric the gate names but the results
-lack fails (with a message saying so); a metric whose direction is unknown is a
-:class:`GateError`, never a guess.
+Bounds are inclusive. ``maxRegression`` compares in the metric's own direction, by
+default (``compareWith: champion``) with the champion's score that the trainer measured
+on the same rows as the new version's (the version's ``spec.evaluation``); with
+``compareWith: bestApproved``, with the best Approved version's own hold-out metric.
+A metric the gate names but the results lack fails (with a message saying so); a
+metric whose direction is unknown is a :class:`GateError`, never a guess.
 """
 
 from __future__ import annotations
@@ -38,6 +40,13 @@ METRIC_DIRECTIONS: Mapping[str, Direction] = {
     "mae": Direction.LOWER_IS_BETTER,
 }
 
+class CompareWith(StrEnum):
+    """What ``maxRegression`` compares the new version with."""
+
+    CHAMPION = "champion"
+    BEST_APPROVED = "bestApproved"
+
+
 _REL_TOL = 1e-9
 _ABS_TOL = 1e-12
 
@@ -64,16 +73,23 @@ class GateReason:
     threshold: float | None
     passed: bool
     message: str
+    #: What a regression rule compared with (a version's name) and its score there.
+    baseline: str | None = None
+    baseline_value: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form stored in status."""
-        return {
+        data: dict[str, Any] = {
             "metric": self.metric,
             "value": self.value,
             "threshold": self.threshold,
             "passed": self.passed,
             "message": self.message,
         }
+        if self.baseline is not None:
+            data["baseline"] = self.baseline
+            data["baselineValue"] = self.baseline_value
+        return data
 
 
 @dataclass(frozen=True)
@@ -160,17 +176,24 @@ def validate_gate(gate: Mapping[str, Any] | None) -> None:
         tolerance = _number(regression.get("tolerance"), "qualityGate.maxRegression.tolerance")
         if tolerance < 0:
             raise GateError("qualityGate.maxRegression.tolerance must be >= 0")
+        compare = regression.get("compareWith", CompareWith.CHAMPION)
+        if compare not in tuple(CompareWith):
+            raise GateError("qualityGate.maxRegression.compareWith must be one of "
+                            f"{', '.join(CompareWith)}, not {compare!r}")
 
 
 def evaluate_gate(
     gate: Mapping[str, Any] | None,
     metrics: Mapping[str, Any] | None,
     best_previous_metrics: Mapping[str, Any] | None = None,
+    evaluation: Mapping[str, Any] | None = None,
 ) -> GateResult:
     """Judge ``metrics`` against ``gate``; no gate means approved.
 
     ``best_previous_metrics`` are the metrics of the model's best Approved
-    version (see :func:`best_previous`), or None for the first version.
+    version (see :func:`best_previous`), or None for the first version;
+    ``evaluation`` is the version's ``spec.evaluation`` (its own and the champion's
+    scores on the same rows), None when its trainer reported none.
     Raises :class:`GateError` for a malformed gate.
     """
     validate_gate(gate)
@@ -194,7 +217,11 @@ def evaluate_gate(
             )
     regression = gate.get("maxRegression")
     if regression is not None:
-        reasons.append(_regression(regression, metrics, best_previous_metrics))
+        if regression.get("compareWith", CompareWith.CHAMPION) == CompareWith.BEST_APPROVED:
+            reasons.append(_regression(regression, metrics, best_previous_metrics))
+        else:
+            reasons.append(_champion_regression(regression, evaluation, metrics,
+                                                best_previous_metrics))
     return GateResult(approved=all(r.passed for r in reasons), reasons=tuple(reasons))
 
 
@@ -205,7 +232,6 @@ def _regression(
 ) -> GateReason:
     name = rule["metric"]
     tolerance = float(rule["tolerance"])
-    direction = metric_direction(name)
     value = _metric_value(metrics, name)
     previous = _metric_value(best, name) if best is not None else None
     if previous is None:
@@ -214,12 +240,7 @@ def _regression(
             return _missing(name, threshold, metrics)
         why = "no previous Approved version" if best is None else f"best version has no {name}"
         return GateReason(name, value, None, True, f"{name} regression not checked: {why}")
-    if direction is Direction.HIGHER_IS_BETTER:
-        threshold = previous - tolerance
-        check, worse = _at_least, "below"
-    else:
-        threshold = previous + tolerance
-        check, worse = _at_most, "above"
+    threshold, check, worse = _limit(name, previous, tolerance)
     if value is None:
         return _missing(name, threshold, metrics)
     passed = check(value, threshold)
@@ -232,6 +253,57 @@ def _regression(
         else f"{name} = {_fmt(value)} regressed {worse} {detail}"
     )
     return GateReason(name, value, threshold, passed, message)
+
+
+def _limit(name: str, previous: float, tolerance: float) -> tuple[float, Any, str]:
+    """The regression limit, the check that keeps within it, and the word for failing it."""
+    if metric_direction(name) is Direction.HIGHER_IS_BETTER:
+        return previous - tolerance, _at_least, "below"
+    return previous + tolerance, _at_most, "above"
+
+
+def _champion_regression(
+    rule: Mapping[str, Any],
+    evaluation: Mapping[str, Any] | None,
+    metrics: Mapping[str, Any] | None,
+    best: Mapping[str, Any] | None,
+) -> GateReason:
+    """The new version against the champion, both scored on the same rows."""
+    name, tolerance = rule["metric"], float(rule["tolerance"])
+    if not isinstance(evaluation, Mapping):  # a custom trainer: say what was compared instead
+        fallback = _regression(rule, metrics, best)
+        note = ("the trainer did not re-score the champion, so this compares with the best "
+                "Approved version's own hold-out: ")
+        return GateReason(fallback.metric, fallback.value, fallback.threshold, fallback.passed,
+                          note + fallback.message)
+    champion = evaluation.get("champion")
+    own = _metric_value(evaluation.get("metrics"), name)
+    if not isinstance(champion, Mapping):
+        if own is None:
+            return _missing(name, None, evaluation.get("metrics"))
+        return GateReason(name, own, None, True, f"{name} regression not checked: no Approved "
+                          "champion when this version was trained")
+    champion_name = str(champion.get("name") or "the champion")
+    if champion.get("error"):
+        return GateReason(name, own, None, False, f"{name} regression not checked: champion "
+                          f"{champion_name} could not be re-scored: {champion['error']}",
+                          baseline=champion_name)
+    previous = _metric_value(champion.get("metrics"), name)
+    if own is None or previous is None:
+        lacking = "this version" if own is None else f"champion {champion_name}"
+        return GateReason(name, own, None, False, f"{name} regression not checked: "
+                          f"{lacking} has no {name} on the evaluation rows",
+                          baseline=champion_name, baseline_value=previous)
+    threshold, check, worse = _limit(name, previous, tolerance)
+    passed = check(own, threshold)
+    rows = evaluation.get("rows")
+    where = f"{evaluation.get('data') or 'evaluation'} rows" if rows is None else \
+        f"{rows} {evaluation.get('data') or 'evaluation'} rows"
+    verdict = "within limit" if passed else f"regressed {worse} limit"
+    message = (f"{name} = {_fmt(own)} vs champion {champion_name} {_fmt(previous)} on the same "
+               f"{where}: {verdict} {_fmt(threshold)} (tolerance {_fmt(tolerance)})")
+    return GateReason(name, own, threshold, passed, message, baseline=champion_name,
+                      baseline_value=previous)
 
 
 def best_previous(candidates: Iterable[Mapping[str, Any]], metric: str) -> Mapping[str, Any] | None:

@@ -151,3 +151,33 @@ def latest_approved(versions: Iterable[Mapping[str, Any]], model: str) -> str | 
             continue
         candidates.append((number, str((body.get("metadata") or {}).get("name") or "")))
     return max(candidates)[1] if candidates else None
+
+
+def champion(versions: Iterable[Mapping[str, Any]], model: str,
+             served: Iterable[str] = ()) -> Mapping[str, Any] | None:
+    """The version a new one of ``model`` must beat: among its Approved versions, the newest
+    one a Deployment serves as stable (``served``: names), else the newest Approved one;
+    None when it has none."""
+    approved = {str((v.get("metadata") or {}).get("name")): v for v in versions
+                if (v.get("spec") or {}).get("model") == model
+                and (v.get("status") or {}).get("phase") == VersionPhase.APPROVED}
+    serving = [approved[name] for name in served if name in approved]
+    pick = latest_approved(serving, model) or latest_approved(approved.values(), model)
+    return approved.get(pick) if pick else None
+
+
+#: The files the built-in trainer writes beside metadata.json.
+TRAINER_ARTIFACTS = ("model.onnx", "model.skops")
+
+
+def metadata_uri(version: Mapping[str, Any]) -> str | None:
+    """Where a version's metadata.json is: recorded on it, or beside the artifact of a
+    version the built-in trainer wrote; None for a registered one."""
+    spec = version.get("spec") or {}
+    if spec.get("metadataUri"):
+        return str(spec["metadataUri"])
+    uri = str((spec.get("artifact") or {}).get("uri") or "")
+    directory, _, name = uri.rpartition("/")
+    if directory and name in TRAINER_ARTIFACTS and (spec.get("lineage") or {}).get("trainingJob"):
+        return f"{directory}/metadata.json"
+    return None

@@ -174,6 +174,7 @@ class TrainingReason(StrEnum):
     JOB_REFUSED = "JobRefused"  # the API server refused the training Job built from the spec
     VERSION_REFUSED = "VersionRefused"  # ... or the ModelVersion recorded from its result
     MODEL_VERSION_CREATED = "ModelVersionCreated"  # Event
+    DATA_CHECK_WARNINGS = "DataCheckWarnings"  # Event: the data moved; dataChecks only warn
 
 
 class TriggerType(StrEnum):

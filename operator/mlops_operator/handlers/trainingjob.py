@@ -123,7 +123,8 @@ def gate_version(
         best = gates.best_previous(
             [v["spec"].get("metrics") or {} for v in approved], gate["maxRegression"]["metric"]
         )
-    result = gates.evaluate_gate(gate, version["spec"].get("metrics"), best)
+    result = gates.evaluate_gate(gate, version["spec"].get("metrics"), best,
+                                 version["spec"].get("evaluation"))
     phase = VersionPhase.APPROVED if result.approved else VersionPhase.REJECTED
     headline = training.headline_metric(version["spec"].get("metrics"))
     reason = (VersionReason.QUALITY_GATE_PASSED if result.approved
@@ -185,7 +186,7 @@ def _advance(kube: KubernetesPort, body: dict[str, Any], status: dict[str, Any],
     if outcome.create_job:
         kube.ensure_claim(namespace, settings.artifact_claim)
         manifest = builders.build_training_job(
-            body, settings.runtime_image, settings.artifact_claim
+            body, settings.runtime_image, settings.artifact_claim, _champion(kube, body)
         )
         try:
             kube.create_job(namespace, manifest)
@@ -203,11 +204,34 @@ def _advance(kube: KubernetesPort, body: dict[str, Any], status: dict[str, Any],
         if created:
             kube.post_event(body, EventType.NORMAL, TrainingReason.MODEL_VERSION_CREATED,
                             f"recorded {version_name}")
+            _warn_data_checks(kube, body, version)
         status["modelVersion"] = version_name
         status["modelVersionPhase"] = version_status.get("phase")
         status["metrics"] = version["spec"].get("metrics") or {}
         status["headlineMetric"] = training.headline_metric(status["metrics"])
     _write(kube, body, status, outcome)
+
+
+def _champion(kube: KubernetesPort, body: dict[str, Any]) -> dict[str, Any] | None:
+    """The version this training is compared with: the newest Approved one a Deployment
+    serves as stable, else the newest Approved one (read once, when the Job is made)."""
+    namespace, model = body["metadata"]["namespace"], body["spec"]["model"]
+    listed = kube.list_custom(namespace, names.MODEL_VERSIONS, f"{versions.MODEL_LABEL}={model}")
+    served = [str((d.get("status") or {}).get("stableVersion") or "")
+              for d in kube.list_custom(namespace, names.DEPLOYMENTS)]
+    chosen = versions.champion(listed, model, served)
+    return builders.champion_reference(dict(chosen)) if chosen is not None else None
+
+
+def _warn_data_checks(kube: KubernetesPort, body: dict[str, Any],
+                      version: dict[str, Any]) -> None:
+    """Data checks that only warn still deserve an Event a person sees."""
+    checks = version["spec"].get("dataChecks") or {}
+    if checks.get("findings"):
+        shown = "; ".join(checks.get("warnings") or [])
+        kube.post_event(body, EventType.WARNING, TrainingReason.DATA_CHECK_WARNINGS,
+                        f"{checks['findings']} data check finding(s) against "
+                        f"{checks.get('baseline')}: {shown}")
 
 
 def _observe_generation(kube: KubernetesPort, body: dict[str, Any]) -> None:

@@ -164,11 +164,18 @@ class Quality:
             self._bucket(buckets, at).predictions += 1
             if self._pending and not labelled:
                 waiting = self._pending.get(row_id)
-                if waiting is not None:  # kept: another version (a shadow) may log it too
+                if waiting is not None and not self._seen(entries, series):
+                    # kept after scoring: another version (a shadow) may log it too
                     counts.add(self._score([entry], waiting[0], waiting[1]))
                     self._pending[row_id] = (waiting[0], waiting[1], True)
         self._forget(now)
         return counts
+
+    @staticmethod
+    def _seen(entries: list[_Logged] | None, series: SeriesKey) -> bool:
+        """Whether this series already holds a labelled prediction of that ID (the new
+        entry, appended last, aside): a label counts once per series."""
+        return any(e.series == series and e.labelled for e in (entries or [])[:-1])
 
     def _totals(self, series: SeriesKey, regressor: bool) -> SeriesTotals:
         totals = self.totals.get(series)
@@ -190,13 +197,16 @@ class Quality:
         counts = JoinCounts()
         for row_id, label in labels:
             entries = self._index.get(row_id)
+            if len(self._pending) >= self.max_pending and row_id not in self._pending:
+                self.unknown += not self._pending.popitem(last=False)[1][2]
             if entries is None:
-                if len(self._pending) >= self.max_pending:
-                    self.unknown += not self._pending.popitem(last=False)[1][2]
                 self._pending[row_id] = (label, now, False)
                 counts.pending += 1
                 continue
             counts.add(self._score(entries, label, now))
+            # Kept for the grace period: the other track's record of this ID (a shadow's,
+            # or the stable's whose batch is still on its way) may come after the label.
+            self._pending[row_id] = (label, now, True)
         self._forget(now)
         return counts
 

@@ -62,6 +62,9 @@ class Split:
     x_test: np.ndarray | pd.DataFrame
     y_train: np.ndarray
     y_test: np.ndarray
+    #: Positions of the held-out rows in the dataset, so another model (the champion)
+    #: can be scored on exactly these rows from their raw values.
+    test_rows: np.ndarray
 
 
 def _unreachable(uri: str, cause: object) -> TrainerError:
@@ -239,9 +242,10 @@ def split(x: np.ndarray | pd.DataFrame, y: np.ndarray, spec: DatasetSpec, task: 
     if len(y) < 2:
         raise TrainerError("DatasetMalformed", "dataset needs at least 2 rows to split")
     try:
-        x_train, x_test, y_train, y_test = train_test_split(
+        x_train, x_test, y_train, y_test, _, test_rows = train_test_split(
             x,
             y,
+            np.arange(len(y)),
             test_size=spec.test_fraction,
             random_state=spec.random_seed,
             stratify=y if task == "classification" else None,
@@ -250,4 +254,4 @@ def split(x: np.ndarray | pd.DataFrame, y: np.ndarray, spec: DatasetSpec, task: 
         raise TrainerError(
             "DatasetMalformed", f"cannot split {len(y)} rows into train/test: {error}"
         ) from None
-    return Split(x_train, x_test, y_train, y_test)
+    return Split(x_train, x_test, y_train, y_test, test_rows)

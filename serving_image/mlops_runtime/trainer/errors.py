@@ -16,6 +16,7 @@ REASONS = frozenset(
         "MissingFeature",
         "TrainingError",
         "ArtifactWriteFailed",
+        "DataCheckFailed",
     }
 )
 

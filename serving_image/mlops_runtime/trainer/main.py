@@ -2,7 +2,8 @@
 
 Inputs come from flags or the environment the operator sets on the training pod
 (``MLOPS_TRAINING_SPEC``, ``MLOPS_OUTPUT_URI``, ``MLOPS_GIT_REVISION``,
-``MLOPS_IMAGE``). Output: ``model.onnx`` (when convertible), ``model.skops`` and
+``MLOPS_IMAGE``, and ``MLOPS_CHAMPION``: the version to compare with, if any).
+Output: ``model.onnx`` (when convertible), ``model.skops`` and
 ``metadata.json`` under the output URI, and a compact JSON termination message
 that the operator turns into a ModelVersion. Every failure exits 1 with a
 ``{"ok": false, "reason", "message"}`` termination message.
@@ -27,12 +28,14 @@ from sklearn.pipeline import Pipeline
 from mlops_runtime import __version__ as runtime_version
 from mlops_runtime import stores
 from mlops_runtime.cli import write_termination_message
+from mlops_runtime.trainer import baseline, evaluate, export, preprocessing, report
 from mlops_runtime.trainer import data as datasets
-from mlops_runtime.trainer import evaluate, export, preprocessing, report
 from mlops_runtime.trainer.artifacts import check_output_uri, write_artifact
+from mlops_runtime.trainer.champion import CHAMPION_ENV, ChampionRef, parse_champion
 from mlops_runtime.trainer.errors import TrainerError
 from mlops_runtime.trainer.pipeline import build_pipeline
 from mlops_runtime.trainer.preprocessing import Plan
+from mlops_runtime.trainer.profile import profile_table
 from mlops_runtime.trainer.spec import (
     TrainingSpec,
     effective_params,
@@ -55,6 +58,7 @@ class Options:
     output_uri: str | None
     git_revision: str | None
     image: str | None
+    champion_json: str | None = None
 
 
 class _Parser(argparse.ArgumentParser):
@@ -74,8 +78,11 @@ def parse_args(argv: list[str], env: dict[str, str] | None = None) -> Options:
         "--git-revision", default=env.get(GIT_REVISION_ENV), help=f"or ${GIT_REVISION_ENV}"
     )
     parser.add_argument("--image", default=env.get(IMAGE_ENV), help=f"or ${IMAGE_ENV}")
+    parser.add_argument("--champion-json", default=env.get(CHAMPION_ENV),
+                        help=f"or ${CHAMPION_ENV}")
     args = parser.parse_args(argv)
-    return Options(args.spec_json, args.output_uri, args.git_revision or None, args.image or None)
+    return Options(args.spec_json, args.output_uri, args.git_revision or None, args.image or None,
+                   args.champion_json or None)
 
 
 def framework_versions() -> dict[str, str]:
@@ -127,14 +134,18 @@ def train(spec: TrainingSpec, raw_spec: dict[str, Any], options: Options) -> dic
     check_output_uri(output_uri)
     started = time.monotonic()
 
+    champion = parse_champion(options.champion_json)
     fetched = datasets.fetch_bytes(spec.dataset)
     fingerprint = stores.sha256_hex(fetched.data)
     frame = datasets.parse_table(fetched, spec.dataset.uri)
+    profile = profile_table(frame, spec.dataset.target)
+    checked = baseline.check_data(profile, champion, spec.data_checks)  # before any fitting
     plan, parts = _plan_and_split(frame, spec)
 
     pipeline = build_pipeline(plan, spec.estimator, spec.dataset.random_seed)
     fit_warnings = fit(pipeline, parts.x_train, parts.y_train)
     scored = _evaluate(pipeline, parts, spec.task == "classification")
+    evaluation = _against_champion(spec, plan, pipeline, frame, parts, scored, champion)
     reference = evaluate.reference_stats(parts.x_train, {c.name: c.kind for c in plan.columns})
     schema = export.input_schema(
         plan.features, [c.schema_type for c in plan.columns], spec.task, spec.dataset.target,
@@ -148,12 +159,16 @@ def train(spec: TrainingSpec, raw_spec: dict[str, Any], options: Options) -> dic
         "columns": int(frame.shape[1]),
     })
     payload["metadataUri"] = f"{output_uri.rstrip('/')}/metadata.json"
+    payload["evaluation"] = evaluation
+    payload["dataChecks"] = checked.summary()
     metadata = {
         **payload,
         "schemaVersion": 1,
         "model": spec.model,
         "metrics": scored.metrics,
         "referenceStats": reference,
+        "dataProfile": profile,
+        "dataChecks": checked.details(),
         "dataset": {
             **payload["dataset"],
             "format": fetched.format,
@@ -168,7 +183,7 @@ def train(spec: TrainingSpec, raw_spec: dict[str, Any], options: Options) -> dic
         "allEstimatorParams": export.jsonable(
             pipeline.named_steps["estimator"].get_params(deep=False)
         ),
-        "warnings": fit_warnings,
+        "warnings": [*checked.warnings, *fit_warnings],
         "framework": {**payload["framework"], **_runtime_versions()},
         "spec": raw_spec,
         "trainedAt": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -216,6 +231,18 @@ def _evaluate(pipeline: Any, parts: Any, classifier: bool) -> _Scored:
         raise TrainerError(
             "TrainingError", f"evaluation failed: {type(error).__name__}: {error}"
         ) from None
+
+
+def _against_champion(spec: TrainingSpec, plan: Plan, pipeline: Any, frame: pd.DataFrame,
+                      parts: Any, scored: _Scored, champion: ChampionRef | None
+                      ) -> dict[str, Any]:
+    """Both versions' metrics on the same rows: the hold-out, or ``spec.evaluation``."""
+    classifier = spec.task == "classification"
+    if spec.evaluation is not None:
+        rows = baseline.evaluation_set(spec, spec.evaluation, plan)
+        return baseline.evaluate_both(pipeline, rows, champion, classifier)
+    rows = baseline.holdout_rows(frame, parts, spec)
+    return baseline.evaluate_both(pipeline, rows, champion, classifier, scored.metrics)
 
 
 @dataclass(frozen=True)

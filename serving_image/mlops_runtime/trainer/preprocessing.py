@@ -193,14 +193,17 @@ def _as_boolean(series: pd.Series, present: np.ndarray) -> pd.Series:
     return pd.Series([one(v) for v in values], index=series.index, dtype="float64")
 
 
-def _as_categories(series: pd.Series, present: np.ndarray) -> pd.Series:
-    """Strings; whole floats print as integers (a zip code read as 10115.0 is "10115")."""
-    def text(value: Any) -> str:
-        if isinstance(value, float | np.floating) and float(value).is_integer():
-            return str(int(value))
-        return str(value)
+def category_text(value: Any) -> str:
+    """A category as text; whole floats print as integers (a zip code read as 10115.0 is
+    "10115"), so 1, 1.0 and "1" are one category."""
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
 
-    values = [text(v) if keep else MISSING_CATEGORY
+
+def _as_categories(series: pd.Series, present: np.ndarray) -> pd.Series:
+    """Strings, written by :func:`category_text`."""
+    values = [category_text(v) if keep else MISSING_CATEGORY
               for v, keep in zip(series.astype(object), present, strict=True)]
     return pd.Series(values, index=series.index, dtype=object)
 

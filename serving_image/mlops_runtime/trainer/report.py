@@ -15,6 +15,7 @@ MAX_MESSAGE_BYTES = 4096
 
 #: What to drop, in order, and the flag that tells the reader it was dropped.
 _DROP_ORDER: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("dataChecks",), "dataChecksTruncated"),
     (("referenceStats", "predictionStats"), "statsTruncated"),
     (("params",), "paramsTruncated"),
     (("inputSchema",), "inputSchemaTruncated"),
@@ -22,7 +23,8 @@ _DROP_ORDER: tuple[tuple[tuple[str, ...], str], ...] = (
 )
 
 #: Never dropped: enough for the operator to find the full record.
-_ESSENTIAL = ("ok", "task", "metrics", "artifacts", "preferredFormat", "onnxMatches", "metadataUri")
+_ESSENTIAL = ("ok", "task", "metrics", "artifacts", "preferredFormat", "onnxMatches", "metadataUri",
+              "evaluation")
 
 
 def compact_json(payload: Mapping[str, Any]) -> str:
@@ -101,7 +103,27 @@ def human_summary(payload: Mapping[str, Any]) -> str:
             f"{parity['missingValueRows']} with missing values): "
             f"{parity['rows'] - parity['mismatches']} match, "
             f"max difference {parity['maxDifference']}")
+    lines.extend(_baseline_lines(payload))
     if payload.get("onnxError"):
         lines.append(f"  onnx      {payload['onnxError']}")
     lines.append(f"  metadata  {payload.get('metadataUri')}")
     return "\n".join(lines)
+
+
+def _baseline_lines(payload: Mapping[str, Any]) -> list[str]:
+    """The champion's score on the same rows and the data checks' verdict."""
+    lines = []
+    champion = (payload.get("evaluation") or {}).get("champion")
+    if champion:
+        evaluation = payload["evaluation"]
+        scores = champion.get("error") or ", ".join(
+            f"{k}={v:.6g}" for k, v in (champion.get("metrics") or {}).items()
+            if isinstance(v, float))
+        lines.append(f"  champion  {champion.get('name')} on the same {evaluation.get('rows')} "
+                     f"{evaluation.get('data')} rows: {scores}")
+    checks = payload.get("dataChecks") or {}
+    if checks.get("baseline"):
+        lines.append(f"  data      {checks.get('findings', 0)} finding(s) against "
+                     f"{checks['baseline']}" + (f" ({checks['note']})" if checks.get("note")
+                                               else ""))
+    return lines

@@ -29,6 +29,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
+from mlops_runtime.trainer.datachecks import DataChecksSpec, parse_data_checks
 from mlops_runtime.trainer.errors import TrainerError
 from mlops_runtime.trainer.preprocessing_spec import PreprocessingSpec, parse_preprocessing
 
@@ -94,6 +95,15 @@ class EstimatorSpec:
 
 
 @dataclass(frozen=True)
+class EvaluationSpec:
+    """One evaluation set for every version (``spec.evaluation``): the same rows each
+    time, instead of each version's own hold-out."""
+
+    uri: str
+    format: str | None = None
+
+
+@dataclass(frozen=True)
 class TrainingSpec:
     """The whole validated spec."""
 
@@ -102,6 +112,8 @@ class TrainingSpec:
     estimator: EstimatorSpec
     task: str
     preprocessing: PreprocessingSpec = field(default_factory=PreprocessingSpec)
+    evaluation: EvaluationSpec | None = None
+    data_checks: DataChecksSpec | None = None
 
 
 def _invalid(message: str) -> TrainerError:
@@ -243,7 +255,24 @@ def parse_spec(raw: Mapping[str, Any]) -> TrainingSpec:
     build_estimator(estimator, dataset.random_seed)  # parameter values fail here, not after I/O
     preprocessing = parse_preprocessing(raw.get("preprocessing"), estimator.name)
     return TrainingSpec(model=model, dataset=dataset, estimator=estimator, task=task,
-                        preprocessing=preprocessing)
+                        preprocessing=preprocessing,
+                        evaluation=parse_evaluation(raw.get("evaluation")),
+                        data_checks=parse_data_checks(raw.get("dataChecks")))
+
+
+def parse_evaluation(raw: Any) -> EvaluationSpec | None:
+    """Validate ``spec.evaluation`` (absent: each version is evaluated on its hold-out)."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise _invalid(f"evaluation must be an object, got {type(raw).__name__}")
+    unknown = sorted(set(raw) - {"uri", "format"})
+    if unknown:
+        raise _invalid(f"evaluation.{unknown[0]} is not a known field; valid: uri, format")
+    fmt = raw.get("format")
+    if fmt is not None and fmt not in FORMATS:
+        raise _invalid(f"evaluation.format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    return EvaluationSpec(uri=_string(raw, "uri", "evaluation."), format=fmt)
 
 
 def _required_object(raw: Mapping[str, Any], key: str) -> Mapping[str, Any]:

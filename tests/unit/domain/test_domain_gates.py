@@ -14,8 +14,20 @@ from mlops_operator.domain.gates import (
 
 ACC_90 = {"metrics": [{"name": "accuracy", "min": 0.9}]}
 RMSE_60 = {"metrics": [{"name": "rmse", "max": 60}]}
-REGRESSION = {"maxRegression": {"metric": "accuracy", "tolerance": 0.02}}
-RMSE_REGRESSION = {"maxRegression": {"metric": "rmse", "tolerance": 5}}
+REGRESSION = {"maxRegression": {"metric": "accuracy", "tolerance": 0.02,
+                                "compareWith": "bestApproved"}}
+RMSE_REGRESSION = {"maxRegression": {"metric": "rmse", "tolerance": 5,
+                                     "compareWith": "bestApproved"}}
+CHAMPION = {"maxRegression": {"metric": "accuracy", "tolerance": 0.02}}
+RMSE_CHAMPION = {"maxRegression": {"metric": "rmse", "tolerance": 5, "compareWith": "champion"}}
+
+
+def scored(own: dict, champion: dict | None, rows: int = 200, data: str = "hold-out") -> dict:
+    """A version's spec.evaluation: its own and the champion's scores on the same rows."""
+    evaluation: dict = {"data": data, "rows": rows, "metrics": own}
+    if champion is not None:
+        evaluation["champion"] = champion
+    return evaluation
 
 
 @pytest.mark.parametrize(
@@ -71,6 +83,64 @@ def test_evaluate_gate(
     assert all(set(r) == {"metric", "value", "threshold", "passed", "message"}
                for r in result.reason_dicts())
     assert result.to_dict()["approved"] is approved
+
+
+V2 = "iris-v2"
+
+
+@pytest.mark.parametrize(
+    ("gate", "evaluation", "approved", "message"),
+    [
+        # the challenger's own hold-out metric is high, but on the same rows it is worse
+        (CHAMPION, scored({"accuracy": 0.80}, {"name": V2, "metrics": {"accuracy": 0.86}}),
+         False, "accuracy = 0.8 vs champion iris-v2 0.86 on the same 200 hold-out rows: "
+                "regressed below limit 0.84 (tolerance 0.02)"),
+        (CHAMPION, scored({"accuracy": 0.84}, {"name": V2, "metrics": {"accuracy": 0.86}}),
+         True, "accuracy = 0.84 vs champion iris-v2 0.86 on the same 200 hold-out rows: "
+               "within limit 0.84 (tolerance 0.02)"),  # exactly the tolerance
+        (CHAMPION, scored({"accuracy": 0.9}, {"name": V2, "metrics": {"accuracy": 0.86}},
+                          rows=50, data="evaluation"),
+         True, "accuracy = 0.9 vs champion iris-v2 0.86 on the same 50 evaluation rows: "
+               "within limit 0.84 (tolerance 0.02)"),
+        (RMSE_CHAMPION, scored({"rmse": 56}, {"name": V2, "metrics": {"rmse": 50}}),
+         False, "rmse = 56 vs champion iris-v2 50 on the same 200 hold-out rows: "
+                "regressed above limit 55 (tolerance 5)"),
+        (CHAMPION, scored({"accuracy": 0.5}, None), True,
+         "accuracy regression not checked: no Approved champion when this version was trained"),
+        (CHAMPION, scored({}, None), False, "accuracy is missing from the results"),
+        (CHAMPION, scored({"accuracy": 0.9}, {"name": V2, "error": "cannot read model artifact"}),
+         False, "accuracy regression not checked: champion iris-v2 could not be re-scored: "
+                "cannot read model artifact"),
+        (CHAMPION, scored({"accuracy": 0.9}, {"name": V2, "metrics": {"f1": 0.9}}), False,
+         "accuracy regression not checked: champion iris-v2 has no accuracy on the "
+         "evaluation rows"),
+        # no evaluation at all (a custom trainer): the older comparison, and it says so
+        (CHAMPION, None, True, "the trainer did not re-score the champion, so this compares "
+         "with the best Approved version's own hold-out: accuracy = 0.95 within regression "
+         "limit: best Approved 0.96 with tolerance 0.02 (limit 0.94)"),
+    ],
+)
+def test_champion_regression(gate: dict, evaluation: dict | None, approved: bool,
+                             message: str) -> None:
+    result = evaluate_gate(gate, {"accuracy": 0.95, "rmse": 40}, {"accuracy": 0.96},
+                           evaluation)
+    assert result.approved is approved
+    assert [r.message for r in result.reasons] == [message]
+
+
+def test_champion_reason_records_both_scores() -> None:
+    result = evaluate_gate(CHAMPION, {"accuracy": 0.95},
+                           evaluation=scored({"accuracy": 0.8},
+                                             {"name": V2, "metrics": {"accuracy": 0.86}}))
+    (reason,) = result.reason_dicts()
+    assert reason["value"] == 0.8 and reason["baseline"] == V2
+    assert reason["baselineValue"] == 0.86 and reason["threshold"] == pytest.approx(0.84)
+
+
+def test_compare_with_is_validated() -> None:
+    with pytest.raises(GateError, match="compareWith must be one of champion, bestApproved"):
+        validate_gate({"maxRegression": {"metric": "accuracy", "tolerance": 0,
+                                         "compareWith": "latest"}})
 
 
 def test_regression_reason_names_limits() -> None:

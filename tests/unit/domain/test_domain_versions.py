@@ -6,8 +6,10 @@ import pytest
 from mlops_operator.domain.versions import (
     TRAINING_JOB_UID_LABEL,
     VersionPlan,
+    champion,
     find_version_for_job,
     latest_approved,
+    metadata_uri,
     next_version_name,
     next_version_number,
     parse_version_name,
@@ -142,3 +144,37 @@ def _version(name: str, model: str, number: object, phase: str | None) -> dict:
 def test_latest_approved_is_the_newest_approved_version_of_that_model(
         versions: list[dict], expected: str | None) -> None:
     assert latest_approved(versions, "iris") == expected
+
+
+THREE = [_version("iris-v1", "iris", 1, APPROVED), _version("iris-v2", "iris", 2, APPROVED),
+         _version("iris-v3", "iris", 3, REJECTED), _version("wine-v7", "wine", 7, APPROVED)]
+
+
+@pytest.mark.parametrize(("versions", "served", "expected"), [
+    ([], [], None),
+    (THREE, [], "iris-v2"),                        # newest Approved
+    (THREE, ["iris-v1"], "iris-v1"),               # what a Deployment serves wins
+    (THREE, ["iris-v1", "iris-v2"], "iris-v2"),    # two serve: the newer
+    (THREE, ["iris-v3"], "iris-v2"),               # a Rejected one served is no champion
+    (THREE, ["wine-v7", ""], "iris-v2"),           # other models' and empty names: ignored
+    ([_version("iris-v3", "iris", 3, REJECTED)], ["iris-v3"], None),
+])
+def test_the_champion_is_what_serves_else_the_newest_approved(
+        versions: list[dict], served: list[str], expected: str | None) -> None:
+    chosen = champion(versions, "iris", served)
+    assert (chosen["metadata"]["name"] if chosen else None) == expected
+
+
+@pytest.mark.parametrize(("spec", "expected"), [
+    ({"metadataUri": "s3://b/x/metadata.json"}, "s3://b/x/metadata.json"),
+    ({"artifact": {"uri": "pvc://c/ns/iris/j/model.onnx"}, "lineage": {"trainingJob": "j"}},
+     "pvc://c/ns/iris/j/metadata.json"),
+    ({"artifact": {"uri": "pvc://c/ns/iris/j/model.skops"}, "lineage": {"trainingJob": "j"}},
+     "pvc://c/ns/iris/j/metadata.json"),
+    # registered by hand: nothing says a metadata.json is beside it
+    ({"artifact": {"uri": "pvc://c/ns/iris/j/model.onnx"}, "lineage": {}}, None),
+    ({"artifact": {"uri": "pvc://c/mine.onnx"}, "lineage": {"trainingJob": "j"}}, None),
+    ({}, None),
+])
+def test_where_a_versions_metadata_is(spec: dict, expected: str | None) -> None:
+    assert metadata_uri({"spec": spec}) == expected

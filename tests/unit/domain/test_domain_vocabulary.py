@@ -56,6 +56,7 @@ PINNED: dict[type[StrEnum], set[str]] = {
         "JobNotCreated", "JobCreated", "PodPending", "TrainingRunning", "Retrying",
         "TrainingSucceeded", "TrainingFailed", "DeadlineExceeded", "NoResult",
         "InvalidQualityGate", "JobRefused", "VersionRefused", "ModelVersionCreated",
+        "DataCheckWarnings",
     },
     TriggerType: {"schedule", "alert"},
     RetrainReason: {"Waiting", "RunActive", "MaxRunsReached", "InvalidSpec", "RetrainStarted",

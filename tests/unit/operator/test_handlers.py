@@ -14,6 +14,7 @@ from mlops_operator import builders, names
 from mlops_operator.config import Settings
 from mlops_operator.domain.pods import PodSummary
 from mlops_operator.domain.rollout import FiringAlert
+from mlops_operator.domain.versions import MODEL_LABEL
 from mlops_operator.domain.vocabulary import (
     ConditionType,
     EventType,
@@ -302,6 +303,91 @@ def test_a_finished_training_job_observes_a_new_generation_and_trains_nothing() 
             for t in trainingjob.TRAINING_CONDITIONS} == {2}
     trainingjob.reconcile(json.loads(json.dumps(stored)), SETTINGS, kube)
     assert kube.requests() == []  # seen once is enough
+
+
+def trained_version(number: int, stable_of: str | None = None) -> dict[str, Any]:
+    """An Approved version the built-in trainer wrote (its metadata.json is beside it)."""
+    version = model_version(number)
+    version["metadata"]["labels"] = {MODEL_LABEL: "iris"}
+    version["spec"]["lineage"] = {"trainingJob": f"iris-{number}"}
+    return version
+
+
+def champion_env(kube: FakeKube) -> dict[str, Any] | None:
+    (job,) = kube.of_kind("Job")
+    env = {e["name"]: e.get("value") for e in
+           job["spec"]["template"]["spec"]["containers"][0]["env"]}
+    return json.loads(env["MLOPS_CHAMPION"]) if "MLOPS_CHAMPION" in env else None
+
+
+@pytest.mark.parametrize(("served", "expected"), [
+    (None, "iris-v3"),        # nothing serves the model: the newest Approved version
+    ("iris-v2", "iris-v2"),   # a Deployment serves v2 as stable: that is the champion
+    ("other-v9", "iris-v3"),  # a Deployment of another model changes nothing
+])
+def test_a_training_job_is_told_its_champion(served: str | None, expected: str) -> None:
+    kube = FakeKube()
+    for number in (1, 2, 3):
+        kube.add("modelversions", trained_version(number))
+    rejected = trained_version(4)
+    rejected["status"]["phase"] = VersionPhase.REJECTED
+    kube.add("modelversions", rejected)
+    if served:
+        kube.add("deployments", {"metadata": {"name": "d", "namespace": NS},
+                                 "spec": {}, "status": {"stableVersion": served}})
+    trainingjob.reconcile(kube.add("trainingjobs", json.loads(json.dumps(TRAINING_JOB))),
+                          SETTINGS, kube)
+    champion = champion_env(kube)
+    assert champion is not None and champion["name"] == expected
+    assert champion["artifact"]["uri"].endswith(f"/{expected}/model.onnx")
+    assert champion["metadataUri"] == f"pvc://claim/{NS}/iris/{expected}/metadata.json"
+    assert champion["inputSchema"]["features"][0]["name"] == "petal length"
+
+
+def test_the_first_training_of_a_model_has_no_champion() -> None:
+    kube = FakeKube()
+    trainingjob.reconcile(kube.add("trainingjobs", json.loads(json.dumps(TRAINING_JOB))),
+                          SETTINGS, kube)
+    assert champion_env(kube) is None
+
+
+def finish_training(kube: FakeKube, result: dict[str, Any]) -> None:
+    """The training Job succeeded and its pod left ``result`` as termination message."""
+    job_name = builders.training_job_name("iris-logreg")
+    kube.objects[("Job", NS, job_name)]["status"] = {
+        "succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]}
+    kube.pods[job_name] = [{"metadata": {"name": f"{job_name}-x"}, "status": {
+        "phase": "Succeeded", "containerStatuses": [{"name": builders.TRAINER_CONTAINER,
+        "state": {"terminated": {"message": json.dumps(result)}}}]}}]
+
+
+TRAINED = {"ok": True, "task": "classification", "metrics": {"accuracy": 0.97},
+           "preferredFormat": "onnx", "metadataUri": "pvc://claim/ns/iris/x/metadata.json",
+           "artifacts": {"onnx": {"uri": "pvc://claim/ns/iris/x/model.onnx", "sha256": "b" * 64},
+                         "skops": None}}
+
+
+def test_a_challenger_worse_than_the_champion_on_the_same_rows_is_rejected() -> None:
+    kube = FakeKube()
+    kube.add("modelversions", trained_version(1))
+    body = json.loads(json.dumps(TRAINING_JOB))
+    body["spec"]["qualityGate"] = {"maxRegression": {"metric": "accuracy", "tolerance": 0.01}}
+    trainingjob.reconcile(kube.add("trainingjobs", body), SETTINGS, kube)
+    finish_training(kube, {**TRAINED, "evaluation": {
+        "data": "hold-out", "rows": 30, "metrics": {"accuracy": 0.9},
+        "champion": {"name": "iris-v1", "metrics": {"accuracy": 0.95}}},
+        "dataChecks": {"baseline": "iris-v1", "findings": 1,
+                       "warnings": ["column 'petal length' ..."]}})
+    trainingjob.reconcile(kube.objects[("trainingjobs", NS, "iris-logreg")], SETTINGS, kube)
+    version = kube.objects[("modelversions", NS, "iris-v2")]
+    assert version["spec"]["evaluation"]["champion"]["name"] == "iris-v1"
+    assert version["spec"]["metadataUri"] == TRAINED["metadataUri"]
+    assert version["status"]["phase"] == VersionPhase.REJECTED
+    (reason,) = version["status"]["gate"]
+    assert (reason["value"], reason["baseline"], reason["baselineValue"]) == (0.9, "iris-v1", 0.95)
+    assert "vs champion iris-v1 0.95 on the same 30 hold-out rows" in reason["message"]
+    warnings = [m for t, r, m in kube.events if r == TrainingReason.DATA_CHECK_WARNINGS]
+    assert warnings == ["1 data check finding(s) against iris-v1: column 'petal length' ..."]
 
 
 # --------------------------------------------------------------------------- ModelVersion

@@ -92,6 +92,24 @@ def test_one_label_scores_every_version_that_answered_the_request() -> None:
     assert windows[STABLE].accuracy == 1.0 and windows[CANARY].accuracy == 0.5
 
 
+def test_a_label_also_judges_the_other_tracks_record_that_comes_after_it() -> None:
+    """The shadow's batch reached the monitor first; the stable's is still on its way when
+    the label comes: it is scored on arrival, once, and only within the grace period."""
+    quality = Quality(grace=60)
+    _logged(quality, CANARY, ["a"])
+    assert quality.add_labels([("p0", "a")], NOW).joined == 1
+    late = quality.add_predictions(STABLE, ["p0"], ["b"], [NOW - 1], False, NOW + 1)
+    assert late.joined == 1
+    again = quality.add_predictions(STABLE, ["p0"], ["a"], [NOW - 1], False, NOW + 2)
+    assert again.joined == 0  # a second record of the same series: the label counted once
+    assert (quality.totals[STABLE].correct, quality.totals[STABLE].wrong) == (0, 1)
+    assert quality.totals[CANARY].correct == 1 and quality.pending() == 0
+    quality.add_predictions(STABLE, ["p1"], ["a"], [NOW], False, NOW + 61)
+    quality.add_predictions(CANARY, ["p0"], ["a"], [NOW], False, NOW + 62)
+    assert quality.totals[CANARY].correct == 1  # after the grace period: not kept
+    assert quality.unknown == 0  # it joined: never counted unknown
+
+
 def test_the_window_covers_recent_prediction_time_and_the_totals_all_of_it() -> None:
     quality = Quality(window=600, bucket=60)
     old = _logged(quality, STABLE, ["a"] * 4, at=NOW - 3000, prefix="old")

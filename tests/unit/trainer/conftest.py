@@ -21,7 +21,8 @@ def run_trainer(
     """Run ``main`` in-process; returns the exit code and the parsed termination message."""
     log = tmp_path / "termination-log"
     monkeypatch.setenv("MLOPS_TERMINATION_LOG", str(log))
-    for name in ("MLOPS_TRAINING_SPEC", "MLOPS_OUTPUT_URI", "MLOPS_GIT_REVISION", "MLOPS_IMAGE"):
+    for name in ("MLOPS_TRAINING_SPEC", "MLOPS_OUTPUT_URI", "MLOPS_GIT_REVISION", "MLOPS_IMAGE",
+                 "MLOPS_CHAMPION"):
         monkeypatch.delenv(name, raising=False)
 
     def run(spec: dict[str, Any], output_uri: str, *extra: str) -> tuple[int, dict[str, Any]]:
