@@ -421,9 +421,11 @@ def test_retrain_on_a_drift_alert_starts_one_gated_run_and_a_flap_within_min_int
         assert lineage["trigger"] == {
             "type": "alert", "alert": "InputDrift", "labels": labels,
             "startsAt": started.isoformat().replace("+00:00", "Z")}
-        # The gate compared it with the best Approved version of the model (iris-v1).
+        # The gate compared it with the champion (iris-v1) re-scored on the same rows.
         assert version["metadata"]["name"] == "iris-v2"
-        assert any("best Approved" in r["message"] for r in version["status"]["gate"])
+        (regression,) = [r for r in version["status"]["gate"] if r.get("baseline")]
+        assert regression["baseline"] == "iris-v1", regression
+        assert "vs champion iris-v1" in regression["message"], regression
         assert version["status"]["phase"] == "Approved", version["status"]
         # The same alert firing again (a new instance) within minInterval starts none.
         flap = {**labels, "feature": "petal length (cm)"}
