@@ -97,6 +97,17 @@ def test_iris_example_gives_an_approved_version_whose_artifact_predicts(
     assert spec["dataset"]["sha256"] and spec["dataset"]["uri"] == "sklearn://iris"
     assert spec["lineage"]["trainingJob"] == "iris-logreg"
     assert [f["name"] for f in spec["inputSchema"]["features"]][0] == "sepal length (cm)"
+    # The evaluation a reviewer reads: folds, the confusion matrix, pictures on the claim.
+    folds = spec["crossValidation"]
+    assert folds["folds"] == 5 and folds["method"] == "stratified"
+    accuracy = folds["metrics"]["accuracy"]
+    assert 0.8 < accuracy["mean"] <= 1 and accuracy["std"] >= 0
+    matrix = spec["diagnostics"]["confusionMatrix"]
+    assert matrix["labels"] == ["0", "1", "2"]
+    assert sum(map(sum, matrix["counts"])) == spec["evaluation"]["rows"] == 45
+    assert {"confusion-matrix", "roc", "calibration"} <= set(spec["plots"])
+    with open(artifact_path(kubeconfig, namespace, spec["plots"]["roc"]), "rb") as handle:
+        assert handle.read(8) == b"\x89PNG\r\n\x1a\n"
     job = get(kubeconfig, namespace, "tj", "iris-logreg")
     assert job["status"]["phase"] == "Succeeded"
     assert job["status"]["modelVersion"] == "iris-v1"
@@ -145,6 +156,9 @@ def test_regression_job_and_a_gate_that_cannot_be_met(
     by_job = {job: get(kubeconfig, namespace, "mv", mv) for mv, job in versions.items()}
     assert by_job["diabetes"]["status"]["phase"] == "Approved"
     assert {"rmse", "mae", "r2"} <= set(by_job["diabetes"]["spec"]["metrics"])
+    residuals = by_job["diabetes"]["spec"]["diagnostics"]["residuals"]
+    assert residuals["std"] > 0 and residuals["maxAbs"] >= abs(residuals["mean"])
+    assert "residuals" in by_job["diabetes"]["spec"]["plots"]
     rejected = by_job["diabetes-strict"]["status"]
     assert rejected["phase"] == "Rejected"
     assert any(not r["passed"] and "r2" in r["message"] and "0.99" in r["message"]
@@ -286,6 +300,10 @@ def test_killing_the_operator_mid_run_yields_exactly_one_version(
          "spec.model"),
         ("spec: {model: x, dataset: {uri: 'sklearn://iris'}, estimator: {name: Ridge},"
          " qualityGate: {metrics: [{name: accuracy}]}}", "needs min or max"),
+        ("spec: {model: x, dataset: {uri: 'sklearn://iris'}, estimator: {name: Ridge},"
+         " crossValidation: {method: group}}", "groupColumn is required with method: group"),
+        ("spec: {model: x, dataset: {uri: 'sklearn://iris'}, estimator: {name: Ridge},"
+         " crossValidation: {folds: 1}}", "spec.crossValidation.folds"),
     ],
 )
 def test_invalid_training_jobs_are_refused_at_admission(

@@ -4,6 +4,7 @@ training records."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from mlops_operator.builders.common import (
@@ -61,8 +62,24 @@ def artifact_dir_uri(claim: str, namespace: str, model: str, training_job: str, 
 
 def trainer_spec(spec: dict[str, Any]) -> dict[str, Any]:
     """The part of a TrainingJob spec the built-in trainer reads."""
-    keys = ("model", "dataset", "estimator", "task", "preprocessing", "evaluation", "dataChecks")
+    keys = ("model", "dataset", "estimator", "task", "preprocessing", "evaluation", "dataChecks",
+            "crossValidation")
     return {key: spec[key] for key in keys if key in spec}
+
+
+_PLOT_NAME = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
+
+
+def plot_uris(result: dict[str, Any]) -> dict[str, str] | None:
+    """The trainer's pictures by name: it reports names, and writes each one as
+    ``plots/<name>.png`` in the folder of its ``metadataUri``."""
+    names, metadata = result.get("plots"), result.get("metadataUri")
+    if not isinstance(names, list) or not isinstance(metadata, str) or "/" not in metadata:
+        return None
+    folder = metadata.rsplit("/", 1)[0]
+    uris = {name: f"{folder}/plots/{name}.png" for name in names
+            if isinstance(name, str) and _PLOT_NAME.match(name)}
+    return uris or None
 
 
 def champion_reference(version: dict[str, Any]) -> dict[str, Any]:
@@ -152,6 +169,9 @@ def build_model_version(
         "metadataUri": result.get("metadataUri"),
         "evaluation": result.get("evaluation"),
         "dataChecks": result.get("dataChecks"),
+        "crossValidation": result.get("crossValidation"),
+        "diagnostics": result.get("diagnostics"),
+        "plots": plot_uris(result),
         "lineage": lineage,
     }
     return {

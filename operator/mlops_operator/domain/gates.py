@@ -34,7 +34,10 @@ class Direction(StrEnum):
 METRIC_DIRECTIONS: Mapping[str, Direction] = {
     "accuracy": Direction.HIGHER_IS_BETTER,
     "f1": Direction.HIGHER_IS_BETTER,
+    "balanced_accuracy": Direction.HIGHER_IS_BETTER,
     "roc_auc": Direction.HIGHER_IS_BETTER,
+    "pr_auc": Direction.HIGHER_IS_BETTER,
+    "brier": Direction.LOWER_IS_BETTER,
     "r2": Direction.HIGHER_IS_BETTER,
     "rmse": Direction.LOWER_IS_BETTER,
     "mae": Direction.LOWER_IS_BETTER,

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlops_operator.domain.conditions import sanitize_reason, truncate
+from mlops_operator.domain.results import result_problem
 from mlops_operator.domain.vocabulary import TrainingPhase, TrainingReason
 
 LOG_LINES_IN_MESSAGE = 5
@@ -170,6 +171,10 @@ def _succeeded(facts: JobFacts, reported: tuple[str, str] | None) -> TrainingOut
             '(expected a {"ok": true, ...} JSON termination message)'
         )
         return _done(TrainingPhase.FAILED, TrainingReason.NO_RESULT, _with_logs(text, facts))
+    problem = result_problem(message)
+    if problem:
+        return _done(TrainingPhase.FAILED, TrainingReason.INVALID_RESULT,
+                     f"the training container's result cannot be recorded: {problem}")
     summary = headline_metric(message.get("metrics"))
     text = "training succeeded" + (f": {summary}" if summary else "")
     return _done(TrainingPhase.SUCCEEDED, TrainingReason.TRAINING_SUCCEEDED, text, result=message)

@@ -170,6 +170,7 @@ class TrainingReason(StrEnum):
     TRAINING_FAILED = "TrainingFailed"
     DEADLINE_EXCEEDED = "DeadlineExceeded"  # also the Job's own reason, passed on
     NO_RESULT = "NoResult"
+    INVALID_RESULT = "InvalidResult"  # a result a ModelVersion cannot be built from
     INVALID_QUALITY_GATE = "InvalidQualityGate"
     JOB_REFUSED = "JobRefused"  # the API server refused the training Job built from the spec
     VERSION_REFUSED = "VersionRefused"  # ... or the ModelVersion recorded from its result

@@ -65,6 +65,8 @@ class Split:
     #: Positions of the held-out rows in the dataset, so another model (the champion)
     #: can be scored on exactly these rows from their raw values.
     test_rows: np.ndarray
+    #: Positions in the dataset of the training rows (in x_train's order).
+    train_rows: np.ndarray
 
 
 def _unreachable(uri: str, cause: object) -> TrainerError:
@@ -242,7 +244,7 @@ def split(x: np.ndarray | pd.DataFrame, y: np.ndarray, spec: DatasetSpec, task: 
     if len(y) < 2:
         raise TrainerError("DatasetMalformed", "dataset needs at least 2 rows to split")
     try:
-        x_train, x_test, y_train, y_test, _, test_rows = train_test_split(
+        x_train, x_test, y_train, y_test, train_rows, test_rows = train_test_split(
             x,
             y,
             np.arange(len(y)),
@@ -254,4 +256,4 @@ def split(x: np.ndarray | pd.DataFrame, y: np.ndarray, spec: DatasetSpec, task: 
         raise TrainerError(
             "DatasetMalformed", f"cannot split {len(y)} rows into train/test: {error}"
         ) from None
-    return Split(x_train, x_test, y_train, y_test, test_rows)
+    return Split(x_train, x_test, y_train, y_test, test_rows, train_rows)

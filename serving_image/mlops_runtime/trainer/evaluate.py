@@ -17,6 +17,9 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import (
     accuracy_score,
+    average_precision_score,
+    balanced_accuracy_score,
+    brier_score_loss,
     f1_score,
     mean_absolute_error,
     mean_squared_error,
@@ -52,14 +55,23 @@ def classification_metrics(
     probabilities: np.ndarray | None,
     classes: Sequence[Any],
 ) -> dict[str, float | None]:
-    """accuracy, macro f1 and one-vs-rest macro roc_auc (None when undefined)."""
+    """accuracy, macro f1, balanced accuracy, and from the probabilities one-vs-rest macro
+    roc_auc, pr_auc (average precision) and the Brier score (None when undefined)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a class absent from the rows: its recall is 0
+        balanced = finite(balanced_accuracy_score(y_true, y_pred))
     metrics: dict[str, float | None] = {
         "accuracy": finite(accuracy_score(y_true, y_pred)),
         "f1": finite(f1_score(y_true, y_pred, average="macro", zero_division=0)),
+        "balanced_accuracy": balanced,
         "roc_auc": None,
+        "pr_auc": None,
+        "brier": None,
     }
     if probabilities is not None:
         metrics["roc_auc"] = _roc_auc(y_true, probabilities, classes)
+        metrics["pr_auc"] = _pr_auc(y_true, probabilities, classes)
+        metrics["brier"] = _brier(y_true, probabilities, classes)
     return metrics
 
 
@@ -76,6 +88,30 @@ def _roc_auc(y_true: np.ndarray, probabilities: np.ndarray, classes: Sequence[An
                     y_true, probabilities, multi_class="ovr", average="macro", labels=labels
                 )
             )
+    except ValueError:
+        return None
+
+
+def _pr_auc(y_true: np.ndarray, probabilities: np.ndarray, classes: Sequence[Any]) -> float | None:
+    """Average precision of the positive class (binary) or its one-vs-rest macro mean; None
+    when a class has no positive row (its precision-recall curve is undefined)."""
+    labels = list(classes)
+    truth = np.asarray(y_true)[:, None] == np.asarray(labels, dtype=object)[None, :]
+    chosen = [1] if len(labels) == 2 else range(len(labels))
+    if any(not truth[:, i].any() for i in chosen):
+        return None
+    return finite(np.mean([average_precision_score(truth[:, i], probabilities[:, i])
+                           for i in chosen]))
+
+
+def _brier(y_true: np.ndarray, probabilities: np.ndarray, classes: Sequence[Any]) -> float | None:
+    """scikit-learn's Brier score: binary, of the positive class; more classes, the summed
+    squared distance from the one-hot truth. Lower is better."""
+    try:
+        labels = list(classes)
+        scores = probabilities[:, 1] if len(labels) == 2 else probabilities
+        return finite(brier_score_loss(y_true, scores, labels=labels, pos_label=labels[-1]
+                                       if len(labels) == 2 else None))
     except ValueError:
         return None
 

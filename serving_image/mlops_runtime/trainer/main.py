@@ -28,7 +28,7 @@ from sklearn.pipeline import Pipeline
 from mlops_runtime import __version__ as runtime_version
 from mlops_runtime import stores
 from mlops_runtime.cli import write_termination_message
-from mlops_runtime.trainer import baseline, evaluate, export, preprocessing, report
+from mlops_runtime.trainer import baseline, evaluate, export, preprocessing, report, review
 from mlops_runtime.trainer import data as datasets
 from mlops_runtime.trainer.artifacts import check_output_uri, write_artifact
 from mlops_runtime.trainer.champion import CHAMPION_ENV, ChampionRef, parse_champion
@@ -146,6 +146,7 @@ def train(spec: TrainingSpec, raw_spec: dict[str, Any], options: Options) -> dic
     fit_warnings = fit(pipeline, parts.x_train, parts.y_train)
     scored = _evaluate(pipeline, parts, spec.task == "classification")
     evaluation = _against_champion(spec, plan, pipeline, frame, parts, scored, champion)
+    reviewed = review.review(pipeline, spec, frame, parts, scored, output_uri)
     reference = evaluate.reference_stats(parts.x_train, {c.name: c.kind for c in plan.columns})
     schema = export.input_schema(
         plan.features, [c.schema_type for c in plan.columns], spec.task, spec.dataset.target,
@@ -161,6 +162,7 @@ def train(spec: TrainingSpec, raw_spec: dict[str, Any], options: Options) -> dic
     payload["metadataUri"] = f"{output_uri.rstrip('/')}/metadata.json"
     payload["evaluation"] = evaluation
     payload["dataChecks"] = checked.summary()
+    payload.update(reviewed.payload)
     metadata = {
         **payload,
         "schemaVersion": 1,
@@ -169,6 +171,7 @@ def train(spec: TrainingSpec, raw_spec: dict[str, Any], options: Options) -> dic
         "referenceStats": reference,
         "dataProfile": profile,
         "dataChecks": checked.details(),
+        **reviewed.details,
         "dataset": {
             **payload["dataset"],
             "format": fetched.format,
@@ -183,7 +186,7 @@ def train(spec: TrainingSpec, raw_spec: dict[str, Any], options: Options) -> dic
         "allEstimatorParams": export.jsonable(
             pipeline.named_steps["estimator"].get_params(deep=False)
         ),
-        "warnings": [*checked.warnings, *fit_warnings],
+        "warnings": [*checked.warnings, *fit_warnings, *reviewed.warnings],
         "framework": {**payload["framework"], **_runtime_versions()},
         "spec": raw_spec,
         "trainedAt": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -210,6 +213,7 @@ class _Scored:
     """The fitted model on the test split: predictions, metrics, prediction distribution."""
 
     predicted: Any
+    probabilities: Any
     classes: list[Any] | None
     metrics: dict[str, Any]
     prediction_stats: dict[str, Any]
@@ -223,9 +227,10 @@ def _evaluate(pipeline: Any, parts: Any, classifier: bool) -> _Scored:
             classes = list(pipeline.classes_)
             proba = pipeline.predict_proba(parts.x_test)
             metrics = evaluate.classification_metrics(parts.y_test, predicted, proba, classes)
-            return _Scored(predicted, classes, metrics,
+            return _Scored(predicted, proba, classes, metrics,
                            evaluate.class_distribution(predicted, classes))
-        return _Scored(predicted, None, evaluate.regression_metrics(parts.y_test, predicted),
+        return _Scored(predicted, None, None,
+                       evaluate.regression_metrics(parts.y_test, predicted),
                        evaluate.value_histogram(predicted))
     except Exception as error:
         raise TrainerError(

@@ -15,9 +15,12 @@ MAX_MESSAGE_BYTES = 4096
 
 #: What to drop, in order, and the flag that tells the reader it was dropped.
 _DROP_ORDER: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("diagnostics",), "diagnosticsTruncated"),
     (("dataChecks",), "dataChecksTruncated"),
     (("referenceStats", "predictionStats"), "statsTruncated"),
+    (("crossValidation",), "crossValidationTruncated"),
     (("params",), "paramsTruncated"),
+    (("plots",), "plotsTruncated"),
     (("inputSchema",), "inputSchemaTruncated"),
     (("dataset", "framework", "gitRevision", "image"), "truncated"),
 )
@@ -104,6 +107,7 @@ def human_summary(payload: Mapping[str, Any]) -> str:
             f"{parity['rows'] - parity['mismatches']} match, "
             f"max difference {parity['maxDifference']}")
     lines.extend(_baseline_lines(payload))
+    lines.extend(_review_lines(payload))
     if payload.get("onnxError"):
         lines.append(f"  onnx      {payload['onnxError']}")
     lines.append(f"  metadata  {payload.get('metadataUri')}")
@@ -126,4 +130,22 @@ def _baseline_lines(payload: Mapping[str, Any]) -> list[str]:
         lines.append(f"  data      {checks.get('findings', 0)} finding(s) against "
                      f"{checks['baseline']}" + (f" ({checks['note']})" if checks.get("note")
                                                else ""))
+    return lines
+
+
+def _review_lines(payload: Mapping[str, Any]) -> list[str]:
+    """Cross-validation mean ± std beside the hold-out value, and the pictures."""
+    lines = []
+    folds = payload.get("crossValidation")
+    if folds:
+        hold_out = payload.get("metrics") or {}
+        scores = ", ".join(
+            f"{name}={v['mean']:.4g}±{v['std']:.2g} (hold-out {hold_out[name]:.4g})"
+            if isinstance(hold_out.get(name), float) else f"{name}={v['mean']:.4g}±{v['std']:.2g}"
+            for name, v in folds["metrics"].items())
+        lines.append(f"  cv        {folds['folds']}-fold {folds['method']}: {scores}")
+        for failure in folds.get("failedFolds") or []:
+            lines.append(f"  cv        fold {failure['fold']} failed: {failure['error']}")
+    for name, artifact in (payload.get("plots") or {}).items():
+        lines.append(f"  plot      {name}: {artifact['uri']}")
     return lines

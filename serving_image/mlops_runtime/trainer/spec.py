@@ -29,6 +29,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
+from mlops_runtime.trainer.crossval import CrossValidationSpec, parse_cross_validation
 from mlops_runtime.trainer.datachecks import DataChecksSpec, parse_data_checks
 from mlops_runtime.trainer.errors import TrainerError
 from mlops_runtime.trainer.preprocessing_spec import PreprocessingSpec, parse_preprocessing
@@ -114,6 +115,7 @@ class TrainingSpec:
     preprocessing: PreprocessingSpec = field(default_factory=PreprocessingSpec)
     evaluation: EvaluationSpec | None = None
     data_checks: DataChecksSpec | None = None
+    cross_validation: CrossValidationSpec | None = None
 
 
 def _invalid(message: str) -> TrainerError:
@@ -257,7 +259,8 @@ def parse_spec(raw: Mapping[str, Any]) -> TrainingSpec:
     return TrainingSpec(model=model, dataset=dataset, estimator=estimator, task=task,
                         preprocessing=preprocessing,
                         evaluation=parse_evaluation(raw.get("evaluation")),
-                        data_checks=parse_data_checks(raw.get("dataChecks")))
+                        data_checks=parse_data_checks(raw.get("dataChecks")),
+                        cross_validation=parse_cross_validation(raw.get("crossValidation")))
 
 
 def parse_evaluation(raw: Any) -> EvaluationSpec | None:

@@ -12,7 +12,9 @@ from mlops_operator.domain.training import (
 )
 from mlops_operator.domain.vocabulary import TrainingReason
 
-OK = {"ok": True, "task": "classification", "metrics": {"accuracy": 0.9667, "f1": 0.96}}
+ARTIFACT = {"uri": "pvc://c/m.onnx", "sha256": "a" * 64}
+OK = {"ok": True, "task": "classification", "metrics": {"accuracy": 0.9667, "f1": 0.96},
+      "artifacts": {"onnx": ARTIFACT}}
 BAD_DATA = {"ok": False, "reason": "DatasetUnreachable", "message": "GET https://x: 404"}
 LOGS = ("loading data", "", "fitting RandomForestClassifier", "Traceback ...", "MemoryError")
 
@@ -53,8 +55,12 @@ P, R, S, F = (TrainingPhase.PENDING, TrainingPhase.RUNNING, TrainingPhase.SUCCEE
          "waiting for the next attempt (attempt 2 of 2)"),
         (JobFacts(exists=True, succeeded=1, complete=True, termination_message=OK), S,
          TrainingReason.TRAINING_SUCCEEDED, "training succeeded: accuracy=0.9667"),
-        (JobFacts(exists=True, succeeded=1, termination_message={"ok": True}), S,
+        (JobFacts(exists=True, succeeded=1,
+                  termination_message={"ok": True, "artifacts": {"skops": ARTIFACT}}), S,
          TrainingReason.TRAINING_SUCCEEDED, "training succeeded"),
+        (JobFacts(exists=True, succeeded=1, termination_message={"ok": True}), F,
+         TrainingReason.INVALID_RESULT, "the training container's result cannot be recorded: "
+         "result.artifacts must name an onnx or skops artifact with uri and sha256"),
         (JobFacts(exists=True, complete=True, termination_message=None, log_tail=LOGS), F,
          TrainingReason.NO_RESULT,
          'the training container exited successfully but wrote no result (expected a '

@@ -55,8 +55,8 @@ PINNED: dict[type[StrEnum], set[str]] = {
     TrainingReason: {
         "JobNotCreated", "JobCreated", "PodPending", "TrainingRunning", "Retrying",
         "TrainingSucceeded", "TrainingFailed", "DeadlineExceeded", "NoResult",
-        "InvalidQualityGate", "JobRefused", "VersionRefused", "ModelVersionCreated",
-        "DataCheckWarnings",
+        "InvalidResult", "InvalidQualityGate", "JobRefused", "VersionRefused",
+        "ModelVersionCreated", "DataCheckWarnings",
     },
     TriggerType: {"schedule", "alert"},
     RetrainReason: {"Waiting", "RunActive", "MaxRunsReached", "InvalidSpec", "RetrainStarted",

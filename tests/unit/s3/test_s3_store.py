@@ -231,11 +231,14 @@ def test_trainer_reads_s3_dataset_and_writes_s3_artifacts(s3: Any, trained: Any)
     assert metadata["artifacts"] == message["artifacts"]
     bucket, _, prefix = base.removeprefix("s3://").partition("/")
     listed = s3.list_objects_v2(Bucket=bucket, Prefix=prefix + "/")["Contents"]
-    assert sorted(o["Key"].rsplit("/", 1)[1] for o in listed) == [
+    assert sorted(o["Key"].removeprefix(prefix + "/") for o in listed) == [
         "metadata.json",
         "model.onnx",
         "model.skops",
+        *sorted(f"plots/{name}.png" for name in message["plots"]),
     ]
+    plot = object_bytes(s3, f"{base}/plots/{message['plots'][0]}.png")
+    assert plot.startswith(b"\x89PNG")
 
 
 def test_trainer_uses_the_spec_endpoint_for_the_dataset(

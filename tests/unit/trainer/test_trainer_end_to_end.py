@@ -49,8 +49,14 @@ def test_iris_classification(run_trainer: TrainerRun, tmp_path: Path) -> None:
     out = tmp_path / "out"
     code, message = run_trainer(IRIS, out.as_uri(), "--git-revision", "abc123")
     assert code == 0 and message["ok"] is True
-    assert sorted(p.name for p in out.iterdir()) == ["metadata.json", "model.onnx", "model.skops"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "metadata.json", "model.onnx", "model.skops", "plots"]
     metadata = load_run(message)
+    assert message["plots"] == ["confusion-matrix", "roc", "precision-recall", "calibration"]
+    for name in message["plots"]:  # real PNGs, recorded with their checksums
+        picture = (out / "plots" / f"{name}.png").read_bytes()
+        assert picture.startswith(b"\x89PNG\r\n\x1a\n")
+        assert metadata["plots"][name]["sha256"] == hashlib.sha256(picture).hexdigest()
     assert message["task"] == "classification"
     assert message["metrics"]["accuracy"] > 0.8 and 0 < message["metrics"]["roc_auc"] <= 1
     assert message["preferredFormat"] == "onnx" and message["onnxMatches"] is True
@@ -189,7 +195,11 @@ def test_pvc_uris_resolve_under_the_claims_mount(
         "metadata.json",
         "model.onnx",
         "model.skops",
+        "plots",
     ]
+    assert [p.name for p in (written / "plots").iterdir()] == ["residuals.png"]
+    assert message["plots"] == ["residuals"]
+    assert set(message["diagnostics"]["residuals"]) == {"mean", "std", "maxAbs", "quantiles"}
     skops_bytes = (written / "model.skops").read_bytes()
     assert hashlib.sha256(skops_bytes).hexdigest() == message["artifacts"]["skops"]["sha256"]
     assert message["dataset"]["rows"] == len(diabetes)

@@ -7,6 +7,7 @@ import math
 from typing import Any
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from mlops_runtime.trainer import evaluate, report
@@ -17,7 +18,22 @@ def test_classification_metrics() -> None:
     y = np.array([0, 1, 2, 0, 1, 2])
     proba = np.eye(3)[y] * 0.8 + 0.2 / 3
     metrics = evaluate.classification_metrics(y, y, proba, [0, 1, 2])
-    assert metrics == {"accuracy": 1.0, "f1": 1.0, "roc_auc": 1.0}
+    # each row is 0.13 off on its class and 0.07 on the other two: 0.13² + 2 × 0.07²
+    assert metrics == {"accuracy": 1.0, "f1": 1.0, "balanced_accuracy": 1.0, "roc_auc": 1.0,
+                       "pr_auc": 1.0, "brier": pytest.approx((0.4 / 3) ** 2 + 2 * (0.2 / 3) ** 2)}
+
+
+def test_wrong_and_unsure_predictions_score_lower() -> None:
+    y = np.array(["no", "no", "no", "yes"])
+    proba = np.array([[0.6, 0.4], [0.4, 0.6], [0.7, 0.3], [0.45, 0.55]])
+    metrics = evaluate.classification_metrics(y, np.array(["no", "yes", "no", "yes"]), proba,
+                                              ["no", "yes"])
+    assert metrics["accuracy"] == 0.75
+    assert metrics["balanced_accuracy"] == pytest.approx((2 / 3 + 1) / 2)  # mean class recall
+    # "yes" ranks 2nd of 4 by P(yes): precision 1/2 at full recall
+    assert metrics["pr_auc"] == pytest.approx(0.5)
+    # binary Brier of P(yes): (0.4² + 0.6² + 0.3² + 0.45²) / 4
+    assert metrics["brier"] == pytest.approx((0.16 + 0.36 + 0.09 + 0.2025) / 4)
 
 
 def test_binary_auc_and_absent_class() -> None:
@@ -26,7 +42,8 @@ def test_binary_auc_and_absent_class() -> None:
     metrics = evaluate.classification_metrics(y, proba.argmax(axis=1), proba, [0, 1])
     assert metrics["accuracy"] == 0.75 and metrics["roc_auc"] == 1.0
     only_one = evaluate.classification_metrics(np.zeros(3), np.zeros(3), np.ones((3, 2)), [0, 1])
-    assert only_one["roc_auc"] is None
+    assert only_one["roc_auc"] is None and only_one["pr_auc"] is None
+    assert only_one["balanced_accuracy"] == 1.0
 
 
 def test_regression_metrics() -> None:
