@@ -199,3 +199,20 @@ def test_a_training_job_trains_once_its_spec_is_immutable_but_retraining_may_cha
     assert body["metadata"]["generation"] == 2 and body["status"]["phase"] == "Failed"
     assert kstatus.compute([body])[0]["status"] == "Failed"
     assert not kubectl(kubeconfig, "get", "jobs", "-n", namespace, "-o", "name").stdout.strip()
+
+
+def test_kubectl_explain_documents_status_and_the_api_server_checks_its_shape(
+    kubeconfig: str, crds: None, namespace: str,
+) -> None:
+    for field, words in (("trainingjobs.status.modelVersion", "ModelVersion this training"),
+                         ("modelversions.status.gate.baseline", "compared with"),
+                         ("deployments.mlops.dev.status.effectiveWeight", "router actually")):
+        explained = kubectl(kubeconfig, "explain", field).stdout
+        assert words in explained, explained
+    apply(kubeconfig, namespace, iris_job("shape"))
+    refused = kubectl(kubeconfig, "patch", "tj", "shape", "-n", namespace, "--subresource",
+                      "status", "--type", "merge", "-p",
+                      json.dumps({"status": {"phase": "Done", "metrics": {"accuracy": "high"}}}),
+                      check=False)
+    assert refused.returncode != 0
+    assert "status.phase" in refused.stderr and "status.metrics.accuracy" in refused.stderr
