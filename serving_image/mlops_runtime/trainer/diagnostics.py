@@ -28,7 +28,7 @@ CALIBRATION_BINS = 10
 RESIDUAL_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 RESIDUAL_BINS = 20
 MAX_SCATTER_POINTS = 500
-#: Classes beyond this many keep their per-class figures in diagnostics.json only.
+#: Classes beyond this many keep their per-class figures in metadata.json only.
 SUMMARY_CLASSES = 10
 
 
