@@ -3,7 +3,7 @@
 Subcommands: ``serve`` (model server), ``monitor`` (the prediction log's writer),
 ``train`` (built-in trainer),
 ``verify`` (artifact checksum), ``version`` (prints versions; writes them as the
-termination message), ``sample-data`` (writes a synthetic data set, e.g. loans).
+termination message), ``sample-data`` (writes a synthetic data set: loans, credit).
 """
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     train.set_defaults(func=None, module="mlops_runtime.trainer.main")
     sample = commands.add_parser("sample-data", help="write a synthetic data set",
                                  add_help=False)
-    sample.set_defaults(func=None, module="mlops_runtime.trainer.sample_loans")
+    sample.set_defaults(func=None, module="mlops_runtime.trainer.sample_data")
     args, rest = parser.parse_known_args(argv)
     if args.func is not None:
         return int(args.func(args))

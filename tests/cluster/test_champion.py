@@ -5,7 +5,8 @@ scores named, and a dataset whose column changed type refused before any fitting
 from __future__ import annotations
 
 import pytest
-from mlops_runtime.trainer.sample_loans import generate, to_bytes
+from mlops_runtime.trainer.sample_data import to_bytes
+from mlops_runtime.trainer.sample_loans import generate
 
 from tests.cluster.conftest import OperatorProcess, wait_for
 from tests.cluster.test_tabular import CLAIM, DATASET, copy_into_claim

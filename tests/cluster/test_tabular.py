@@ -14,7 +14,8 @@ import onnxruntime
 import pytest
 from mlops_dev.node.images import RUNTIME_IMAGE
 from mlops_runtime import stores
-from mlops_runtime.trainer.sample_loans import generate, to_bytes
+from mlops_runtime.trainer.sample_data import to_bytes
+from mlops_runtime.trainer.sample_loans import generate
 
 from tests.cluster.conftest import OperatorProcess, wait_for
 from tests.cluster.test_training import apply, artifact_path, get, phase

@@ -304,6 +304,24 @@ def test_killing_the_operator_mid_run_yields_exactly_one_version(
          " crossValidation: {method: group}}", "groupColumn is required with method: group"),
         ("spec: {model: x, dataset: {uri: 'sklearn://iris'}, estimator: {name: Ridge},"
          " crossValidation: {folds: 1}}", "spec.crossValidation.folds"),
+        ("spec: {model: x, dataset: {uri: 'sklearn://iris', target: sex},"
+         " estimator: {name: LogisticRegression}, qualityGate: {fairness: {sensitiveFeatures:"
+         " [sex], limits: [{metric: demographic_parity_difference, max: 0.1}]}}}",
+         "sensitiveFeatures must not name the target column"),
+        ("spec: {model: x, dataset: {uri: 'sklearn://iris', features: [sex, age]},"
+         " estimator: {name: LogisticRegression}, qualityGate: {fairness: {sensitiveFeatures:"
+         " [sex], limits: [{metric: demographic_parity_difference, max: 0.1}]}}}",
+         "dataset.features must not list them"),
+        ("spec: {model: x, dataset: {uri: 'sklearn://iris'}, estimator: {name: Ridge},"
+         " qualityGate: {fairness: {sensitiveFeatures: [sex], limits: [{metric: accuracy,"
+         " max: 0.1}]}}}", "spec.qualityGate.fairness.limits[0].metric"),
+        ("spec: {model: x, dataset: {uri: 'sklearn://iris'}, estimator: {name: Ridge},"
+         " qualityGate: {fairness: {sensitiveFeatures: [sex], limits:"
+         " [{metric: demographic_parity_ratio}]}}}", "a fairness limit needs min or max"),
+        ("spec: {model: x, dataset: {uri: 'sklearn://iris'}, container: {image: 'a/b:1'},"
+         " qualityGate: {fairness: {sensitiveFeatures: [sex], mitigation: reweighing, limits:"
+         " [{metric: demographic_parity_ratio, min: 0.8}]}}}",
+         "qualityGate.fairness.mitigation is for the built-in trainer"),
     ],
 )
 def test_invalid_training_jobs_are_refused_at_admission(

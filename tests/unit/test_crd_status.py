@@ -76,9 +76,13 @@ def test_training_job_status_lists_the_retrain_loops_fields() -> None:
 def test_model_version_gate_lines_fit_the_schema() -> None:
     line = gates.evaluate_gate(
         {"metrics": [{"name": "accuracy", "min": 0.9}],
-         "maxRegression": {"metric": "accuracy", "tolerance": 0.01}},
+         "maxRegression": {"metric": "accuracy", "tolerance": 0.01},
+         "fairness": {"sensitiveFeatures": ["sex"],
+                      "limits": [{"metric": "demographic_parity_difference", "max": 0.1}]}},
         {"accuracy": 0.95}, None,
         {"data": "hold-out", "rows": 30, "metrics": {"accuracy": 0.95},
-         "champion": {"name": "m-v1", "metrics": {"accuracy": 0.97}}}).reason_dicts()
+         "champion": {"name": "m-v1", "metrics": {"accuracy": 0.97}}},
+        {"metrics": {"demographic_parity_difference": 0.2},
+         "extremes": {"selectionRate": ["sex=f", "sex=m"]}}).reason_dicts()
     items = status_schema("modelversion.yaml")["properties"]["gate"]["items"]
     assert {key for entry in line for key in entry} == fields(items)

@@ -63,7 +63,7 @@ def artifact_dir_uri(claim: str, namespace: str, model: str, training_job: str, 
 def trainer_spec(spec: dict[str, Any]) -> dict[str, Any]:
     """The part of a TrainingJob spec the built-in trainer reads."""
     keys = ("model", "dataset", "estimator", "task", "preprocessing", "evaluation", "dataChecks",
-            "crossValidation")
+            "crossValidation", "qualityGate")
     return {key: spec[key] for key in keys if key in spec}
 
 
@@ -170,6 +170,7 @@ def build_model_version(
         "evaluation": result.get("evaluation"),
         "dataChecks": result.get("dataChecks"),
         "crossValidation": result.get("crossValidation"),
+        "fairness": result.get("fairness"),
         "diagnostics": result.get("diagnostics"),
         "plots": plot_uris(result),
         "lineage": lineage,

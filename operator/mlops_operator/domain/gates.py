@@ -22,6 +22,7 @@ from enum import StrEnum
 from typing import Any
 
 from mlops_operator.domain.errors import SpecError
+from mlops_operator.domain.fairness import judge_fairness, validate_fairness
 
 
 class Direction(StrEnum):
@@ -79,6 +80,8 @@ class GateReason:
     #: What a regression rule compared with (a version's name) and its score there.
     baseline: str | None = None
     baseline_value: float | None = None
+    #: The groups a fairness rule is about (both ends of the gap, or the groups too small).
+    groups: tuple[str, ...] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form stored in status."""
@@ -92,6 +95,8 @@ class GateReason:
         if self.baseline is not None:
             data["baseline"] = self.baseline
             data["baselineValue"] = self.baseline_value
+        if self.groups is not None:
+            data["groups"] = list(self.groups)
         return data
 
 
@@ -183,6 +188,10 @@ def validate_gate(gate: Mapping[str, Any] | None) -> None:
         if compare not in tuple(CompareWith):
             raise GateError("qualityGate.maxRegression.compareWith must be one of "
                             f"{', '.join(CompareWith)}, not {compare!r}")
+    try:
+        validate_fairness(gate.get("fairness"), _number)
+    except SpecError as error:
+        raise GateError(str(error)) from None
 
 
 def evaluate_gate(
@@ -190,13 +199,15 @@ def evaluate_gate(
     metrics: Mapping[str, Any] | None,
     best_previous_metrics: Mapping[str, Any] | None = None,
     evaluation: Mapping[str, Any] | None = None,
+    fairness: Mapping[str, Any] | None = None,
 ) -> GateResult:
     """Judge ``metrics`` against ``gate``; no gate means approved.
 
     ``best_previous_metrics`` are the metrics of the model's best Approved
     version (see :func:`best_previous`), or None for the first version;
     ``evaluation`` is the version's ``spec.evaluation`` (its own and the champion's
-    scores on the same rows), None when its trainer reported none.
+    scores on the same rows), None when its trainer reported none; ``fairness`` is the
+    version's ``spec.fairness`` (its per-group metrics), judged by ``qualityGate.fairness``.
     Raises :class:`GateError` for a malformed gate.
     """
     validate_gate(gate)
@@ -225,6 +236,10 @@ def evaluate_gate(
         else:
             reasons.append(_champion_regression(regression, evaluation, metrics,
                                                 best_previous_metrics))
+    if gate.get("fairness") is not None:
+        for verdict in judge_fairness(gate["fairness"], fairness):
+            groups = verdict.pop("groups")
+            reasons.append(GateReason(**verdict, groups=None if groups is None else tuple(groups)))
     return GateResult(approved=all(r.passed for r in reasons), reasons=tuple(reasons))
 
 

@@ -124,7 +124,7 @@ def gate_version(
             [v["spec"].get("metrics") or {} for v in approved], gate["maxRegression"]["metric"]
         )
     result = gates.evaluate_gate(gate, version["spec"].get("metrics"), best,
-                                 version["spec"].get("evaluation"))
+                                 version["spec"].get("evaluation"), version["spec"].get("fairness"))
     phase = VersionPhase.APPROVED if result.approved else VersionPhase.REJECTED
     headline = training.headline_metric(version["spec"].get("metrics"))
     reason = (VersionReason.QUALITY_GATE_PASSED if result.approved

@@ -112,7 +112,8 @@ def _folds(spec: CrossValidationSpec, y: np.ndarray, groups: np.ndarray | None,
 
 def cross_validate(pipeline: Any, x: np.ndarray | pd.DataFrame, y: np.ndarray,
                    spec: CrossValidationSpec, classifier: bool, seed: int,
-                   groups: np.ndarray | None = None) -> dict[str, Any]:
+                   groups: np.ndarray | None = None,
+                   sample_weight: np.ndarray | None = None) -> dict[str, Any]:
     """Fit and score every fold; ``x``/``y`` in the order the folds should see (file order
     for ``time``). Returns the per-metric mean and std over the folds that scored it,
     each fold's scores, and the folds that failed."""
@@ -123,7 +124,9 @@ def cross_validate(pipeline: Any, x: np.ndarray | pd.DataFrame, y: np.ndarray,
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # the full fit's warnings are reported
-                model.fit(_rows(x, fit_rows), y[fit_rows])
+                weighted = {} if sample_weight is None else {
+                    "estimator__sample_weight": sample_weight[fit_rows]}
+                model.fit(_rows(x, fit_rows), y[fit_rows], **weighted)
                 metrics = _score(model, _rows(x, check_rows), y[check_rows], classifier)
         except Exception as error:  # one bad fold must not hide the others
             failed.append({"fold": number, "error": f"{type(error).__name__}: {error}"[:300]})

@@ -28,7 +28,15 @@ from sklearn.pipeline import Pipeline
 from mlops_runtime import __version__ as runtime_version
 from mlops_runtime import stores
 from mlops_runtime.cli import write_termination_message
-from mlops_runtime.trainer import baseline, evaluate, export, preprocessing, report, review
+from mlops_runtime.trainer import (
+    baseline,
+    evaluate,
+    export,
+    fairness,
+    preprocessing,
+    report,
+    review,
+)
 from mlops_runtime.trainer import data as datasets
 from mlops_runtime.trainer.artifacts import check_output_uri, write_artifact
 from mlops_runtime.trainer.champion import CHAMPION_ENV, ChampionRef, parse_champion
@@ -100,8 +108,10 @@ def framework_versions() -> dict[str, str]:
     }
 
 
-def fit(pipeline: Pipeline, x: np.ndarray | pd.DataFrame, y: np.ndarray) -> list[str]:
-    """Fit, returning the (deduplicated) warnings raised, which go into metadata."""
+def fit(pipeline: Pipeline, x: np.ndarray | pd.DataFrame, y: np.ndarray,
+        weights: np.ndarray | None = None) -> list[str]:
+    """Fit (with per-row ``weights`` when given), returning the (deduplicated) warnings
+    raised, which go into metadata."""
     try:
         from sklearn.utils._param_validation import InvalidParameterError
     except ImportError:  # private module moved: parameter errors become TrainingError
@@ -109,7 +119,7 @@ def fit(pipeline: Pipeline, x: np.ndarray | pd.DataFrame, y: np.ndarray) -> list
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            pipeline.fit(x, y)
+            pipeline.fit(x, y, **({} if weights is None else {"estimator__sample_weight": weights}))
         except InvalidParameterError as error:
             raise TrainerError("InvalidParams", str(error)) from None
         except Exception as error:  # numerical failures, bad labels...
@@ -141,12 +151,14 @@ def train(spec: TrainingSpec, raw_spec: dict[str, Any], options: Options) -> dic
     profile = profile_table(frame, spec.dataset.target)
     checked = baseline.check_data(profile, champion, spec.data_checks)  # before any fitting
     plan, parts = _plan_and_split(frame, spec)
+    groups = fairness.split_groups(spec.fairness, frame, parts, spec.task)
+    weights = groups.weights if groups else None
 
     pipeline = build_pipeline(plan, spec.estimator, spec.dataset.random_seed)
-    fit_warnings = fit(pipeline, parts.x_train, parts.y_train)
+    fit_warnings = fit(pipeline, parts.x_train, parts.y_train, weights)
     scored = _evaluate(pipeline, parts, spec.task == "classification")
     evaluation = _against_champion(spec, plan, pipeline, frame, parts, scored, champion)
-    reviewed = review.review(pipeline, spec, frame, parts, scored, output_uri)
+    reviewed = review.review(pipeline, spec, frame, parts, scored, output_uri, weights)
     reference = evaluate.reference_stats(parts.x_train, {c.name: c.kind for c in plan.columns})
     schema = export.input_schema(
         plan.features, [c.schema_type for c in plan.columns], spec.task, spec.dataset.target,
@@ -163,6 +175,8 @@ def train(spec: TrainingSpec, raw_spec: dict[str, Any], options: Options) -> dic
     payload["evaluation"] = evaluation
     payload["dataChecks"] = checked.summary()
     payload.update(reviewed.payload)
+    if groups is not None:
+        payload["fairness"] = groups.report(parts.y_test, scored.predicted)
     metadata = {
         **payload,
         "schemaVersion": 1,
@@ -200,7 +214,10 @@ def train(spec: TrainingSpec, raw_spec: dict[str, Any], options: Options) -> dic
 def _plan_and_split(frame: pd.DataFrame, spec: TrainingSpec) -> tuple[Plan, Any]:
     """The features' preprocessing plan (from the data and spec.preprocessing) and the
     train/test split of the model inputs it gives."""
-    prepared = datasets.prepare(frame, spec.dataset, spec.task)
+    if spec.fairness is not None:
+        fairness.check_columns(spec.fairness, frame, spec.dataset.target, spec.dataset.features)
+    prepared = datasets.prepare(fairness.model_columns(spec.fairness, frame), spec.dataset,
+                                spec.task)
     plan = preprocessing.infer_plan(
         prepared.frame, spec.preprocessing, spec.estimator.name,
         effective_params(spec.estimator, spec.dataset.random_seed))

@@ -27,7 +27,7 @@ _DROP_ORDER: tuple[tuple[tuple[str, ...], str], ...] = (
 
 #: Never dropped: enough for the operator to find the full record.
 _ESSENTIAL = ("ok", "task", "metrics", "artifacts", "preferredFormat", "onnxMatches", "metadataUri",
-              "evaluation")
+              "evaluation", "fairness")
 
 
 def compact_json(payload: Mapping[str, Any]) -> str:
@@ -108,6 +108,7 @@ def human_summary(payload: Mapping[str, Any]) -> str:
             f"max difference {parity['maxDifference']}")
     lines.extend(_baseline_lines(payload))
     lines.extend(_review_lines(payload))
+    lines.extend(_fairness_lines(payload))
     if payload.get("onnxError"):
         lines.append(f"  onnx      {payload['onnxError']}")
     lines.append(f"  metadata  {payload.get('metadataUri')}")
@@ -148,4 +149,20 @@ def _review_lines(payload: Mapping[str, Any]) -> list[str]:
             lines.append(f"  cv        fold {failure['fold']} failed: {failure['error']}")
     for name, artifact in (payload.get("plots") or {}).items():
         lines.append(f"  plot      {name}: {artifact['uri']}")
+    return lines
+
+
+def _fairness_lines(payload: Mapping[str, Any]) -> list[str]:
+    """Every group's selection rate and the gaps the fairness gate judges."""
+    fair = payload.get("fairness")
+    if not fair:
+        return []
+    rates = ", ".join(f"{name} {group['selectionRate']} (n={group['count']})"
+                      for name, group in fair["groups"].items())
+    gaps = ", ".join(f"{name}={value}" for name, value in fair["metrics"].items())
+    lines = [f"  fairness  selection rate of {fair['positiveLabel']!r}: {rates}",
+             f"  fairness  {gaps}"]
+    if fair["smallGroups"]:
+        lines.append(f"  fairness  fewer than {fair['minGroupSize']} hold-out rows: "
+                     f"{', '.join(fair['smallGroups'])}")
     return lines

@@ -40,8 +40,9 @@ def hold_out_diagnostics(y_true: np.ndarray, predicted: np.ndarray,
 
 
 def cross_validation(pipeline: Any, spec: TrainingSpec, frame: pd.DataFrame,
-                     parts: Any) -> dict[str, Any] | None:
-    """Cross-validate a fresh copy of ``pipeline`` on the training split, or None."""
+                     parts: Any, weights: np.ndarray | None = None) -> dict[str, Any] | None:
+    """Cross-validate a fresh copy of ``pipeline`` on the training split (each fold fitted
+    with its rows' ``weights`` when given), or None."""
     if spec.cross_validation is None:
         return None
     cv = crossval.resolve(spec.cross_validation, spec.task)
@@ -57,7 +58,7 @@ def cross_validation(pipeline: Any, spec: TrainingSpec, frame: pd.DataFrame,
         groups = frame[cv.group_column].astype(str).to_numpy()[parts.train_rows[order]]
     return crossval.cross_validate(pipeline, x, parts.y_train[order], cv,
                                    spec.task == "classification", spec.dataset.random_seed,
-                                   groups)
+                                   groups, None if weights is None else weights[order])
 
 
 def write_plots(details: dict[str, Any], title: str, output_uri: str
@@ -74,11 +75,11 @@ def write_plots(details: dict[str, Any], title: str, output_uri: str
 
 
 def review(pipeline: Any, spec: TrainingSpec, frame: pd.DataFrame, parts: Any,
-           scored: Any, output_uri: str) -> Review:
+           scored: Any, output_uri: str, weights: np.ndarray | None = None) -> Review:
     """Diagnostics, cross-validation and pictures of one trained pipeline."""
     details = hold_out_diagnostics(parts.y_test, scored.predicted, scored.probabilities,
                                    scored.classes)
-    folds = cross_validation(pipeline, spec, frame, parts)
+    folds = cross_validation(pipeline, spec, frame, parts, weights)
     written, problems = write_plots(details, spec.model, output_uri)
     # Names only: the operator knows the folder (beside metadataUri), and the termination
     # message has room for little (see report.py).

@@ -1,4 +1,4 @@
-"""``mlops-runtime sample-data loans``: a synthetic table of loan applications.
+"""The ``loans`` synthetic data set: loan applications and whether they defaulted.
 
 Mixed types as real tabular data has them: numbers with gaps (``applicant_age``,
 ``annual_income``, ``employment_years``, ``credit_score``), whole numbers
@@ -13,10 +13,6 @@ Deterministic: the same rows and seed give the same bytes, hence the same finger
 """
 
 from __future__ import annotations
-
-import argparse
-import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -83,36 +79,3 @@ def generate(rows: int = 2000, seed: int = 7) -> pd.DataFrame:
     frame["home_ownership"] = frame["home_ownership"].astype("category")
     frame["defaulted"] = defaulted
     return frame
-
-
-def to_bytes(frame: pd.DataFrame, fmt: str) -> bytes:
-    """CSV (``\\n`` line ends) or Parquet bytes of the table."""
-    if fmt == "parquet":
-        return bytes(frame.to_parquet(index=False))
-    return frame.to_csv(index=False, lineterminator="\n").encode("utf-8")
-
-
-def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="mlops-runtime sample-data",
-                                     description="Write a synthetic data set.")
-    parser.add_argument("dataset", choices=["loans"])
-    parser.add_argument("--rows", type=int, default=2000)
-    parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--format", choices=["csv", "parquet"], default="csv")
-    parser.add_argument("--output", default="-", help="a file path, or - for stdout")
-    args = parser.parse_args(argv)
-    data = to_bytes(generate(args.rows, args.seed), args.format)
-    if args.output == "-":
-        sys.stdout.buffer.write(data)
-    else:
-        path = Path(args.output)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f".{path.name}.partial")
-        partial.write_bytes(data)
-        partial.replace(path)  # atomic: a reader never sees half a file
-        print(f"wrote {args.rows} {args.dataset} rows to {path}", file=sys.stderr)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

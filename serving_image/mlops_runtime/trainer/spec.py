@@ -28,10 +28,12 @@ from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
+from sklearn.utils.validation import has_fit_parameter
 
 from mlops_runtime.trainer.crossval import CrossValidationSpec, parse_cross_validation
 from mlops_runtime.trainer.datachecks import DataChecksSpec, parse_data_checks
 from mlops_runtime.trainer.errors import TrainerError
+from mlops_runtime.trainer.fairness import FairnessSpec, parse_fairness
 from mlops_runtime.trainer.preprocessing_spec import PreprocessingSpec, parse_preprocessing
 
 #: The only estimators the built-in trainer builds. Anything else is an error,
@@ -116,6 +118,7 @@ class TrainingSpec:
     evaluation: EvaluationSpec | None = None
     data_checks: DataChecksSpec | None = None
     cross_validation: CrossValidationSpec | None = None
+    fairness: FairnessSpec | None = None
 
 
 def _invalid(message: str) -> TrainerError:
@@ -256,11 +259,17 @@ def parse_spec(raw: Mapping[str, Any]) -> TrainingSpec:
         raise _invalid(f"task {task!r} does not match estimator {estimator.name} ({inferred})")
     build_estimator(estimator, dataset.random_seed)  # parameter values fail here, not after I/O
     preprocessing = parse_preprocessing(raw.get("preprocessing"), estimator.name)
+    fairness = parse_fairness(raw.get("qualityGate"))
+    if fairness is not None and fairness.mitigation == "reweighing" and not has_fit_parameter(
+            ESTIMATORS[estimator.name](), "sample_weight"):
+        raise _invalid(f"qualityGate.fairness.mitigation: reweighing weights the training rows, "
+                       f"and {estimator.name} cannot take weights (no sample_weight)")
     return TrainingSpec(model=model, dataset=dataset, estimator=estimator, task=task,
                         preprocessing=preprocessing,
                         evaluation=parse_evaluation(raw.get("evaluation")),
                         data_checks=parse_data_checks(raw.get("dataChecks")),
-                        cross_validation=parse_cross_validation(raw.get("crossValidation")))
+                        cross_validation=parse_cross_validation(raw.get("crossValidation")),
+                        fairness=fairness)
 
 
 def parse_evaluation(raw: Any) -> EvaluationSpec | None:

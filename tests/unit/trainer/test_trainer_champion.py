@@ -10,7 +10,8 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from mlops_runtime.trainer.sample_loans import generate, to_bytes
+from mlops_runtime.trainer.sample_data import to_bytes
+from mlops_runtime.trainer.sample_loans import generate
 
 from tests.unit.trainer.test_trainer_end_to_end import load_run
 

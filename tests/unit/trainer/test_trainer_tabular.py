@@ -15,7 +15,8 @@ import skops.io as sio
 from mlops_runtime.server.columns import ColumnBatch, Layout
 from mlops_runtime.server.runtime import is_allowed_type
 from mlops_runtime.server.schema import parse_schema
-from mlops_runtime.trainer.sample_loans import generate, to_bytes
+from mlops_runtime.trainer.sample_data import to_bytes
+from mlops_runtime.trainer.sample_loans import generate
 
 from tests.unit.trainer.test_trainer_end_to_end import load_run, onnx_session
 
