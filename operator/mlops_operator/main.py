@@ -18,6 +18,7 @@ from mlops_operator.config import Settings
 from mlops_operator.handlers import (  # noqa: F401 - importing registers the handlers
     alerts,
     deployment,
+    modelcard,
     modelversion,
     retrain,
     trainingjob,

@@ -3,7 +3,8 @@
 Subcommands: ``serve`` (model server), ``monitor`` (the prediction log's writer),
 ``train`` (built-in trainer),
 ``verify`` (artifact checksum), ``version`` (prints versions; writes them as the
-termination message), ``sample-data`` (writes a synthetic data set: loans, credit).
+termination message), ``sample-data`` (writes a synthetic data set: loans, credit),
+``model-card`` (writes a ModelVersion's model card).
 """
 
 from __future__ import annotations
@@ -94,10 +95,13 @@ def main(argv: list[str] | None = None) -> int:
     sample = commands.add_parser("sample-data", help="write a synthetic data set",
                                  add_help=False)
     sample.set_defaults(func=None, module="mlops_runtime.trainer.sample_data")
+    card = commands.add_parser("model-card", help="write a ModelVersion's model card",
+                               add_help=False)
+    card.set_defaults(func=None, module="mlops_runtime.card.main")
     args, rest = parser.parse_known_args(argv)
     if args.func is not None:
         return int(args.func(args))
-    # serve/monitor/train/sample-data own their argument parsing; import them only when used.
+    # The other commands parse their own arguments; import them only when used.
     import importlib
 
     return int(importlib.import_module(args.module).main(rest))

@@ -5,10 +5,12 @@ one (``sex`` kept out, reweighing) is Approved, and both versions record every g
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tests.cluster.conftest import OperatorProcess, wait_for
-from tests.cluster.test_training import get, phase
+from tests.cluster.test_training import artifact_path, get, phase
 from tests.conftest import REPO, kubectl
 
 pytestmark = pytest.mark.cluster
@@ -43,6 +45,18 @@ def test_a_biased_model_is_rejected_and_a_mitigated_one_approved(
     groups = biased["spec"]["fairness"]["groups"]
     assert groups["sex=male"]["selectionRate"] - groups["sex=female"]["selectionRate"] > 0.25
     assert "sex" in {f["name"] for f in biased["spec"]["inputSchema"]["features"]}
+    # Its model card, beside the artifact, tells the same story with its pictures.
+    card = wait_for(lambda: ((get(kubeconfig, namespace, "mv", "credit-v1").get("status") or {})
+                             .get("modelCard") or {}).get("uri"), 60, "credit-v1's model card",
+                    operator.log)
+    path = artifact_path(kubeconfig, namespace, card)
+    with open(path, encoding="utf-8") as handle:
+        text = handle.read()
+    assert card == biased["spec"]["metadataUri"].replace("metadata.json", "model-card.md")
+    assert "Phase: **Rejected**" in text and "| sex=female |" in text
+    assert "- Owner: risk-team" in text  # the TrainingJob's annotation
+    assert "![fairness](plots/fairness.png)" in text
+    assert (Path(path).parent / "plots" / "fairness.png").is_file()
 
     wait_for(lambda: phase(kubeconfig, namespace, "mv", "credit-v2") in ("Approved", "Rejected"),
              180, "credit-v2 judged", operator.log)

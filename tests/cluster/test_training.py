@@ -381,6 +381,15 @@ spec:
     assert status[2]["phase"] == "Invalid" and "expected " + "0" * 64 in status[2]["message"]
     assert status[3]["phase"] == "Invalid" and "missing.onnx" in status[3]["message"]
     assert status[9]["phase"] == "Invalid" and "must be named ext-v4" in status[9]["message"]
+    # The Approved one gets a model card beside its artifact, from what it declares.
+    card = wait_for(lambda: ((get(kubeconfig, namespace, "mv", "ext-v1").get("status") or {})
+                             .get("modelCard") or {}).get("uri"), 60, "ext-v1's model card",
+                    operator.log)
+    assert card == "pvc://ext-models/ext-v1.model-card.md"
+    with open(artifact_path(kubeconfig, namespace, card), encoding="utf-8") as handle:
+        text = handle.read()
+    assert "Phase: **Approved**" in text and "registered by hand (`data-science team`)" in text
+    assert "modelCard" not in status[2]  # an Invalid version has none
 
 
 # ---- retraining (spec.retrain) ------------------------------------------------------------

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 import yaml
-from mlops_operator.domain import conditions, gates
+from mlops_operator.domain import conditions, gates, versions
 from mlops_operator.domain.retrain import RetrainState
 from mlops_operator.domain.rollout.status import (
     AnalysisState,
@@ -86,3 +86,11 @@ def test_model_version_gate_lines_fit_the_schema() -> None:
          "extremes": {"selectionRate": ["sex=f", "sex=m"]}}).reason_dicts()
     items = status_schema("modelversion.yaml")["properties"]["gate"]["items"]
     assert {key for entry in line for key in entry} == fields(items)
+
+
+def test_model_version_model_card_fits_the_schema() -> None:
+    written = versions.card_result({"ok": True, "uri": "pvc://c/m.md", "sha256": "a",
+                                    "bytes": 1}, False, "j")
+    assert written is not None
+    schema = status_schema("modelversion.yaml")["properties"]["modelCard"]
+    assert set(written) == fields(schema)

@@ -50,6 +50,16 @@ TRIGGER_ANNOTATION = "mlops.dev/retrain-trigger"
 #: On verification Jobs (and their pods): the ModelVersion they verify.
 VERIFY_JOB_LABEL = "mlops.dev/verifies"
 
+#: What a model card quotes (owner, intended use, limitations): copied from a TrainingJob to
+#: its versions and its retrain runs.
+CARD_ANNOTATIONS = ("mlops.dev/owner", "mlops.dev/intended-use", "mlops.dev/limitations")
+
+
+def card_annotations(meta: dict[str, Any]) -> dict[str, str]:
+    """The model-card annotations of an object's metadata."""
+    return {key: str(value) for key, value in (meta.get("annotations") or {}).items()
+            if key in CARD_ANNOTATIONS}
+
 
 def training_job_name(training_job: str) -> str:
     """The batch Job's name: deterministic, so a re-run finds the same Job."""
@@ -171,6 +181,7 @@ def build_model_version(
         "dataChecks": result.get("dataChecks"),
         "crossValidation": result.get("crossValidation"),
         "fairness": result.get("fairness"),
+        "importance": result.get("importance"),
         "diagnostics": result.get("diagnostics"),
         "plots": plot_uris(result),
         "lineage": lineage,
@@ -185,6 +196,7 @@ def build_model_version(
                 TRAINING_JOB_UID_LABEL: meta["uid"],
                 TRAINING_JOB_LABEL: meta["name"],
             },
+            **({"annotations": card_annotations(meta)} if card_annotations(meta) else {}),
         },
         "spec": {k: v for k, v in version_spec.items() if v is not None},
     }
@@ -211,7 +223,8 @@ def build_retrain_run(
                 MODEL_LABEL: spec["model"],
                 "app.kubernetes.io/managed-by": "mlops-operator",
             },
-            "annotations": {TRIGGER_ANNOTATION: json.dumps(trigger, sort_keys=True)},
+            "annotations": {TRIGGER_ANNOTATION: json.dumps(trigger, sort_keys=True),
+                            **card_annotations(parent["metadata"])},
             "ownerReferences": [owner_reference(parent)],
         },
         "spec": spec,
@@ -244,6 +257,29 @@ def verify_job_name(model_version: str) -> str:
     return f"{model_version}-verify"[:63].rstrip("-")
 
 
+def short_job(owner: dict[str, Any], name: str, labels: dict[str, str],
+              container: dict[str, Any], volumes: list[dict[str, Any]]) -> dict[str, Any]:
+    """A one-pod task of the runtime image (verify an artifact, write a model card): no
+    retry, five minutes at most, gone ten minutes after it ends, restricted, no token."""
+    return owned_job(owner, name, labels, {
+        "backoffLimit": 0,
+        "activeDeadlineSeconds": 300,
+        "ttlSecondsAfterFinished": 600,
+        "template": {
+            "metadata": {"labels": labels},
+            "spec": {
+                "restartPolicy": "Never",
+                "securityContext": RESTRICTED_POD,
+                "automountServiceAccountToken": False,
+                "containers": [{**container,
+                                "terminationMessagePolicy": "FallbackToLogsOnError",
+                                "securityContext": RESTRICTED_CONTAINER}],
+                "volumes": volumes,
+            },
+        },
+    })
+
+
 def build_verify_job(model_version: dict[str, Any], image: str) -> dict[str, Any]:
     """A short Job that checks a hand-registered artifact's sha256 where pods can read it."""
     meta, artifact = model_version["metadata"], model_version["spec"]["artifact"]
@@ -252,45 +288,19 @@ def build_verify_job(model_version: dict[str, Any], image: str) -> dict[str, Any
         VERIFY_JOB_LABEL: meta["name"],
         "app.kubernetes.io/managed-by": "mlops-operator",
     }
-    return owned_job(model_version, verify_job_name(meta["name"]), labels, {
-            "backoffLimit": 0,
-            "activeDeadlineSeconds": 300,
-            "ttlSecondsAfterFinished": 600,
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {
-                    "restartPolicy": "Never",
-                    "securityContext": RESTRICTED_POD,
-                    "automountServiceAccountToken": False,
-                    "containers": [
-                        {
-                            "name": "verify",
-                            "image": image,
-                            "command": [
-                                "mlops-runtime",
-                                "verify",
-                                "--uri",
-                                artifact["uri"],
-                                "--sha256",
-                                artifact["sha256"],
-                            ],
-                            "env": [
-                                {"name": "MLOPS_PVC_ROOT", "value": PVC_ROOT},
-                                {"name": "HOME", "value": "/tmp"},
-                            ],
-                            "terminationMessagePolicy": "FallbackToLogsOnError",
-                            "securityContext": RESTRICTED_CONTAINER,
-                            "volumeMounts": mounts,
-                            "resources": {
-                                "requests": {"cpu": "50m", "memory": "64Mi"},
-                                "limits": {"memory": "512Mi"},
-                            },
-                        }
-                    ],
-                    "volumes": volumes,
-                },
-            },
-        })
+    return short_job(model_version, verify_job_name(meta["name"]), labels, {
+        "name": "verify",
+        "image": image,
+        "command": ["mlops-runtime", "verify", "--uri", artifact["uri"],
+                    "--sha256", artifact["sha256"]],
+        "env": [
+            {"name": "MLOPS_PVC_ROOT", "value": PVC_ROOT},
+            {"name": "HOME", "value": "/tmp"},
+        ],
+        "volumeMounts": mounts,
+        "resources": {"requests": {"cpu": "50m", "memory": "64Mi"},
+                      "limits": {"memory": "512Mi"}},
+    }, volumes)
 
 
 def _trainer_container(

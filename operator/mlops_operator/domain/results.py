@@ -17,7 +17,7 @@ ARTIFACT_FORMATS = ("onnx", "skops")
 #: Result keys the version copies as objects.
 OBJECT_KEYS = ("metrics", "params", "dataset", "inputSchema", "referenceStats",
                "predictionStats", "framework", "evaluation", "dataChecks", "crossValidation",
-               "diagnostics", "fairness")
+               "diagnostics", "fairness", "importance")
 
 
 def result_problem(result: Mapping[str, Any]) -> str | None:

@@ -181,3 +181,28 @@ def metadata_uri(version: Mapping[str, Any]) -> str | None:
     if directory and name in TRAINER_ARTIFACTS and (spec.get("lineage") or {}).get("trainingJob"):
         return f"{directory}/metadata.json"
     return None
+
+
+#: Phases whose versions get a model card: judged by a gate or verified.
+CARD_PHASES = (VersionPhase.APPROVED, VersionPhase.REJECTED)
+
+
+def card_result(result: Mapping[str, Any] | None, job_failed: bool,
+                job: str) -> dict[str, Any] | None:
+    """``status.modelCard`` from a card Job's termination message: the card's ``uri``,
+    ``sha256`` and ``bytes``, or an ``error``; None while the Job is still running."""
+    if result is None:
+        if not job_failed:
+            return None
+        return {"job": job, "error": f"model-card Job {job} failed without a result"}
+    if result.get("ok") and isinstance(result.get("uri"), str):
+        return {"job": job, "uri": result["uri"], "sha256": str(result.get("sha256")),
+                "bytes": result.get("bytes"), "error": None}
+    return {"job": job, "error": f"{result.get('reason') or 'Failed'}: "
+                                 f"{result.get('message') or 'no message'}"}
+
+
+def needs_card(status: Mapping[str, Any] | None) -> bool:
+    """A judged version without a card (requested or written) needs one."""
+    status = status or {}
+    return status.get("phase") in CARD_PHASES and not status.get("modelCard")

@@ -211,3 +211,10 @@ class VersionReason(StrEnum):
     CHECKSUM_VERIFIED = "ChecksumVerified"
     VERIFICATION_FAILED = "VerificationFailed"
     BAD_NAME = "BadName"
+
+
+class CardReason(StrEnum):
+    """Events about a ModelVersion's model card."""
+
+    WRITTEN = "ModelCardWritten"
+    FAILED = "ModelCardFailed"

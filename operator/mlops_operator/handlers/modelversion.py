@@ -20,7 +20,7 @@ from mlops_operator.domain.vocabulary import (
     VersionPhase,
     VersionReason,
 )
-from mlops_operator.handlers import now
+from mlops_operator.handlers import modelcard, now
 from mlops_operator.handlers.context import context_of
 from mlops_operator.k8s.api import termination_message
 from mlops_operator.names import GROUP, VERSION
@@ -49,6 +49,7 @@ def _status(phase: VersionPhase, ok: bool | None, reason: str, message: str,
 def reconcile(body: dict[str, Any], image: str, kube: KubernetesPort) -> None:
     meta, spec = body["metadata"], body["spec"]
     if (body.get("status") or {}).get("phase") in VERSION_JUDGED:
+        modelcard.request_card(kube, body, image)  # judged while the operator was away
         return
     if (meta.get("labels") or {}).get(versions.TRAINING_JOB_UID_LABEL):
         return  # its TrainingJob gates it
@@ -104,6 +105,7 @@ def reconcile(body: dict[str, Any], image: str, kube: KubernetesPort) -> None:
         )
         kube.patch_custom_status(namespace, PLURAL, name, status)
         kube.post_event(body, EventType.NORMAL, VersionPhase.APPROVED, status["message"])
+        modelcard.request_card(kube, {**body, "status": status}, image)
     else:
         reason = conditions.sanitize_reason(result.get("reason"),
                                             VersionReason.VERIFICATION_FAILED)

@@ -24,7 +24,7 @@ from mlops_operator.domain.vocabulary import (
     VersionPhase,
     VersionReason,
 )
-from mlops_operator.handlers import now, stamp
+from mlops_operator.handlers import modelcard, now, stamp
 from mlops_operator.handlers.context import context_of
 from mlops_operator.k8s.api import termination_message
 from mlops_operator.names import GROUP, VERSION
@@ -200,6 +200,8 @@ def _advance(kube: KubernetesPort, body: dict[str, Any], status: dict[str, Any],
     if outcome.phase is TrainingPhase.SUCCEEDED and outcome.result is not None:
         version, created = record_version(kube, body, dict(outcome.result), settings.runtime_image)
         version_status = gate_version(kube, body, version)
+        modelcard.request_card(kube, {**version, "status": version_status},
+                               settings.runtime_image)
         version_name = version["metadata"]["name"]
         if created:
             kube.post_event(body, EventType.NORMAL, TrainingReason.MODEL_VERSION_CREATED,

@@ -158,7 +158,9 @@ def train(spec: TrainingSpec, raw_spec: dict[str, Any], options: Options) -> dic
     fit_warnings = fit(pipeline, parts.x_train, parts.y_train, weights)
     scored = _evaluate(pipeline, parts, spec.task == "classification")
     evaluation = _against_champion(spec, plan, pipeline, frame, parts, scored, champion)
-    reviewed = review.review(pipeline, spec, frame, parts, scored, output_uri, weights)
+    fair = groups.report(parts.y_test, scored.predicted) if groups else None
+    reviewed = review.review(pipeline, spec, frame, parts, scored, output_uri,
+                             list(plan.features), weights, fair)
     reference = evaluate.reference_stats(parts.x_train, {c.name: c.kind for c in plan.columns})
     schema = export.input_schema(
         plan.features, [c.schema_type for c in plan.columns], spec.task, spec.dataset.target,
@@ -175,8 +177,8 @@ def train(spec: TrainingSpec, raw_spec: dict[str, Any], options: Options) -> dic
     payload["evaluation"] = evaluation
     payload["dataChecks"] = checked.summary()
     payload.update(reviewed.payload)
-    if groups is not None:
-        payload["fairness"] = groups.report(parts.y_test, scored.predicted)
+    if fair is not None:
+        payload["fairness"] = fair
     metadata = {
         **payload,
         "schemaVersion": 1,

@@ -106,6 +106,40 @@ def residuals(details: Mapping[str, Any], title: str) -> bytes | None:
     return _png(figure)
 
 
+def importance(details: Mapping[str, Any], title: str) -> bytes | None:
+    ranked = (details.get("importance") or {}).get("features")
+    if not ranked:
+        return None
+    top = list(reversed(ranked[:20]))  # largest at the top
+    figure, axes = _figure(6.0, max(2.5, 0.3 * len(top) + 1.2))
+    axes.barh([f["name"] for f in top], [f["mean"] or 0.0 for f in top],
+              xerr=[f["std"] or 0.0 for f in top], color="tab:blue")
+    axes.axvline(0, color="grey", linewidth=0.8)
+    axes.set(xlabel=f"drop in {details['importance']['scoring']} when shuffled",
+             title=f"{title}: permutation importance")
+    return _png(figure)
+
+
+def fairness(details: Mapping[str, Any], title: str) -> bytes | None:
+    report = details.get("fairness")
+    if not report or not report.get("groups"):
+        return None
+    names = list(report["groups"])
+    rates = ("selectionRate", "accuracy", "recall", "falsePositiveRate")
+    figure, axes = _figure(7.0, 4.2)
+    width = 0.8 / len(names)
+    for index, name in enumerate(names):
+        group = report["groups"][name]
+        axes.bar([r + index * width for r in range(len(rates))],
+                 [group.get(rate) or 0.0 for rate in rates], width, label=name)
+    axes.set_xticks([r + 0.4 - width / 2 for r in range(len(rates))],
+                    ["selection rate", "accuracy", "recall", "false positive rate"])
+    axes.set(ylim=(0, 1.05), ylabel="share of hold-out rows",
+             title=f"{title}: per group ({', '.join(report['sensitiveFeatures'])})")
+    axes.legend(fontsize="small")
+    return _png(figure)
+
+
 #: File name (without .png) -> the drawing; the order of the ModelVersion's list.
 PICTURES: dict[str, Callable[[Mapping[str, Any], str], bytes | None]] = {
     "confusion-matrix": confusion_matrix,
@@ -113,6 +147,8 @@ PICTURES: dict[str, Callable[[Mapping[str, Any], str], bytes | None]] = {
     "precision-recall": precision_recall,
     "calibration": calibration,
     "residuals": residuals,
+    "importance": importance,
+    "fairness": fairness,
 }
 
 

@@ -16,6 +16,7 @@ MAX_MESSAGE_BYTES = 4096
 #: What to drop, in order, and the flag that tells the reader it was dropped.
 _DROP_ORDER: tuple[tuple[tuple[str, ...], str], ...] = (
     (("diagnostics",), "diagnosticsTruncated"),
+    (("importance",), "importanceTruncated"),
     (("dataChecks",), "dataChecksTruncated"),
     (("referenceStats", "predictionStats"), "statsTruncated"),
     (("crossValidation",), "crossValidationTruncated"),

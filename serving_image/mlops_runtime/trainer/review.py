@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlops_runtime.trainer import crossval, diagnostics, plots
+from mlops_runtime.trainer import crossval, diagnostics, importance, plots
 from mlops_runtime.trainer.artifacts import write_artifact
 from mlops_runtime.trainer.errors import TrainerError
 from mlops_runtime.trainer.spec import TrainingSpec
@@ -75,17 +75,25 @@ def write_plots(details: dict[str, Any], title: str, output_uri: str
 
 
 def review(pipeline: Any, spec: TrainingSpec, frame: pd.DataFrame, parts: Any,
-           scored: Any, output_uri: str, weights: np.ndarray | None = None) -> Review:
-    """Diagnostics, cross-validation and pictures of one trained pipeline."""
+           scored: Any, output_uri: str, features: list[str],
+           weights: np.ndarray | None = None, fairness: dict[str, Any] | None = None) -> Review:
+    """Diagnostics, importance (of ``features``, the model's input columns),
+    cross-validation and pictures of one trained pipeline (``fairness``, the per-group
+    report, gets its picture too)."""
     details = hold_out_diagnostics(parts.y_test, scored.predicted, scored.probabilities,
                                    scored.classes)
+    ranked = importance.permutation(pipeline, parts.x_test, parts.y_test, features,
+                                    scored.classes is not None, spec.dataset.random_seed)
     folds = cross_validation(pipeline, spec, frame, parts, weights)
-    written, problems = write_plots(details, spec.model, output_uri)
+    written, problems = write_plots({**details, "importance": ranked, "fairness": fairness},
+                                    spec.model, output_uri)
     # Names only: the operator knows the folder (beside metadataUri), and the termination
     # message has room for little (see report.py).
     payload: dict[str, Any] = {"diagnostics": diagnostics.summary(details),
                                "plots": list(written)}
-    full: dict[str, Any] = {"diagnostics": details, "plots": written}
+    full: dict[str, Any] = {"diagnostics": details, "plots": written, "importance": ranked}
+    if ranked is not None:
+        payload["importance"] = importance.summary(ranked)
     if folds is not None:
         payload["crossValidation"] = crossval.summary(folds)
         full["crossValidation"] = folds

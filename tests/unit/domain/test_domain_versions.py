@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
+from mlops_operator.domain import versions
 from mlops_operator.domain.versions import (
     TRAINING_JOB_UID_LABEL,
     VersionPlan,
@@ -178,3 +181,26 @@ def test_the_champion_is_what_serves_else_the_newest_approved(
 ])
 def test_where_a_versions_metadata_is(spec: dict, expected: str | None) -> None:
     assert metadata_uri({"spec": spec}) == expected
+
+
+@pytest.mark.parametrize("status,needed", [
+    (None, False), ({}, False), ({"phase": "Verifying"}, False), ({"phase": "Invalid"}, False),
+    ({"phase": "Approved"}, True), ({"phase": "Rejected"}, True),
+    ({"phase": "Approved", "modelCard": {"job": "x-card", "uri": None}}, False),
+    ({"phase": "Rejected", "modelCard": {"error": "refused"}}, False),
+])
+def test_judged_versions_without_a_card_need_one(status: Any, needed: bool) -> None:
+    assert versions.needs_card(status) is needed
+
+
+@pytest.mark.parametrize("result,failed,card", [
+    (None, False, None),
+    (None, True, {"job": "j", "error": "model-card Job j failed without a result"}),
+    ({"ok": True, "uri": "pvc://c/m.md", "sha256": "a", "bytes": 3}, False,
+     {"job": "j", "uri": "pvc://c/m.md", "sha256": "a", "bytes": 3, "error": None}),
+    ({"ok": True}, False, {"job": "j", "error": "Failed: no message"}),
+    ({"ok": False, "reason": "WriteFailed", "message": "disk full"}, True,
+     {"job": "j", "error": "WriteFailed: disk full"}),
+])
+def test_a_card_jobs_result_becomes_the_status(result: Any, failed: bool, card: Any) -> None:
+    assert versions.card_result(result, failed, "j") == card

@@ -17,6 +17,7 @@ from mlops_operator.domain.vocabulary import (
     ROLLOUT_OUTCOMES,
     TRAINING_FINISHED,
     VERSION_JUDGED,
+    CardReason,
     ConditionType,
     EventType,
     HistoryEvent,
@@ -63,13 +64,14 @@ PINNED: dict[type[StrEnum], set[str]] = {
                     "RetrainSkipped", "RetrainLimitReached", "InvalidRetrainSpec"},
     VersionReason: {"QualityGatePassed", "QualityGateFailed", "Verifying", "JobRefused",
                     "ChecksumVerified", "VerificationFailed", "BadName"},
+    CardReason: {"ModelCardWritten", "ModelCardFailed"},
 }
 DEFINED = sorted((value for value in vars(vocabulary).values()
                   if isinstance(value, type) and issubclass(value, StrEnum)
                   and value.__module__ == vocabulary.__name__), key=lambda e: e.__name__)
 #: Enums whose values are condition or Event reasons: the API server checks their form.
 REASONS = (PodReason, RolloutReason, HistoryEvent, TrainingReason, RetrainReason,
-           VersionReason, TrainingPhase, VersionPhase)
+           VersionReason, CardReason, TrainingPhase, VersionPhase)
 
 
 def test_every_enum_of_the_vocabulary_is_pinned() -> None:

@@ -120,6 +120,7 @@ class FakeKube(AppliesOnChange):
         self._maybe_refuse(kind, body)
         body = copy.deepcopy(body)
         body["metadata"].setdefault("namespace", namespace)
+        body["metadata"].setdefault("uid", f"uid-{kind.lower()}-{name}")  # as the server does
         return copy.deepcopy(self.add(kind, body))
 
 

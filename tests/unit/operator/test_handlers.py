@@ -24,7 +24,7 @@ from mlops_operator.domain.vocabulary import (
     TrainingReason,
     VersionPhase,
 )
-from mlops_operator.handlers import deployment, modelversion, trainingjob
+from mlops_operator.handlers import deployment, modelcard, modelversion, trainingjob
 from mlops_operator.handlers.watches import Snapshot
 
 from tests.unit.operator.fake_kube import FakeKube, fake_context
@@ -430,3 +430,109 @@ def test_a_registered_model_version_is_verified_by_a_job_then_approved() -> None
     status = kube.objects[("modelversions", NS, "iris-v7")]["status"]
     assert status["phase"] == VersionPhase.APPROVED and "1234 bytes" in status["message"]
     assert [(t, r) for t, r, _ in kube.events] == [(EventType.NORMAL, VersionPhase.APPROVED)]
+
+
+# --------------------------------------------------------------------------- model cards
+
+
+def card_job_finished(kube: FakeKube, version: str, result: dict[str, Any] | None,
+                      succeeded: bool = True) -> dict[str, Any]:
+    """The card Job ended, its pod leaving ``result`` (None: no message at all)."""
+    job_name = builders.card_job_name(version)
+    job = kube.objects[("Job", NS, job_name)]
+    job["status"] = {"succeeded": 1} if succeeded else {"failed": 1}
+    state = {"terminated": {"message": json.dumps(result)}} if result is not None else {}
+    kube.pods[job_name] = [{"metadata": {"name": f"{job_name}-x"}, "status": {
+        "containerStatuses": [{"name": builders.CARD_CONTAINER, "state": state}]}}]
+    return job
+
+
+def test_a_judged_trained_version_gets_a_card_beside_its_metadata_once() -> None:
+    kube = FakeKube()
+    body = json.loads(json.dumps(TRAINING_JOB))
+    body["metadata"]["annotations"] = {"mlops.dev/owner": "risk-team", "other": "x"}
+    trainingjob.reconcile(kube.add("trainingjobs", body), SETTINGS, kube)
+    finish_training(kube, TRAINED)
+    trainingjob.reconcile(kube.objects[("trainingjobs", NS, "iris-logreg")], SETTINGS, kube)
+    version = kube.objects[("modelversions", NS, "iris-v1")]
+    assert version["metadata"]["annotations"] == {"mlops.dev/owner": "risk-team"}
+    job = kube.objects[("Job", NS, builders.card_job_name("iris-v1"))]
+    env = {e["name"]: e.get("value") for e in job["spec"]["template"]["spec"]["containers"][0]
+           ["env"]}
+    assert env["MLOPS_OUTPUT_URI"] == "pvc://claim/ns/iris/x/model-card.md"
+    shown = json.loads(env["MLOPS_MODEL_VERSION"])
+    assert shown["status"]["phase"] == VersionPhase.APPROVED  # the verdict is on the card
+    assert version["status"]["modelCard"] == {"job": "iris-v1-card", "uri": None, "error": None}
+
+    kube.requests()
+    card_job_finished(kube, "iris-v1", {"ok": True, "uri": env["MLOPS_OUTPUT_URI"],
+                                        "sha256": "c" * 64, "bytes": 2048})
+    modelcard.collect_card(kube, kube.objects[("Job", NS, "iris-v1-card")])
+    card = kube.objects[("modelversions", NS, "iris-v1")]["status"]["modelCard"]
+    assert card == {"job": "iris-v1-card", "uri": env["MLOPS_OUTPUT_URI"], "sha256": "c" * 64,
+                    "bytes": 2048, "error": None}
+    assert (EventType.NORMAL, "ModelCardWritten") in [(t, r) for t, r, _ in kube.events]
+    # Resumed later: the version has its card, nothing is started again.
+    kube.requests()
+    modelversion.reconcile(kube.objects[("modelversions", NS, "iris-v1")], "runtime:test", kube)
+    modelcard.collect_card(kube, kube.objects[("Job", NS, "iris-v1-card")])
+    assert [a for a in kube.requests() if a[0] != "get"] == []
+
+
+def test_a_registered_version_gets_its_card_after_verification() -> None:
+    kube = FakeKube()
+    modelversion.reconcile(kube.add("modelversions", registered_version()), "runtime:test", kube)
+    job_name = builders.verify_job_name("iris-v7")
+    kube.objects[("Job", NS, job_name)]["status"] = {"succeeded": 1}
+    kube.pods[job_name] = [{"metadata": {"name": f"{job_name}-x"}, "status": {
+        "containerStatuses": [{"name": "verify", "state": {"terminated": {
+            "message": json.dumps({"ok": True, "bytes": 10})}}}]}}]
+    modelversion.reconcile(kube.objects[("modelversions", NS, "iris-v7")], "runtime:test", kube)
+    job = kube.objects[("Job", NS, builders.card_job_name("iris-v7"))]
+    env = {e["name"]: e.get("value") for e in job["spec"]["template"]["spec"]["containers"][0]
+           ["env"]}
+    assert env["MLOPS_OUTPUT_URI"] == "pvc://claim/ns/iris/iris-v7.model-card.md"
+
+
+def test_a_card_job_that_fails_leaves_the_reason_on_the_version() -> None:
+    kube = FakeKube()
+    version = kube.add("modelversions", {**registered_version(), "status": {
+        "phase": VersionPhase.APPROVED}})
+    modelcard.request_card(kube, version, "runtime:test")
+    card_job_finished(kube, "iris-v7", {"ok": False, "reason": "WriteFailed",
+                                        "message": "read-only file system"}, succeeded=False)
+    modelcard.collect_card(kube, kube.objects[("Job", NS, "iris-v7-card")])
+    card = kube.objects[("modelversions", NS, "iris-v7")]["status"]["modelCard"]
+    assert card["error"] == "WriteFailed: read-only file system"
+    assert [(t, r) for t, r, _ in kube.events] == [(EventType.WARNING, "ModelCardFailed")]
+
+
+def test_a_version_outside_a_claim_gets_no_job_but_says_why() -> None:
+    kube = FakeKube()
+    body = registered_version()
+    body["spec"]["artifact"]["uri"] = "s3://models/iris/m.onnx"
+    body["status"] = {"phase": VersionPhase.APPROVED}
+    modelcard.request_card(kube, kube.add("modelversions", body), "runtime:test")
+    assert kube.of_kind("Job") == []
+    card = kube.objects[("modelversions", NS, "iris-v7")]["status"]["modelCard"]
+    assert "s3://models/iris/m.onnx is not on a claim" in card["error"]
+
+
+def test_a_refused_card_job_is_recorded_not_raised() -> None:
+    kube = FakeKube()
+    kube.refuse["Job"] = "exceeded quota: jobs"
+    version = kube.add("modelversions", {**registered_version(), "status": {
+        "phase": VersionPhase.REJECTED}})
+    modelcard.request_card(kube, version, "runtime:test")
+    card = kube.objects[("modelversions", NS, "iris-v7")]["status"]["modelCard"]
+    assert "the model-card Job was refused" in card["error"] and "quota" in card["error"]
+
+
+def test_a_wide_versions_card_input_stays_below_the_environment_limit() -> None:
+    version = registered_version()
+    version["spec"]["referenceStats"] = {f"column_{i}": {"mean": 1.0, "std": 2.0, "min": 0.0,
+                                                         "max": 9.0} for i in range(3000)}
+    text = builders.cards.card_input(version)
+    assert len(text) <= builders.cards.MAX_INPUT_BYTES
+    assert "referenceStats" not in json.loads(text)["spec"]  # read from metadata.json instead
+    assert json.loads(text)["spec"]["artifact"] == version["spec"]["artifact"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from mlops_runtime.trainer import crossval, diagnostics, plots
 from mlops_runtime.trainer.errors import TrainerError
@@ -153,3 +154,40 @@ def test_pictures_are_pngs_named_for_what_they_show() -> None:
     assert plots.draw_all(details, "iris") == drawn  # no timestamp: the same bytes again
     regression = diagnostics.regression_diagnostics(np.arange(9.0), np.arange(9.0) + 1)
     assert list(plots.draw_all(regression, "houses")) == ["residuals.png"]
+
+
+def test_permutation_importance_ranks_the_column_the_target_depends_on_first() -> None:
+    from mlops_runtime.trainer import importance
+
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame({"noise": rng.normal(size=600), "signal": rng.normal(size=600),
+                          "weak": rng.normal(size=600)})
+    y = (frame["signal"] + 0.3 * frame["weak"] > 0).astype(int).to_numpy()
+    model = Pipeline([("scale", StandardScaler()), ("estimator", LogisticRegression())])
+    model.fit(frame.iloc[:400], y[:400])
+    ranked = importance.permutation(model, frame.iloc[400:], y[400:], list(frame.columns),
+                                    True, 7)
+    assert ranked is not None and ranked["rows"] == 200 and ranked["scoring"] == "accuracy"
+    assert [f["name"] for f in ranked["features"]] == ["signal", "weak", "noise"]
+    assert ranked["features"][0]["mean"] > 0.3 and abs(ranked["features"][2]["mean"]) < 0.02
+    summary = importance.summary(ranked)
+    assert list(summary["features"]) == ["signal", "weak", "noise"]
+    picture = plots.draw_all({"importance": ranked}, "m")
+    assert list(picture) == ["importance.png"] and picture["importance.png"].startswith(PNG)
+
+
+def test_a_model_that_cannot_be_scored_has_no_importance_rather_than_failing() -> None:
+    from mlops_runtime.trainer import importance
+
+    unfitted = Pipeline([("estimator", LogisticRegression())])
+    assert importance.permutation(unfitted, np.zeros((5, 2)), np.zeros(5), ["a", "b"],
+                                  True, 0) is None
+
+
+def test_the_fairness_picture_has_a_bar_per_group() -> None:
+    report = {"sensitiveFeatures": ["sex"], "groups": {
+        "sex=f": {"selectionRate": 0.4, "accuracy": 0.8, "recall": 0.7, "falsePositiveRate": 0.1},
+        "sex=m": {"selectionRate": 0.7, "accuracy": 0.8, "recall": None,
+                  "falsePositiveRate": 0.2}}}
+    drawn = plots.draw_all({"fairness": report}, "credit")
+    assert list(drawn) == ["fairness.png"] and drawn["fairness.png"].startswith(PNG)
