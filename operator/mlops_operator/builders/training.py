@@ -137,6 +137,16 @@ def build_training_job(training_job: dict[str, Any], image: str, claim: str,
     return owned_job(training_job, training_job_name(meta["name"]), labels, job_spec)
 
 
+def hold_out_evaluation(result: dict[str, Any]) -> Any:
+    """The result's ``evaluation``; on the hold-out the trainer leaves its metrics out (they
+    are ``metrics``, and the termination message is short), so they are put back here."""
+    evaluation = result.get("evaluation")
+    if (isinstance(evaluation, dict) and evaluation.get("data") == "hold-out"
+            and "metrics" not in evaluation and isinstance(result.get("metrics"), dict)):
+        return {**evaluation, "metrics": result["metrics"]}
+    return evaluation
+
+
 def build_model_version(
     training_job: dict[str, Any], name: str, number: int, result: dict[str, Any], image: str
 ) -> dict[str, Any]:
@@ -177,7 +187,7 @@ def build_model_version(
         "referenceStats": result.get("referenceStats") or {},
         "predictionStats": result.get("predictionStats") or {},
         "metadataUri": result.get("metadataUri"),
-        "evaluation": result.get("evaluation"),
+        "evaluation": hold_out_evaluation(result),
         "dataChecks": result.get("dataChecks"),
         "crossValidation": result.get("crossValidation"),
         "fairness": result.get("fairness"),

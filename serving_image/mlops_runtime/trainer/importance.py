@@ -15,12 +15,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlops_runtime.trainer.evaluate import finite
+from mlops_runtime.trainer.evaluate import finite, significant
 
 MAX_ROWS = 2000
 REPEATS = 5
 #: How many features the ModelVersion names (all of them are in metadata.json).
-ON_THE_VERSION = 10
+ON_THE_VERSION = 5
 
 
 def permutation(pipeline: Any, x: np.ndarray | pd.DataFrame, y: np.ndarray,
@@ -49,4 +49,5 @@ def permutation(pipeline: Any, x: np.ndarray | pd.DataFrame, y: np.ndarray,
 def summary(result: dict[str, Any]) -> dict[str, Any]:
     """What goes on the ModelVersion: the top features' mean score drop."""
     return {"method": result["method"], "scoring": result["scoring"],
-            "features": {f["name"]: f["mean"] for f in result["features"][:ON_THE_VERSION]}}
+            "features": {f["name"]: significant(f["mean"], 4)
+                         for f in result["features"][:ON_THE_VERSION]}}

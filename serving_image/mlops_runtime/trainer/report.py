@@ -15,8 +15,8 @@ MAX_MESSAGE_BYTES = 4096
 
 #: What to drop, in order, and the flag that tells the reader it was dropped.
 _DROP_ORDER: tuple[tuple[tuple[str, ...], str], ...] = (
-    (("diagnostics",), "diagnosticsTruncated"),
     (("importance",), "importanceTruncated"),
+    (("diagnostics",), "diagnosticsTruncated"),
     (("dataChecks",), "dataChecksTruncated"),
     (("referenceStats", "predictionStats"), "statsTruncated"),
     (("crossValidation",), "crossValidationTruncated"),
@@ -40,9 +40,20 @@ def _fits(text: str, limit: int) -> bool:
     return len(text.encode("utf-8")) <= limit
 
 
+def _without_repeats(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """The hold-out evaluation's own metrics are ``metrics`` again: the reader takes them
+    from there (the ModelVersion still shows both), which leaves room for the rest."""
+    current = dict(payload)
+    evaluation = current.get("evaluation")
+    if (isinstance(evaluation, Mapping) and evaluation.get("data") == "hold-out"
+            and evaluation.get("metrics") == current.get("metrics")):
+        current["evaluation"] = {k: v for k, v in evaluation.items() if k != "metrics"}
+    return current
+
+
 def success_message(payload: Mapping[str, Any], limit: int = MAX_MESSAGE_BYTES) -> str:
     """Serialise ``payload``, dropping optional parts (and flagging them) until it fits."""
-    current = dict(payload)
+    current = _without_repeats(payload)
     text = compact_json(current)
     for keys, flag in _DROP_ORDER:
         if _fits(text, limit):

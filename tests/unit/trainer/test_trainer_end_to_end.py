@@ -52,7 +52,8 @@ def test_iris_classification(run_trainer: TrainerRun, tmp_path: Path) -> None:
     assert sorted(p.name for p in out.iterdir()) == [
         "metadata.json", "model.onnx", "model.skops", "plots"]
     metadata = load_run(message)
-    assert message["plots"] == ["confusion-matrix", "roc", "precision-recall", "calibration"]
+    assert message["plots"] == ["confusion-matrix", "roc", "precision-recall", "calibration",
+                                "importance"]
     for name in message["plots"]:  # real PNGs, recorded with their checksums
         picture = (out / "plots" / f"{name}.png").read_bytes()
         assert picture.startswith(b"\x89PNG\r\n\x1a\n")
@@ -197,8 +198,9 @@ def test_pvc_uris_resolve_under_the_claims_mount(
         "model.skops",
         "plots",
     ]
-    assert [p.name for p in (written / "plots").iterdir()] == ["residuals.png"]
-    assert message["plots"] == ["residuals"]
+    assert sorted(p.name for p in (written / "plots").iterdir()) == ["importance.png",
+                                                                      "residuals.png"]
+    assert message["plots"] == ["residuals", "importance"]
     assert set(message["diagnostics"]["residuals"]) == {"mean", "std", "maxAbs", "quantiles"}
     skops_bytes = (written / "model.skops").read_bytes()
     assert hashlib.sha256(skops_bytes).hexdigest() == message["artifacts"]["skops"]["sha256"]

@@ -145,3 +145,22 @@ def test_failure_message_always_fits(message: str) -> None:
     parsed = json.loads(text)
     assert parsed["ok"] is False and parsed["reason"] == "DatasetMalformed"
     assert message.startswith(parsed["message"].removesuffix("..."))
+
+
+def test_the_hold_out_evaluation_does_not_repeat_the_metrics_and_the_operator_restores_them(
+) -> None:
+    import json
+
+    from mlops_operator.builders.training import hold_out_evaluation
+    from mlops_runtime.trainer import report
+
+    metrics = {"accuracy": 0.9}
+    payload = {"ok": True, "metrics": metrics,
+               "evaluation": {"data": "hold-out", "rows": 30, "metrics": metrics,
+                              "champion": {"name": "m-v1", "metrics": {"accuracy": 0.8}}}}
+    sent = json.loads(report.success_message(payload))
+    assert "metrics" not in sent["evaluation"] and sent["evaluation"]["champion"]
+    assert hold_out_evaluation(sent) == payload["evaluation"]
+    other = {**payload, "evaluation": {**payload["evaluation"], "data": "evaluation",
+                                       "metrics": {"accuracy": 0.7}}}
+    assert json.loads(report.success_message(other))["evaluation"] == other["evaluation"]

@@ -52,7 +52,9 @@ def test_loans_train_to_one_onnx_graph_that_serves_strings(
     metadata = load_run(message)
     assert message["preferredFormat"] == "onnx" and message["onnxMatches"] is True
     assert message["metrics"]["roc_auc"] > 0.8 and message["metrics"]["accuracy"] > 0.75
-    assert not [key for key in message if key.endswith(("Truncated", "truncated"))]
+    # 4 KiB hold everything but the importance ranking (metadata.json and the card have it).
+    assert [key for key in message if key.endswith(("Truncated", "truncated"))] in (
+        [], ["importanceTruncated"])
     features = message["inputSchema"]["features"]
     assert {f["name"]: f["type"] for f in features} == TYPES
     nullable = {f["name"] for f in features if f.get("nullable")}
