@@ -10,6 +10,7 @@ sits beside them.
 
 from __future__ import annotations
 
+import json
 import posixpath
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -49,11 +50,11 @@ def _intended_use(annotations: Mapping[str, str]) -> list[str]:
 
 
 def _verdict(status: Mapping[str, Any]) -> list[str]:
-    lines = ["## Verdict", "", f"Phase: **{status.get('phase') or 'not judged yet'}**."]
+    lines = ["## Verdict", "", f"- Phase: **{status.get('phase') or 'not judged yet'}**"]
     condition = next((c for c in status.get("conditions") or []
                       if c.get("type") in ("Approved", "Verified")), None)
     if condition:
-        lines.append(f"{condition['type']}: {condition.get('status')} "
+        lines.append(f"- {condition['type']}: {condition.get('status')} "
                      f"({condition.get('reason')}): {condition.get('message')}")
     gate = status.get("gate") or []
     if gate:
@@ -109,7 +110,7 @@ def _training(spec: Mapping[str, Any], metadata: Mapping[str, Any]) -> list[str]
                 f"(`{(spec.get('lineage') or {}).get('registeredBy') or 'unknown'}`).", ""]
     lines = ["## Training", "",
              f"- Estimator: `{params.get('estimator')}` with "
-             f"`{params.get('estimatorParams') or {}}`",
+             f"`{json.dumps(params.get('estimatorParams') or {}, sort_keys=True)}`",
              f"- Scaler: {params.get('scaler')}; test fraction {params.get('testFraction')}, "
              f"seed {params.get('randomSeed')}"]
     fairness = spec.get("fairness") or {}

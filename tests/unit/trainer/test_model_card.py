@@ -67,7 +67,8 @@ def test_the_card_of_a_trained_version_has_every_section_and_its_pictures(
                     "## Artifact and lineage"):
         assert heading in text
     assert "- Owner: risk-team" in text and "- Intended use: pre-screening only" in text
-    assert "Phase: **Rejected**" in text and "| **no** |" in text
+    assert "- Phase: **Rejected**" in text and "| **no** |" in text
+    assert "`LogisticRegression` with `{\"max_iter\": 1000, \"random_state\": 42}`" in text
     assert version["spec"]["dataset"]["sha256"] in text
     assert "Split: 960 training rows, 240 held out" in text  # from metadata.json
     assert "| sex=female |" in text and "demographic_parity_difference" in text
