@@ -118,19 +118,10 @@ def build_training_job(training_job: dict[str, Any], image: str, claim: str,
     job_spec: dict[str, Any] = {
         "backoffLimit": spec.get("backoffLimit", 1),
         "activeDeadlineSeconds": spec.get("activeDeadlineSeconds", 600),
-        "template": {
-            "metadata": {"labels": labels},
-            "spec": {
-                "restartPolicy": "Never",
-                "securityContext": RESTRICTED_POD,
-                "automountServiceAccountToken": False,
-                "containers": [container],
-                "volumes": [
-                    {"name": "artifacts", "persistentVolumeClaim": {"claimName": claim}},
-                    {"name": "tmp", "emptyDir": {}},
-                ],
-            },
-        },
+        "template": restricted_pod_template(labels, container, [
+            {"name": "artifacts", "persistentVolumeClaim": {"claimName": claim}},
+            {"name": "tmp", "emptyDir": {}},
+        ]),
     }
     if spec.get("ttlSecondsAfterFinished") is not None:
         job_spec["ttlSecondsAfterFinished"] = spec["ttlSecondsAfterFinished"]
@@ -275,19 +266,25 @@ def short_job(owner: dict[str, Any], name: str, labels: dict[str, str],
         "backoffLimit": 0,
         "activeDeadlineSeconds": 300,
         "ttlSecondsAfterFinished": 600,
-        "template": {
-            "metadata": {"labels": labels},
-            "spec": {
-                "restartPolicy": "Never",
-                "securityContext": RESTRICTED_POD,
-                "automountServiceAccountToken": False,
-                "containers": [{**container,
-                                "terminationMessagePolicy": "FallbackToLogsOnError",
-                                "securityContext": RESTRICTED_CONTAINER}],
-                "volumes": volumes,
-            },
-        },
+        "template": restricted_pod_template(labels, {
+            **container, "terminationMessagePolicy": "FallbackToLogsOnError",
+            "securityContext": RESTRICTED_CONTAINER}, volumes),
     })
+
+
+def restricted_pod_template(labels: dict[str, str], container: dict[str, Any],
+                            volumes: list[dict[str, Any]]) -> dict[str, Any]:
+    """A Job's pod: one container, run once, restricted Pod Security, no API token."""
+    return {
+        "metadata": {"labels": labels},
+        "spec": {
+            "restartPolicy": "Never",
+            "securityContext": RESTRICTED_POD,
+            "automountServiceAccountToken": False,
+            "containers": [container],
+            "volumes": volumes,
+        },
+    }
 
 
 def build_verify_job(model_version: dict[str, Any], image: str) -> dict[str, Any]:

@@ -14,10 +14,10 @@ names the groups at both ends of the gap and their rates.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
+from mlops_operator.domain.bounds import at_least, at_most, finite, required_number
 from mlops_operator.domain.errors import SpecError
 
 #: Each limit's metric and the per-group rate it compares (named in messages).
@@ -36,9 +36,8 @@ _RATE_WORDS = {"selectionRate": "selection rate", "recall": "recall", "accuracy"
                "falsePositiveRate": "false positive rate"}
 
 
-def validate_fairness(raw: Any, number: Any) -> None:
-    """Raise :class:`SpecError` for a malformed ``qualityGate.fairness`` (None is valid);
-    ``number`` checks a bound (the gate's own finite-number check)."""
+def validate_fairness(raw: Any) -> None:
+    """Raise :class:`SpecError` for a malformed ``qualityGate.fairness`` (None is valid)."""
     if raw is None:
         return
     if not isinstance(raw, Mapping):
@@ -60,17 +59,11 @@ def validate_fairness(raw: Any, number: Any) -> None:
             raise SpecError(f"{where} ({limit['metric']}) needs min or max")
         for bound in ("min", "max"):
             if limit.get(bound) is not None:
-                number(limit[bound], f"{where}.{bound}")
+                required_number(limit[bound], f"{where}.{bound}")
 
 
 def _fmt(value: float) -> str:
     return f"{value:.4g}"
-
-
-def _value(raw: Any) -> float | None:
-    if isinstance(raw, bool) or not isinstance(raw, int | float) or not math.isfinite(raw):
-        return None
-    return float(raw)
 
 
 def _ends(report: Mapping[str, Any], metric: str) -> tuple[str, list[str]]:
@@ -81,7 +74,7 @@ def _ends(report: Mapping[str, Any], metric: str) -> tuple[str, list[str]]:
     ends = [str(g) for g in ((report.get("extremes") or {}).get(rate) or []) if g is not None]
     groups = report.get("groups") or {}
     rates = [f"{g} {_fmt(v)}" for g in ends
-             if (v := _value((groups.get(g) or {}).get(rate))) is not None]
+             if (v := finite((groups.get(g) or {}).get(rate))) is not None]
     return (f"{_RATE_WORDS[rate]} {' vs '.join(rates)}" if rates else _RATE_WORDS[rate]), ends
 
 
@@ -89,7 +82,7 @@ def _worse_rate(report: Mapping[str, Any], ratio: bool) -> str:
     groups = [g for g in (report.get("groups") or {}).values() if isinstance(g, Mapping)]
 
     def gap(rate: str) -> float:
-        values = [v for g in groups if (v := _value(g.get(rate))) is not None]
+        values = [v for g in groups if (v := finite(g.get(rate))) is not None]
         if len(values) < 2:
             return 0.0
         if ratio:
@@ -124,7 +117,7 @@ def judge_fairness(raw: Mapping[str, Any], report: Any) -> list[dict[str, Any]]:
 
 def _limit(limit: Mapping[str, Any], report: Mapping[str, Any]) -> list[dict[str, Any]]:
     metric = limit["metric"]
-    value = _value(report["metrics"].get(metric))
+    value = finite(report["metrics"].get(metric))
     detail, ends = _ends(report, metric)
     out = []
     for bound, word in (("min", "below"), ("max", "above")):
@@ -137,8 +130,7 @@ def _limit(limit: Mapping[str, Any], report: Mapping[str, Any]) -> list[dict[str
                         "message": f"{metric} could not be computed ({detail}): a group "
                                    "lacks the rows it needs (e.g. no positive labels)"})
             continue
-        passed = value >= threshold if bound == "min" else value <= threshold
-        passed = passed or math.isclose(value, threshold, rel_tol=1e-9, abs_tol=1e-12)
+        passed = (at_least if bound == "min" else at_most)(value, threshold)
         relation = "within" if passed else word
         out.append({"metric": metric, "value": value, "threshold": threshold, "passed": passed,
                     "groups": ends,

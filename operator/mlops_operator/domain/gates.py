@@ -15,12 +15,12 @@ metric whose direction is unknown is a :class:`GateError`, never a guess.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from mlops_operator.domain.bounds import at_least, at_most, finite, required_number
 from mlops_operator.domain.errors import SpecError
 from mlops_operator.domain.fairness import judge_fairness, validate_fairness
 
@@ -50,9 +50,6 @@ class CompareWith(StrEnum):
     CHAMPION = "champion"
     BEST_APPROVED = "bestApproved"
 
-
-_REL_TOL = 1e-9
-_ABS_TOL = 1e-12
 
 
 class GateError(SpecError):
@@ -127,25 +124,15 @@ class GateResult:
 
 
 def _number(value: Any, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise GateError(f"{what} must be a finite number, not {value!r}")
-    return float(value)
+    try:
+        return required_number(value, what)
+    except SpecError as error:
+        raise GateError(str(error)) from None
 
 
 def _metric_value(metrics: Mapping[str, Any] | None, name: str) -> float | None:
     """The metric as a float, or None when absent, null, NaN or not a number."""
-    value = (metrics or {}).get(name)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        return None
-    return float(value)
-
-
-def _at_least(value: float, bound: float) -> bool:
-    return value >= bound or math.isclose(value, bound, rel_tol=_REL_TOL, abs_tol=_ABS_TOL)
-
-
-def _at_most(value: float, bound: float) -> bool:
-    return value <= bound or math.isclose(value, bound, rel_tol=_REL_TOL, abs_tol=_ABS_TOL)
+    return finite((metrics or {}).get(name))
 
 
 def _fmt(value: float) -> str:
@@ -189,7 +176,7 @@ def validate_gate(gate: Mapping[str, Any] | None) -> None:
             raise GateError("qualityGate.maxRegression.compareWith must be one of "
                             f"{', '.join(CompareWith)}, not {compare!r}")
     try:
-        validate_fairness(gate.get("fairness"), _number)
+        validate_fairness(gate.get("fairness"))
     except SpecError as error:
         raise GateError(str(error)) from None
 
@@ -216,7 +203,7 @@ def evaluate_gate(
     reasons: list[GateReason] = []
     for rule in gate.get("metrics") or []:
         name = rule["name"]
-        for bound, check, word in (("min", _at_least, "below"), ("max", _at_most, "above")):
+        for bound, check, word in (("min", at_least, "below"), ("max", at_most, "above")):
             if rule.get(bound) is None:
                 continue
             threshold = float(rule[bound])
@@ -276,8 +263,8 @@ def _regression(
 def _limit(name: str, previous: float, tolerance: float) -> tuple[float, Any, str]:
     """The regression limit, the check that keeps within it, and the word for failing it."""
     if metric_direction(name) is Direction.HIGHER_IS_BETTER:
-        return previous - tolerance, _at_least, "below"
-    return previous + tolerance, _at_most, "above"
+        return previous - tolerance, at_least, "below"
+    return previous + tolerance, at_most, "above"
 
 
 def _champion_regression(

@@ -71,8 +71,9 @@ def test_without_the_column_and_with_reweighing_the_gap_closes(
     assert code == 0, message
     assert "sex" not in {f["name"] for f in message["inputSchema"]["features"]}
     gap = message["fairness"]["metrics"]["demographic_parity_difference"]
-    assert gap < 0.1 < excluded["fairness"]["metrics"]["demographic_parity_difference"] + 0.01
-    assert gap < excluded["fairness"]["metrics"]["demographic_parity_difference"]
+    # Dropping the column alone leaves the gap over the example's limit (the proxies carry
+    # the bias); reweighing brings it under.
+    assert gap < 0.1 < excluded["fairness"]["metrics"]["demographic_parity_difference"]
     assert message["fairness"]["mitigation"] == "reweighing"
     assert message["metrics"]["roc_auc"] > 0.8  # still a useful model
 
