@@ -23,6 +23,11 @@ class Settings:
     #: Retrain schedules without spec.retrain.timeZone run in this zone (IANA name);
     #: None: the operator's local time zone, as CronJob uses the controller manager's.
     time_zone: str | None = None
+    #: The audit trail goes to this Service's ``http`` port in each namespace (the
+    #: monitor of manifests/monitor) with the token of ``audit_token_secret``; "" turns
+    #: the trail off.
+    audit_service: str = "mlops-monitor"
+    audit_token_secret: str = "mlops-monitor-token"
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -41,4 +46,7 @@ class Settings:
             alert_webhook_token_file=env.get("MLOPS_ALERT_WEBHOOK_TOKEN_FILE") or None,
             namespace=env.get("MLOPS_NAMESPACE") or None,
             time_zone=env.get("MLOPS_TIME_ZONE") or env.get("TZ") or None,
+            audit_service=env.get("MLOPS_AUDIT_SERVICE", defaults.audit_service),
+            audit_token_secret=env.get("MLOPS_AUDIT_TOKEN_SECRET",
+                                       defaults.audit_token_secret),
         )

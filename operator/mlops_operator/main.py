@@ -8,15 +8,19 @@ registered after ``configure``, finds it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
 import kopf
 
 from mlops_operator import metrics
+from mlops_operator.audit.trail import AuditTrail, MonitorTarget
 from mlops_operator.config import Settings
+from mlops_operator.domain.audit import decision_record
 from mlops_operator.handlers import (  # noqa: F401 - importing registers the handlers
     alerts,
+    audit,
     deployment,
     modelcard,
     modelversion,
@@ -33,9 +37,22 @@ from mlops_operator.providers import observer_for
 def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: object) -> None:
     """Read settings once; keep kopf's own bookkeeping in annotations; serve /metrics."""
     options = Settings.from_env()
+    kube = Kube()
+    trail = _audit_trail(options, kube)
     ctx = install(memo, OperatorContext(
-        settings=options, kube=Kube(),
-        observer=observer_for(options.metric_provider, options.prometheus_url)))
+        settings=options, kube=kube,
+        observer=observer_for(options.metric_provider, options.prometheus_url),
+        **({"audit": trail.record} if trail else {})))
+    if trail is not None and ctx.audit == trail.record:  # not a retried startup's spare
+        kube.on_event = lambda obj, type_, reason, message, details, at: trail.record(
+            decision_record(obj, type_, reason, message, at, details))
+        trail.start()
+
+        async def stop_trail() -> None:
+            await asyncio.to_thread(trail.stop)
+        ctx.cleanups.append(stop_trail)
+    elif trail is not None:
+        trail.stop()  # never started: only its HTTP client to close
     settings.persistence.finalizer = "mlops.dev/finalizer"
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="mlops.dev")
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
@@ -47,6 +64,18 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: object) -> 
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     settings.watching.server_timeout = 60
     metrics.serve(ctx.settings.metrics_port, ctx.settings.alert_webhook_host)
+
+
+def _audit_trail(options: Settings, kube: Kube) -> AuditTrail | None:
+    """The trail to each namespace's monitor (None when ``MLOPS_AUDIT_SERVICE`` is "")."""
+    if not options.audit_service:
+        return None
+
+    def locate(namespace: str) -> MonitorTarget | None:
+        url = kube.service_address(namespace, options.audit_service, "http")
+        token = url and kube.secret_value(namespace, options.audit_token_secret, "token")
+        return MonitorTarget(url, token) if url and token else None
+    return AuditTrail(locate)
 
 
 @kopf.on.startup()

@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -46,6 +46,18 @@ ROLLBACK_SECONDS = Histogram(
     "mlops_operator_rollback_duration_seconds",
     "From the start of a canary to its rollback decision.",
     buckets=(1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1800),
+    registry=REGISTRY,
+)
+AUDIT_RECORDS = Counter(
+    "mlops_operator_audit_records_total",
+    "Audit records by outcome: sent (the namespace's monitor acknowledged them), dropped "
+    "(its queue was full while the monitor was away), refused (the monitor said 400).",
+    ["outcome"],
+    registry=REGISTRY,
+)
+AUDIT_PENDING = Gauge(
+    "mlops_operator_audit_pending",
+    "Audit records waiting for their namespace's monitor.",
     registry=REGISTRY,
 )
 

@@ -152,6 +152,8 @@ class KubernetesPort(Protocol):
         """Create the PersistentVolumeClaim unless it exists."""
         ...
 
-    def post_event(self, obj: dict[str, Any], type_: str, reason: str, message: str) -> None:
-        """An Event about ``obj`` for ``kubectl describe`` (type Normal or Warning)."""
+    def post_event(self, obj: dict[str, Any], type_: str, reason: str, message: str,
+                   details: Mapping[str, Any] | None = None) -> None:
+        """An Event about ``obj`` for ``kubectl describe`` (type Normal or Warning);
+        ``details``, the values behind a decision, go to the audit trail only."""
         ...

@@ -296,8 +296,12 @@ def test_operator_role_grants_what_the_code_calls() -> None:
         # The watch indexes a reconcile reads instead of the API server.
         ("", "pods", "watch"), ("", "services", "watch"), ("apps", "deployments", "watch"),
         ("gateway.networking.k8s.io", "httproutes", "watch"),
+        # The audit trail finds each namespace's monitor and its token.
+        ("", "services", "get"), ("", "secrets", "get"),
     ]
     assert [n for n in needed if n not in granted] == []
+    (secrets,) = [rule for rule in role["rules"] if "secrets" in rule["resources"]]
+    assert secrets["resourceNames"] == ["mlops-monitor-token"], "no other Secret is readable"
     (lease_role,) = [r for r in objects_of("operator", "Role")
                      if r["metadata"]["name"] == "mlops-operator-leader-election"]
     assert lease_role["rules"] == [{"apiGroups": ["coordination.k8s.io"],

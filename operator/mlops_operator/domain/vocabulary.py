@@ -218,3 +218,11 @@ class CardReason(StrEnum):
 
     WRITTEN = "ModelCardWritten"
     FAILED = "ModelCardFailed"
+
+
+class AuditAction(StrEnum):
+    """Audit trail records that are not an Event's reason: what was done to a spec."""
+
+    CREATED = "Created"
+    SPEC_CHANGED = "SpecChanged"
+    DELETED = "Deleted"

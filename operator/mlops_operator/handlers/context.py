@@ -18,6 +18,7 @@ from typing import Any
 
 from mlops_operator.config import Settings
 from mlops_operator.domain import retrain
+from mlops_operator.domain.audit import Seen
 from mlops_operator.handlers.wakeups import Key, Wakeups
 from mlops_operator.ports import KubernetesPort, MetricObserver
 from mlops_operator.receivers.alertmanager import AlertState
@@ -53,6 +54,10 @@ class OperatorContext:
     #: The retrain runs this process created, by parent (namespace, name), trusted to
     #: exist until the watch shows them.
     retrain_recent: dict[Key, dict[str, retrain.Run]] = field(default_factory=dict)
+    #: Appends one record to the audit trail (``audit.trail.AuditTrail.record``).
+    audit: Callable[[dict[str, Any]], None] = field(default=lambda _record: None)
+    #: The spec each object had when this process last saw it, by UID (for the trail).
+    audit_seen: dict[str, Seen] = field(default_factory=dict)
     #: What to await at shutdown (the alert receiver's HTTP server), in order.
     cleanups: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 

@@ -210,6 +210,18 @@ def _new_status(
     return new_status
 
 
+def _deciding_values(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """What the audit trail keeps beside a rollout Event: where the rollout stood and the
+    measurements that moved it (this tick's, or the analysis a rollback just ended)."""
+    keys = ("phase", "stableVersion", "canaryVersion", "currentStepIndex", "currentWeight",
+            "effectiveWeight", "lastAnalysis", "rollbackReason", "firingAlerts")
+    values = {key: new[key] for key in keys if new.get(key) not in (None, [], {})}
+    analysis = new.get("analysis") or old.get("analysis")
+    if analysis:
+        values["analysis"] = analysis
+    return values
+
+
 def _report(kube: KubernetesPort, body: dict[str, Any], old: dict[str, Any], new: dict[str, Any],
             decision: rollout.Decision) -> None:
     """One log line and one Event per decision; rollout outcomes into the metrics."""
@@ -217,7 +229,8 @@ def _report(kube: KubernetesPort, body: dict[str, Any], old: dict[str, Any], new
     for event in decision.events:
         log.info("%s/%s %s -> %s %s: %s", meta["namespace"], meta["name"], old.get("phase"),
                  new.get("phase"), event.reason, event.message)
-        kube.post_event(body, event.type, event.reason, event.message)
+        kube.post_event(body, event.type, event.reason, event.message,
+                        _deciding_values(old, new))
     seen = {(h.get("version"), h.get("event"), h.get("at")) for h in old.get("history") or []}
     for entry in new.get("history") or []:
         if (entry.get("version"), entry.get("event"), entry.get("at")) in seen:

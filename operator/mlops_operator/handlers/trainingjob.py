@@ -146,6 +146,11 @@ def gate_version(
     }
     kube.patch_custom_status(namespace, names.MODEL_VERSIONS, version["metadata"]["name"],
                              new_status)
+    kube.post_event(version, EventType.NORMAL if result.approved else EventType.WARNING,
+                    phase, result.message,
+                    {"trainingJob": body["metadata"]["name"], "gate": new_status["gate"],
+                     "metrics": version["spec"].get("metrics") or {},
+                     "champion": best})
     return new_status
 
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import atexit
+import base64
 import contextlib
 import datetime as dt
 import json
 import logging
 import os
 import tempfile
+from collections.abc import Callable, Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -39,6 +41,8 @@ def _plain(obj: Any) -> Any:
 
 
 FIELD_MANAGER = "mlops-operator"
+#: (object, type, reason, message, details, time) of each Event posted.
+EventHook = Callable[[dict[str, Any], str, str, str, Mapping[str, Any] | None, str], None]
 
 
 @lru_cache(maxsize=1)
@@ -81,7 +85,9 @@ class Kube(changes.AppliesOnChange):
     handlers pass what the watch shows, and unchanged children are not re-sent.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, on_event: EventHook | None = None) -> None:
+        """``on_event`` sees every Event this process posts (the audit trail)."""
+        self.on_event = on_event
         api = api_client()
         self.core = client.CoreV1Api(api)
         self.batch = client.BatchV1Api(api)
@@ -127,11 +133,12 @@ class Kube(changes.AppliesOnChange):
 
     # ---- generic -------------------------------------------------------------
     def _create(self, call, *args: Any) -> dict[str, Any]:
-        """``call(*args)``, whose last argument is the object to create."""
+        """``call(*args)``, whose last argument is the object to create, as this field
+        manager (what ``managedFields`` and the audit trail then name)."""
         count_api_request("create")
         body = args[-1]
         try:
-            return _plain(call(*args))
+            return _plain(call(*args, field_manager=FIELD_MANAGER))
         except ApiException as error:
             if error.status == 409:
                 raise Conflict(str(error.reason)) from error
@@ -208,14 +215,19 @@ class Kube(changes.AppliesOnChange):
             return []
         return str(text).splitlines()
 
-    def post_event(self, obj: dict[str, Any], type_: str, reason: str, message: str) -> None:
-        """A core/v1 Event about ``obj``, as ``kubectl describe`` shows it.
+    def post_event(self, obj: dict[str, Any], type_: str, reason: str, message: str,
+                   details: Mapping[str, Any] | None = None) -> None:
+        """A core/v1 Event about ``obj``, as ``kubectl describe`` shows it; ``details``
+        (the values behind the decision) go only to the ``on_event`` hook.
 
         Best effort: an Event that cannot be written is logged, never raised, so a
         reconcile's real work is not undone by its report.
         """
         meta = obj["metadata"]
         at = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        if self.on_event is not None:
+            self.on_event(obj, type_, reason, message, details,
+                          at.isoformat().replace("+00:00", "Z"))
         event = {
             "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
             "involvedObject": {
@@ -233,6 +245,22 @@ class Kube(changes.AppliesOnChange):
         except ApiException as error:
             log.warning("could not post Event %s on %s/%s: %s", reason, meta["namespace"],
                         meta["name"], error.reason)
+
+    def service_address(self, namespace: str, name: str, port_name: str) -> str | None:
+        """``http://<cluster IP>:<port>`` of a Service's named port; None if absent."""
+        service = self._get(self.core.read_namespaced_service, name, namespace) or {}
+        spec = service.get("spec") or {}
+        address = spec.get("clusterIP")
+        ports = [p["port"] for p in spec.get("ports") or () if p.get("name") == port_name]
+        if not address or address == "None" or not ports:
+            return None
+        return f"http://{address}:{ports[0]}"
+
+    def secret_value(self, namespace: str, name: str, key: str) -> str | None:
+        """One key of a Secret, decoded; None if the Secret or the key is absent."""
+        secret = self._get(self.core.read_namespaced_secret, name, namespace) or {}
+        value = (secret.get("data") or {}).get(key)
+        return base64.b64decode(value).decode().strip() if value else None
 
     def ensure_claim(self, namespace: str, name: str, size: str = "1Gi") -> None:
         body = {

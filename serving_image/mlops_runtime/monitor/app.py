@@ -7,8 +7,9 @@ spool answers 503 (the sender keeps the batch and retries), a bad body 400 namin
 wrong, a missing or wrong token 401. ``POST /v1/labels`` takes feedback labels
 (``monitor.labels``) with the same token, keeps them the same way and joins them with the
 logged predictions at once (``monitor.quality``); ``/metrics`` shows the live quality per
-version. One task writes both spools to Parquet every ``flush_interval`` seconds and
-applies the retention.
+version. ``POST /v1/audit`` takes the operator's audit records (``monitor.audit``), kept
+the same way. One task writes the spools to the store every ``flush_interval`` seconds
+(Parquet; the audit trail as JSON lines) and applies the retention.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from mlops_runtime.monitor import feed, labels
+from mlops_runtime.monitor import audit, feed, labels
 from mlops_runtime.monitor.exposition import QualityCollector
 from mlops_runtime.monitor.quality import JoinCounts, Quality
 from mlops_runtime.monitor.settings import MonitorSettings
@@ -77,6 +78,10 @@ class MonitorMetrics:
                                 registry=self.registry)
         self.labels = {outcome: label_counter.labels(outcome) for outcome in
                        ("accepted", "invalid", "joined", "duplicate", "wrong_type")}
+        audit_counter = Counter("mlops_monitor_audit_records", "Audit records by outcome.",
+                                ["outcome"], registry=self.registry)
+        self.audit = {outcome: audit_counter.labels(outcome)
+                      for outcome in ("accepted", "invalid", "written")}
         self.flush_failures = Counter("mlops_monitor_flush_failures",
                                       "Flushes that failed (the spool keeps the batches).",
                                       registry=self.registry)
@@ -115,11 +120,15 @@ class Monitor:
                                  settings.max_spool_bytes)
         self.writer = ParquetWriter(settings.root, self.spool, settings.retention)
         self.label_writer = LabelWriter(settings.root, self.label_spool)
+        self.audit_spool = Spool(Path(settings.spool) / audit.AUDIT_FOLDER,
+                                 settings.max_spool_bytes)
+        self.audit_writer = audit.AuditWriter(settings.root, self.audit_spool)
         self.quality = Quality(window=settings.quality_window,
                                keep=settings.join_hours * 3600.0,
                                max_predictions=settings.join_max_predictions)
         self.metrics = MonitorMetrics()
-        self.metrics.spool_bytes.set_function(lambda: self.spool.bytes + self.label_spool.bytes)
+        self.metrics.spool_bytes.set_function(
+            lambda: self.spool.bytes + self.label_spool.bytes + self.audit_spool.bytes)
         self.metrics.registry.register(QualityCollector(self.quality, feed.now_seconds))
         self._lock = asyncio.Lock()
         self._retry_after = {"Retry-After": str(int(settings.flush_interval) + 1)}
@@ -129,6 +138,8 @@ class Monitor:
         async with self._lock:
             try:
                 await asyncio.to_thread(self.label_writer.flush)
+                trail = await asyncio.to_thread(self.audit_writer.flush)
+                self.metrics.audit["written"].inc(trail.records)
                 done = await asyncio.to_thread(self.writer.flush)
                 await asyncio.to_thread(self.writer.expire, datetime.now(UTC))
             except Exception as error:  # noqa: BLE001 - the spool keeps every batch
@@ -196,6 +207,23 @@ class Monitor:
                   "errors": parsed.errors}
         return Response(orjson.dumps(answer), 202, media_type=JSON)
 
+    async def trail(self, request: Request) -> Response:
+        """``POST /v1/audit``: the operator's audit records, kept once spooled."""
+        body = await self._read(request)
+        if isinstance(body, Response):
+            return body
+        try:
+            records = audit.parse_audit(body)
+        except audit.AuditError as error:
+            self.metrics.audit["invalid"].inc()
+            return _error(400, str(error))
+        data = audit.to_lines(records)
+        if not self.audit_spool.has_room(len(data)):
+            return _error(503, "spool full; retry later", self._retry_after)
+        await asyncio.to_thread(self.audit_spool.put, data)
+        self.metrics.audit["accepted"].inc(len(records))
+        return Response(orjson.dumps({"accepted": len(records)}), 202, media_type=JSON)
+
     async def scrape(self, _: Request) -> Response:
         return Response(generate_latest(self.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
@@ -224,6 +252,7 @@ def create_app(settings: MonitorSettings) -> Starlette:
     app = Starlette(routes=[
         Route("/v1/records", monitor.records, methods=["POST"]),
         Route("/v1/labels", monitor.feedback, methods=["POST"]),
+        Route("/v1/audit", monitor.trail, methods=["POST"]),
         Route("/healthz", _live, methods=["GET"]),
         Route("/readyz", _live, methods=["GET"]),
         Route("/metrics", monitor.scrape, methods=["GET"]),

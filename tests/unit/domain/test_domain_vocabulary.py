@@ -17,6 +17,7 @@ from mlops_operator.domain.vocabulary import (
     ROLLOUT_OUTCOMES,
     TRAINING_FINISHED,
     VERSION_JUDGED,
+    AuditAction,
     CardReason,
     ConditionType,
     EventType,
@@ -65,6 +66,7 @@ PINNED: dict[type[StrEnum], set[str]] = {
     VersionReason: {"QualityGatePassed", "QualityGateFailed", "Verifying", "JobRefused",
                     "ChecksumVerified", "VerificationFailed", "BadName"},
     CardReason: {"ModelCardWritten", "ModelCardFailed"},
+    AuditAction: {"Created", "SpecChanged", "Deleted"},
 }
 DEFINED = sorted((value for value in vars(vocabulary).values()
                   if isinstance(value, type) and issubclass(value, StrEnum)

@@ -10,6 +10,7 @@ operator context over it, so no state of one test reaches the next.
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from typing import Any
 
 from mlops_operator.config import Settings
@@ -27,6 +28,7 @@ class FakeKube(AppliesOnChange):
     def __init__(self) -> None:
         self.objects: dict[Key, dict[str, Any]] = {}
         self.actions: list[tuple[str, str, str]] = []
+        self.event_details: list[dict[str, Any]] = []  # what each Event told the audit trail
         self.events: list[tuple[str, str, str]] = []  # (type, reason, message)
         self.pods: dict[str, list[dict[str, Any]]] = {}  # by Job name
         #: kind -> the API server's message: applying or creating one is refused
@@ -109,8 +111,10 @@ class FakeKube(AppliesOnChange):
         self.objects.setdefault(("PersistentVolumeClaim", namespace, name),
                                 {"metadata": {"name": name, "namespace": namespace}})
 
-    def post_event(self, obj: dict[str, Any], type_: str, reason: str, message: str) -> None:
+    def post_event(self, obj: dict[str, Any], type_: str, reason: str, message: str,
+                   details: Mapping[str, Any] | None = None) -> None:
         self.events.append((type_, reason, message))
+        self.event_details.append(dict(details or {}))
 
     def _create(self, kind: str, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
         name = body["metadata"]["name"]
