@@ -20,6 +20,8 @@ import pytest  # noqa: E402
 from mlops_dev.cluster import LocalCluster  # noqa: E402
 from mlops_dev.processes import kubectl, wait_for  # noqa: E402
 
+from tests.webhook import Receiver, running_receiver  # noqa: E402
+
 __all__ = ["REPO", "kubectl"]
 
 REPO = Path(__file__).resolve().parents[1]
@@ -87,3 +89,10 @@ def namespace(kubeconfig: str) -> Iterator[str]:
     kubectl(kubeconfig, "create", "namespace", name)
     yield name
     kubectl(kubeconfig, "delete", "namespace", name, "--wait=false", check=False)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A webhook on the loopback that keeps what it is sent (``tests.webhook``)."""
+    with running_receiver() as server:
+        yield server

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 import kopf
 
 from mlops_operator import metrics
-from mlops_operator.audit.trail import AuditTrail, MonitorTarget
 from mlops_operator.config import Settings
 from mlops_operator.domain.audit import decision_record
 from mlops_operator.handlers import (  # noqa: F401 - importing registers the handlers
@@ -30,6 +30,8 @@ from mlops_operator.handlers import (  # noqa: F401 - importing registers the ha
 )
 from mlops_operator.handlers.context import OperatorContext, context_of, install
 from mlops_operator.k8s.api import Kube
+from mlops_operator.outbox.audit import AuditTrail, MonitorTarget
+from mlops_operator.outbox.notify import Notifier
 from mlops_operator.providers import observer_for
 
 
@@ -43,14 +45,8 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: object) -> 
         settings=options, kube=kube,
         observer=observer_for(options.metric_provider, options.prometheus_url),
         **({"audit": trail.record} if trail else {})))
-    if trail is not None and ctx.audit == trail.record:  # not a retried startup's spare
-        kube.on_event = lambda obj, type_, reason, message, details, at: trail.record(
-            decision_record(obj, type_, reason, message, at, details))
-        trail.start()
-
-        async def stop_trail() -> None:
-            await asyncio.to_thread(trail.stop)
-        ctx.cleanups.append(stop_trail)
+    if ctx.kube is kube:  # not a retried startup's spare
+        _start_outboxes(ctx, kube, trail)
     elif trail is not None:
         trail.stop()  # never started: only its HTTP client to close
     settings.persistence.finalizer = "mlops.dev/finalizer"
@@ -64,6 +60,26 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: object) -> 
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     settings.watching.server_timeout = 60
     metrics.serve(ctx.settings.metrics_port, ctx.settings.alert_webhook_host)
+
+
+def _start_outboxes(ctx: OperatorContext, kube: Kube, trail: AuditTrail | None) -> None:
+    """Every Event the operator posts goes to the audit trail and, for a Deployment with
+    ``spec.notifications``, to its webhooks; both are stopped (and drained) at shutdown."""
+    notifier = Notifier(kube.secret_value)
+
+    def on_event(obj: dict[str, Any], type_: str, reason: str, message: str,
+                 details: Mapping[str, Any] | None, at: str) -> None:
+        record = decision_record(obj, type_, reason, message, at, details)
+        if trail is not None:
+            trail.record(record)
+        notifier.notify(obj, record)
+    kube.on_event = on_event
+    for outbox in (o for o in (trail, notifier) if o is not None):
+        outbox.start()
+
+        async def stop(outbox: AuditTrail | Notifier = outbox) -> None:
+            await asyncio.to_thread(outbox.stop)
+        ctx.cleanups.append(stop)
 
 
 def _audit_trail(options: Settings, kube: Kube) -> AuditTrail | None:

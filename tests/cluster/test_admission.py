@@ -71,6 +71,13 @@ REFUSED = [
     (DEPLOYMENT, CHECK, {"name": "error-rate", "query": "", "threshold": 1}, "query"),
     (DEPLOYMENT, ("spec", "image"), "Not An Image", "ghcr.io/acme/runtime:0.1.0"),
     (DEPLOYMENT, ("spec", "strategy", "alerts"), [""], "spec.strategy.alerts"),
+    (DEPLOYMENT, ("spec", "notifications"), [{"url": "ftp://hooks.example/x"}],
+     "spec.notifications[].url must be an http:// or https:// URL"),
+    (DEPLOYMENT, ("spec", "notifications"),
+     [{"url": "https://h.example", "events": ["rolled back"]}],
+     "spec.notifications[0].events[0]"),
+    (DEPLOYMENT, ("spec", "notifications"), [{"events": ["Promoted"]}],
+     "spec.notifications[0].url: Required value"),
     (DEPLOYMENT, ("spec", "router"), {"type": "gatewayAPI", "gatewayAPI": {
         "parentRefs": [{"name": "Public Gateway"}]}}, "like my-gateway"),
     (DEPLOYMENT, ("spec", "router"), {"type": "gatewayAPI", "gatewayAPI": {

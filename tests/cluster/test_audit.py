@@ -14,6 +14,7 @@ from tests.cluster.conftest import OperatorProcess, wait_for
 from tests.cluster.test_prediction_log import apply_monitor
 from tests.cluster.test_training import apply, artifact_path, get, phase
 from tests.conftest import kubectl
+from tests.webhook import Receiver
 
 pytestmark = pytest.mark.cluster
 
@@ -45,18 +46,21 @@ spec:
 
 
 def test_a_rollouts_story_outlives_its_deployment_and_the_operator(
-        kubeconfig: str, namespace: str, operator: OperatorProcess) -> None:
+        kubeconfig: str, namespace: str, operator: OperatorProcess,
+        receiver: Receiver) -> None:
     _train(kubeconfig, namespace, "v1", 1.0, operator)
     _train(kubeconfig, namespace, "v2", 0.5, operator)
     apply_monitor(kubeconfig, namespace)  # after the first training made the claim
-    apply(kubeconfig, namespace, """
+    # The operator runs on this machine, so a webhook on the loopback is reachable.
+    apply(kubeconfig, namespace, f"""
 apiVersion: mlops.dev/v1alpha1
 kind: Deployment
-metadata: {name: iris}
+metadata: {{name: iris}}
 spec:
   modelVersion: iris-v1
   replicas: 1
-  strategy: {steps: [{setWeight: 50}, {pause: {duration: 1s}}]}
+  strategy: {{steps: [{{setWeight: 50}}, {{pause: {{duration: 1s}}}}]}}
+  notifications: [{{url: "{receiver.url}", events: [CanaryStarted, Promoted]}}]
 """)
     wait_for(lambda: (get(kubeconfig, namespace, "mld", "iris").get("status") or {})
              .get("phase") == "Healthy", 120, "iris Healthy on v1", operator.log)
@@ -64,6 +68,7 @@ spec:
             "--field-manager=release-bot", "-p", '{"spec": {"modelVersion": "iris-v2"}}')
     wait_for(lambda: (get(kubeconfig, namespace, "mld", "iris").get("status") or {})
              .get("stableVersion") == "iris-v2", 180, "iris-v2 promoted", operator.log)
+    wait_for(lambda: len(receiver.received) == 2, 30, "two notifications", operator.log)
     kubectl(kubeconfig, "delete", "mld", "iris", "-n", namespace, "--wait=true",
             "--timeout=60s", timeout=70)
     operator.stop()  # delivers what it holds before it exits
@@ -107,5 +112,12 @@ spec: {modelVersion: iris-v2, replicas: 1}
     assert actions.count("Created") == 1
     # A deletion bumps a custom resource's generation without changing its spec: no record.
     assert actions.count("SpecChanged") == 1, actions
+    # The webhook was told of the two moves it asked for, with the deciding values.
+    events = [event for _, event in receiver.received]
+    assert [e["type"] for e in events] == ["dev.mlops.deployment.CanaryStarted",
+                                           "dev.mlops.deployment.Promoted"]
+    assert events[1]["data"]["details"]["stableVersion"] == "iris-v2"
+    assert events[1]["source"] == (f"/apis/mlops.dev/v1alpha1/namespaces/{namespace}"
+                                   "/deployments/iris")
     created = _story(trail, "ModelVersion", "iris-v2")[0]
     assert (created["action"], created["actor"]) == ("Created", "mlops-operator")

@@ -301,7 +301,7 @@ def test_operator_role_grants_what_the_code_calls() -> None:
     ]
     assert [n for n in needed if n not in granted] == []
     (secrets,) = [rule for rule in role["rules"] if "secrets" in rule["resources"]]
-    assert secrets["resourceNames"] == ["mlops-monitor-token"], "no other Secret is readable"
+    assert secrets["resourceNames"] == ["mlops-monitor-token", "mlops-notifications"]
     (lease_role,) = [r for r in objects_of("operator", "Role")
                      if r["metadata"]["name"] == "mlops-operator-leader-election"]
     assert lease_role["rules"] == [{"apiGroups": ["coordination.k8s.io"],

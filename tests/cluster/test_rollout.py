@@ -20,7 +20,8 @@ from mlops_dev.load import LoadGenerator, iris_rows
 from mlops_dev.processes import operator_env
 
 from tests.cluster.conftest import OperatorProcess, wait_for
-from tests.conftest import kubectl
+from tests.conftest import REPO, kubectl
+from tests.unit.test_dashboards import queries
 
 pytestmark = pytest.mark.cluster
 
@@ -747,3 +748,25 @@ def test_a_query_prometheus_cannot_parse_pauses_the_canary_within_seconds(env: E
     assert "broken" in condition["message"] and "parse error" in condition["message"]
     assert status["stableVersion"] == "iris-v1" and status["canaryVersion"] == "iris-v2"
     remove(env, "unparsable")
+
+def test_the_dashboards_queries_run_on_prometheus_and_show_a_serving_deployment(
+        env: Env) -> None:
+    deploy(env, "charted", "[{setWeight: 50}, {pause: {duration: 1s}}]")
+    prometheus = env.endpoints["prometheus"]
+
+    def run(expr: str) -> dict:
+        answer = httpx.get(f"{prometheus}/api/v1/query", params={"query": expr}, timeout=10)
+        return answer.json()
+
+    servers = queries(REPO / "manifests/monitoring/dashboards/model-servers.json",
+                      namespace=env.namespace, deployment="charted")
+    with LoadGenerator(env.service_url("charted"), rate=20):
+        shown = {"Requests per second", "Latency p50 and p99", "Predicted classes (share)",
+                 "Served artifacts", "Rows per request (p50)"}
+        wait_for(lambda: all(run(e)["data"]["result"] for t, e in servers if t in shown),
+                 90, "the model-server panels to show the Deployment's traffic")
+    rollouts = queries(REPO / "manifests/monitoring/dashboards/rollouts.json")
+    for title, expr in servers + rollouts:
+        answer = run(expr)
+        assert answer["status"] == "success", (title, expr, answer)
+    remove(env, "charted")

@@ -267,6 +267,7 @@ def reconcile(
         stored = kube.patch_custom_status(meta["namespace"], PLURAL, meta["name"], new_status)
         ctx.deployment_status[meta["uid"]] = dict(stored.get("status") or new_status)
     _report(kube, body, status, new_status, decision)
+    metrics.ROLLOUTS_NOW.update(meta["namespace"], meta["name"], new_status)
     wait = decision.requeue_after
     if new_status.get("phase") == rollout.RolloutPhase.PROGRESSING.value:
         wait = min(wait if wait is not None else RECHECK_WHILE_ROLLING, RECHECK_WHILE_ROLLING)
@@ -307,6 +308,7 @@ async def rollout_loop(
     finally:
         if body.get("metadata", {}).get("deletionTimestamp"):
             ctx.deployment_status.pop(uid, None)
+            metrics.ROLLOUTS_NOW.forget(*key)
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL)

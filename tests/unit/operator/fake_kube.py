@@ -111,6 +111,13 @@ class FakeKube(AppliesOnChange):
         self.objects.setdefault(("PersistentVolumeClaim", namespace, name),
                                 {"metadata": {"name": name, "namespace": namespace}})
 
+    def secret_value(self, namespace: str, name: str, key: str) -> str | None:
+        """No Secrets here (the outboxes' lookups, when main is started on this fake)."""
+        return None
+
+    def service_address(self, namespace: str, name: str, port_name: str) -> str | None:
+        return None
+
     def post_event(self, obj: dict[str, Any], type_: str, reason: str, message: str,
                    details: Mapping[str, Any] | None = None) -> None:
         self.events.append((type_, reason, message))

@@ -55,8 +55,8 @@ def test_startup_builds_one_context_and_the_receiver_serves_its_alert_table(
         await alerts.stop_receiver(memo=memo)
         return started, len(ctx.cleanups)
 
-    # The receiver and the audit trail's sender, each once; both stopped.
-    assert asyncio.run(serve_then_stop()) == (2, 0)
+    # The receiver, the audit trail's and the notifications' senders, each once; all stopped.
+    assert asyncio.run(serve_then_stop()) == (3, 0)
 
 
 @pytest.mark.parametrize("name", HANDLER_MODULES)

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 from mlops_operator import metrics
-from mlops_operator.audit.trail import AuditTrail, MonitorTarget
+from mlops_operator.outbox.audit import AuditTrail, MonitorTarget
 from mlops_runtime.monitor.audit import AUDIT_FOLDER
 from prometheus_client import generate_latest
 
