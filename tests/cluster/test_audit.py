@@ -62,8 +62,8 @@ spec:
   strategy: {{steps: [{{setWeight: 50}}, {{pause: {{duration: 1s}}}}]}}
   notifications: [{{url: "{receiver.url}", events: [CanaryStarted, Promoted]}}]
 """)
-    wait_for(lambda: (get(kubeconfig, namespace, "mld", "iris").get("status") or {})
-             .get("phase") == "Healthy", 120, "iris Healthy on v1", operator.log)
+    wait_for(lambda: phase(kubeconfig, namespace, "mld", "iris") == "Healthy", 120,
+             "iris Healthy on v1", operator.log)
     kubectl(kubeconfig, "patch", "mld", "iris", "-n", namespace, "--type=merge",
             "--field-manager=release-bot", "-p", '{"spec": {"modelVersion": "iris-v2"}}')
     wait_for(lambda: (get(kubeconfig, namespace, "mld", "iris").get("status") or {})

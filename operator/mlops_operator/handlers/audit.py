@@ -9,19 +9,15 @@ manager that wrote the spec, a first generation a ``Created`` one, a deletion ``
 from __future__ import annotations
 
 import copy
-import datetime as dt
 from typing import Any
 
 import kopf
 
 from mlops_operator import names
 from mlops_operator.domain import audit
+from mlops_operator.handlers import stamp
 from mlops_operator.handlers.context import context_of
 from mlops_operator.names import GROUP, VERSION
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 @kopf.on.event(GROUP, VERSION, names.DEPLOYMENTS)
@@ -34,11 +30,11 @@ async def spec_seen(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any
     uid = str(obj.get("metadata", {}).get("uid", ""))
     if type == "DELETED":
         ctx.audit_seen.pop(uid, None)
-        ctx.audit(audit.deletion_record(obj, _now()))
+        ctx.audit(audit.deletion_record(obj, stamp()))
         return
-    record = audit.spec_record(obj, ctx.audit_seen.get(uid), _now())
-    generation = int(obj.get("metadata", {}).get("generation") or 0)
     seen = ctx.audit_seen.get(uid)
+    record = audit.spec_record(obj, seen, stamp())
+    generation = int(obj.get("metadata", {}).get("generation") or 0)
     if seen is None or generation > seen.generation:
         ctx.audit_seen[uid] = audit.Seen(generation, copy.deepcopy(dict(obj.get("spec") or {})))
     if record is not None:

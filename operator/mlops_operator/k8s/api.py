@@ -18,6 +18,7 @@ from typing import Any
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
+from mlops_operator.domain.durations import to_rfc3339
 from mlops_operator.k8s import changes
 from mlops_operator.metrics import count_api_request
 from mlops_operator.names import GROUP, VERSION
@@ -226,8 +227,7 @@ class Kube(changes.AppliesOnChange):
         meta = obj["metadata"]
         at = dt.datetime.now(dt.UTC).replace(microsecond=0)
         if self.on_event is not None:
-            self.on_event(obj, type_, reason, message, details,
-                          at.isoformat().replace("+00:00", "Z"))
+            self.on_event(obj, type_, reason, message, details, to_rfc3339(at))
         event = {
             "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
             "involvedObject": {
