@@ -3,15 +3,14 @@ read), built once from its Go module in ``dev/kstatus`` and cached by version.""
 
 from __future__ import annotations
 
-import fcntl
 import json
-import shutil
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from mlops_dev.kubebuild import REPO_ROOT, cache_root
+from mlops_dev.gotools import ensure_go_command
+from mlops_dev.kubebuild import REPO_ROOT
 
 CLI_UTILS_VERSION = "v0.37.2"  # keep equal to dev/kstatus/go.mod
 MODULE_DIR = REPO_ROOT / "dev" / "kstatus"
@@ -19,20 +18,7 @@ MODULE_DIR = REPO_ROOT / "dev" / "kstatus"
 
 def ensure_kstatus() -> Path:
     """The kstatus command, built on first use (about 20 s with a warm module cache)."""
-    binary = cache_root() / f"kstatus-{CLI_UTILS_VERSION}" / "kstatus"
-    if binary.exists():
-        return binary
-    if shutil.which("go") is None:
-        raise RuntimeError("Go is needed to build kstatus from sigs.k8s.io/cli-utils")
-    binary.parent.mkdir(parents=True, exist_ok=True)
-    with open(binary.parent / "build.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # another process may be building it
-        if not binary.exists():
-            partial = binary.with_suffix(".partial")
-            subprocess.run(["go", "build", "-trimpath", "-o", str(partial), "."],
-                           cwd=MODULE_DIR, check=True)
-            partial.rename(binary)
-    return binary
+    return ensure_go_command("kstatus", CLI_UTILS_VERSION, MODULE_DIR)
 
 
 def compute(objects: Sequence[dict[str, Any]]) -> list[dict[str, str]]:

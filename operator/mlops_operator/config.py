@@ -14,6 +14,9 @@ class Settings:
     artifact_claim: str = "mlops-artifacts"
     prometheus_url: str = "http://127.0.0.1:9090"
     metric_provider: str = "prometheus"  # providers.PROVIDERS; unknown names stop startup
+    #: A bearer token (read on every query) and a CA bundle for an https:// Prometheus.
+    prometheus_token_file: str | None = None
+    prometheus_ca_file: str | None = None
     alert_webhook_port: int = 8085
     alert_webhook_host: str = "127.0.0.1"  # also where /metrics listens
     metrics_port: int = 8087  # the operator's own /metrics; 0 turns it off
@@ -37,6 +40,8 @@ class Settings:
             runtime_image=env.get("MLOPS_RUNTIME_IMAGE", defaults.runtime_image),
             artifact_claim=env.get("MLOPS_ARTIFACT_CLAIM", defaults.artifact_claim),
             prometheus_url=env.get("MLOPS_PROMETHEUS_URL", defaults.prometheus_url),
+            prometheus_token_file=env.get("MLOPS_PROMETHEUS_TOKEN_FILE") or None,
+            prometheus_ca_file=env.get("MLOPS_PROMETHEUS_CA_FILE") or None,
             metric_provider=env.get("MLOPS_METRIC_PROVIDER", defaults.metric_provider),
             alert_webhook_port=int(
                 env.get("MLOPS_ALERT_WEBHOOK_PORT", defaults.alert_webhook_port)

@@ -43,7 +43,9 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: object) -> 
     trail = _audit_trail(options, kube)
     ctx = install(memo, OperatorContext(
         settings=options, kube=kube,
-        observer=observer_for(options.metric_provider, options.prometheus_url),
+        observer=observer_for(options.metric_provider, options.prometheus_url,
+                              token_file=options.prometheus_token_file,
+                              ca_file=options.prometheus_ca_file),
         **({"audit": trail.record} if trail else {})))
     if ctx.kube is kube:  # not a retried startup's spare
         _start_outboxes(ctx, kube, trail)

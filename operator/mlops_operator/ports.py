@@ -134,6 +134,12 @@ class KubernetesPort(Protocol):
         """
         ...
 
+    def remove_custom_annotations(
+        self, namespace: str, plural: str, name: str, keys: list[str]
+    ) -> None:
+        """Drop these annotations (absent ones, or an absent object, are no error)."""
+        ...
+
     def get_job(self, namespace: str, name: str) -> dict[str, Any] | None: ...
 
     def create_job(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]:

@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from mlops_operator.domain.durations import parse_duration
+from mlops_operator.domain.rollout import ONE_SHOT
 from mlops_operator.domain.versions import MODEL_LABEL
 
 from kubectl_mlops import views
@@ -51,40 +52,52 @@ def _wait(kube: Kubectl, name: str, reached: Callable[[dict], bool], timeout: fl
         time.sleep(POLL_SECONDS)
 
 
-def promote(kube: Kubectl, args: argparse.Namespace) -> int:
-    """Promote the canary in flight, then clear spec.promote so the next rollout is
-    analysed again: a one-shot promotion of that version."""
-    canary = (kube.get(DEPLOYMENT, args.name).get("status") or {}).get("canaryVersion")
+def _one_shot(kube: Kubectl, name: str, flag: str, timeout: float) -> tuple[str, dict] | None:
+    """Annotate the Deployment with ``mlops.dev/<flag>: <canary>`` and wait for the
+    operator to spend it (it removes the annotation once the canary is promoted or rolled
+    back): the canary and the Deployment then; None when there is no canary, or the wait
+    timed out (the request is then withdrawn)."""
+    canary = (kube.get(DEPLOYMENT, name).get("status") or {}).get("canaryVersion")
     if not canary:
-        print(f"{args.name} has no canary to promote", file=sys.stderr)
-        return 1
-    kube.merge_patch(DEPLOYMENT, args.name, {"spec": {"promote": True}})
-    done = _wait(kube, args.name, lambda d: (d.get("status") or {}).get("stableVersion")
-                 == canary, args.timeout)
-    kube.merge_patch(DEPLOYMENT, args.name, {"spec": {"promote": None}})
-    if (done.get("status") or {}).get("stableVersion") != canary:
-        print(f"{canary} was not promoted within {args.timeout:.0f}s; spec.promote cleared",
+        print(f"{name} has no canary to {flag}", file=sys.stderr)
+        return None
+    annotation = ONE_SHOT[flag]
+    kube.merge_patch(DEPLOYMENT, name, {"metadata": {"annotations": {annotation: canary}}})
+    done = _wait(kube, name, lambda d: annotation not in (d["metadata"].get("annotations")
+                                                          or {}), timeout)
+    if annotation in (done["metadata"].get("annotations") or {}):
+        kube.merge_patch(DEPLOYMENT, name, {"metadata": {"annotations": {annotation: None}}})
+        print(f"{canary}: {flag} not done within {timeout:.0f}s; {annotation} removed",
               file=sys.stderr)
+        return None
+    return canary, done
+
+
+def promote(kube: Kubectl, args: argparse.Namespace) -> int:
+    """Promote the canary in flight (mlops.dev/promote: <canary>, one-shot)."""
+    spent = _one_shot(kube, args.name, "promote", args.timeout)
+    if spent is None:
+        return 1
+    canary, status = spent[0], spent[1].get("status") or {}
+    if status.get("stableVersion") != canary:
+        print(f"{args.name}: {canary} not promoted: {status.get('message')}", file=sys.stderr)
         return 1
     print(f"{args.name}: {canary} promoted")
     return 0
 
 
 def abort(kube: Kubectl, args: argparse.Namespace) -> int:
-    """Roll the canary back, then clear spec.abort: the version stays rolled back while the
-    spec names it, and the next version is canaried as usual."""
-    canary = (kube.get(DEPLOYMENT, args.name).get("status") or {}).get("canaryVersion")
-    if not canary:
-        print(f"{args.name} has no canary to abort", file=sys.stderr)
+    """Roll the canary in flight back (mlops.dev/abort: <canary>, one-shot): it stays
+    rolled back while the spec names it, and the next version is canaried as usual."""
+    spent = _one_shot(kube, args.name, "abort", args.timeout)
+    if spent is None:
         return 1
-    kube.merge_patch(DEPLOYMENT, args.name, {"spec": {"abort": True}})
-    done = _wait(kube, args.name, lambda d: (d.get("status") or {}).get("rolledBackVersion")
-                 == canary, args.timeout)
-    kube.merge_patch(DEPLOYMENT, args.name, {"spec": {"abort": None}})
-    if (done.get("status") or {}).get("rolledBackVersion") != canary:
-        print(f"{canary} was not rolled back within {args.timeout:.0f}s", file=sys.stderr)
+    canary, status = spent[0], spent[1].get("status") or {}
+    if status.get("rolledBackVersion") != canary:
+        print(f"{args.name}: {canary} not rolled back: {status.get('message')}",
+              file=sys.stderr)
         return 1
-    print(f"{args.name}: {canary} rolled back; serving {done['status'].get('stableVersion')}")
+    print(f"{args.name}: {canary} rolled back; serving {status.get('stableVersion')}")
     return 0
 
 

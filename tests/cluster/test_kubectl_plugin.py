@@ -29,6 +29,10 @@ def spec(kubeconfig: str, namespace: str) -> dict:
     return get(kubeconfig, namespace, "mld", "serve")["spec"]
 
 
+def annotations(kubeconfig: str, namespace: str) -> dict:
+    return get(kubeconfig, namespace, "mld", "serve")["metadata"].get("annotations") or {}
+
+
 def stable(kubeconfig: str, namespace: str) -> str | None:
     return (get(kubeconfig, namespace, "mld", "serve").get("status") or {}).get("stableVersion")
 
@@ -59,8 +63,8 @@ def test_the_plugin_follows_and_steers_a_rollout(
     promoted = plugin(kubeconfig, namespace, "promote", "serve")
     assert promoted.returncode == 0, (promoted.stdout, promoted.stderr)
     assert stable(kubeconfig, namespace) == "iris-v2"
-    assert not spec(kubeconfig, namespace).get("promote")  # one-shot: later rollouts are
-    # analysed again
+    assert not spec(kubeconfig, namespace).get("promote")  # one-shot: the spec is untouched
+    assert "mlops.dev/promote" not in annotations(kubeconfig, namespace)  # and spent
 
     undone = plugin(kubeconfig, namespace, "undo", "serve")
     assert undone.returncode == 0 and "iris-v1" in undone.stdout, undone
@@ -73,6 +77,7 @@ def test_the_plugin_follows_and_steers_a_rollout(
     aborted = plugin(kubeconfig, namespace, "abort", "serve")
     assert aborted.returncode == 0, (aborted.stdout, aborted.stderr)
     assert not spec(kubeconfig, namespace).get("abort")  # one-shot too
+    assert "mlops.dev/abort" not in annotations(kubeconfig, namespace)
     status = get(kubeconfig, namespace, "mld", "serve")["status"]
     assert (status["phase"], status["stableVersion"]) == ("RolledBack", "iris-v1")
     assert plugin(kubeconfig, namespace, "status", "mld/serve").returncode == 1

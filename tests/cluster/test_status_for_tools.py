@@ -135,9 +135,12 @@ spec: {{model: ext, version: 2, artifact: {{uri: "pvc://no-such-claim/m.onnx", s
         "promote": False, "abort": False, "pause": False, "resume": True}
     aborted = argocd.action("Deployment", "abort", paused)
     kubectl(kubeconfig, "patch", "mld", "serve", "-n", namespace, "--type=merge",
-            "-p", json.dumps({"spec": aborted["spec"]}))
+            "-p", json.dumps({"metadata": {"annotations": aborted["metadata"]["annotations"]}}))
     seen["Deployment/RolledBack"] = capture(kubeconfig, namespace, "mld", "serve",
                                             {"RolledBack"}, operator)
+    wait_for(lambda: "mlops.dev/abort" not in (get(kubeconfig, namespace, "mld", "serve")
+                                               ["metadata"].get("annotations") or {}),
+             30, "the operator to remove the spent abort annotation", operator.log)
     assert not argocd.discover("Deployment", seen["Deployment/RolledBack"])["pause"]
     apply(kubeconfig, namespace, mlops_deployment("refused", "iris-v1",
                                                   f"  resources: {REFUSED_RESOURCES}"))

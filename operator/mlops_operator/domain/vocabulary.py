@@ -130,6 +130,7 @@ class RolloutReason(StrEnum):
     PROMOTED = "Promoted"
     CANARY_ABANDONED = "CanaryAbandoned"
     ROLLED_BACK = "RolledBack"
+    ONE_SHOT_IGNORED = "OneShotIgnored"  # a promote/abort annotation named another version
     # why a canary was rolled back (the code before the colon of rollbackReason)
     ABORTED = "Aborted"
     ALERT_FIRING = "AlertFiring"

@@ -24,7 +24,12 @@ from mlops_operator.domain import analysis, conditions, rollout
 from mlops_operator.domain.checks import CheckSpec
 from mlops_operator.domain.durations import seconds_since
 from mlops_operator.domain.errors import SpecError
-from mlops_operator.domain.vocabulary import ROLLOUT_OUTCOMES, HistoryEvent, RolloutReason
+from mlops_operator.domain.vocabulary import (
+    ROLLOUT_OUTCOMES,
+    EventType,
+    HistoryEvent,
+    RolloutReason,
+)
 from mlops_operator.handlers import now, watches
 from mlops_operator.handlers.context import AlertTable, OperatorContext, context_of
 from mlops_operator.handlers.wakeups import reconcile_until_stopped
@@ -173,7 +178,8 @@ def _observe(
     measurements: dict[str, analysis.Measurement] = {}
     reachable, prometheus_error = True, ""
     try:
-        parsed = rollout.RolloutSpec.from_dict(spec, generation=meta.get("generation"))
+        parsed = rollout.RolloutSpec.from_dict(spec, generation=meta.get("generation"),
+                                               annotations=meta.get("annotations"))
     except SpecError:  # decide says what is wrong
         parsed = None
     if parsed is not None:
@@ -242,6 +248,24 @@ def _report(kube: KubernetesPort, body: dict[str, Any], old: dict[str, Any], new
             metrics.ROLLBACK_SECONDS.observe(max(seconds_since(started, entry["at"]), 0.0))
 
 
+def _spend_one_shots(kube: KubernetesPort, body: dict[str, Any],
+                     status: rollout.RolloutStatus) -> None:
+    """Remove the one-shot promote/abort annotations this decision used up, so none
+    outlives the rollout it was meant for; one naming another version gets a Warning."""
+    meta = body["metadata"]
+    spent = rollout.spent_one_shots(meta.get("annotations"), body["spec"]["modelVersion"],
+                                    status)
+    if not spent:
+        return
+    kube.remove_custom_annotations(meta["namespace"], PLURAL, meta["name"],
+                                   [s.annotation for s in spent])
+    for one in spent:
+        log.info("%s/%s %s", meta["namespace"], meta["name"], one.message)
+        if one.ignored:
+            kube.post_event(body, EventType.WARNING, RolloutReason.ONE_SHOT_IGNORED,
+                            one.message)
+
+
 def reconcile(
     body: dict[str, Any], view: watches.Snapshot, alerts: Alerts, ctx: OperatorContext,
 ) -> float | None:
@@ -252,7 +276,8 @@ def reconcile(
     spec = body["spec"]
     observations, target = _observe(body, status, view, alerts, ctx.observer)
     decision = rollout.decide_from_dicts(
-        spec, status, observations, generation=meta.get("generation"))
+        spec, status, observations, generation=meta.get("generation"),
+        annotations=meta.get("annotations"))
     try:
         effective_weight = _apply(kube, body, decision, view, ctx.settings.runtime_image)
     except (Refused, builders.SpecConflict) as refused:  # nothing is sent until it changes
@@ -267,6 +292,7 @@ def reconcile(
         stored = kube.patch_custom_status(meta["namespace"], PLURAL, meta["name"], new_status)
         ctx.deployment_status[meta["uid"]] = dict(stored.get("status") or new_status)
     _report(kube, body, status, new_status, decision)
+    _spend_one_shots(kube, body, decision.status)
     metrics.ROLLOUTS_NOW.update(meta["namespace"], meta["name"], new_status)
     wait = decision.requeue_after
     if new_status.get("phase") == rollout.RolloutPhase.PROGRESSING.value:
@@ -316,8 +342,11 @@ async def deployment_changed(
     event: Mapping[str, Any], namespace: str, name: str, meta: kopf.Meta, status: kopf.Status,
     memo: kopf.Memo, **_: Any,
 ) -> None:
-    """A spec change (new generation) wakes the loop; its own status writes do not."""
+    """A spec change (new generation) or a one-shot annotation wakes the loop; its own
+    status writes do not, once the annotation is spent."""
     if event.get("type") == "DELETED":
         return
-    if meta.get("generation") != status.get("observedGeneration"):
+    annotations = meta.get("annotations") or {}
+    if (meta.get("generation") != status.get("observedGeneration")
+            or any(key in annotations for key in rollout.ONE_SHOT.values())):
         context_of(memo).wakeups.wake((namespace, name))

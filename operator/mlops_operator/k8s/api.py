@@ -193,6 +193,19 @@ class Kube(changes.AppliesOnChange):
                 raise Conflict(str(error.reason)) from error
             raise
 
+    def remove_custom_annotations(
+        self, namespace: str, plural: str, name: str, keys: list[str]
+    ) -> None:
+        """A JSON merge patch setting each key to null (the API server drops it)."""
+        count_api_request("patch")
+        body = {"metadata": {"annotations": dict.fromkeys(keys)}}
+        try:
+            self.custom.patch_namespaced_custom_object(GROUP, VERSION, namespace, plural,
+                                                       name, body)
+        except ApiException as error:
+            if error.status != 404:
+                raise
+
     # ---- jobs, pods, claims ----------------------------------------------------
     def get_job(self, namespace: str, name: str) -> dict[str, Any] | None:
         return self._get(self.batch.read_namespaced_job, name, namespace)

@@ -4,6 +4,8 @@ the answer (a vector of (labels, value)) is reduced to one number by the same ob
 from __future__ import annotations
 
 import math
+from collections.abc import Generator
+from pathlib import Path
 
 import httpx
 
@@ -12,12 +14,31 @@ from mlops_operator.ports import CanaryTarget, CheckUnavailable, ProviderError, 
 from mlops_operator.providers.checks import kind_of
 
 
-class PrometheusClient:
-    """Instant queries against Prometheus' HTTP API."""
+class BearerTokenFile(httpx.Auth):
+    """``Authorization: Bearer`` with the token read from a file on every request, so a
+    rotated Secret or projected ServiceAccount token is picked up without a restart."""
 
-    def __init__(self, url: str, timeout: float = 3.0) -> None:
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response]:
+        try:
+            token = Path(self.path).read_text().strip()
+        except OSError as error:
+            raise ProviderError(f"Prometheus token file {self.path}: {error}") from error
+        request.headers["Authorization"] = f"Bearer {token}"
+        yield request
+
+
+class PrometheusClient:
+    """Instant queries against Prometheus' HTTP API, optionally with a bearer token and a
+    CA bundle for an https:// URL (a Prometheus behind kube-rbac-proxy or an ingress)."""
+
+    def __init__(self, url: str, timeout: float = 3.0, *, token_file: str | None = None,
+                 ca_file: str | None = None) -> None:
         self.url = url.rstrip("/")
-        self.client = httpx.Client(timeout=timeout)
+        self.client = httpx.Client(timeout=timeout, verify=ca_file or True,
+                                   auth=BearerTokenFile(token_file) if token_file else None)
 
     def query(self, promql: str) -> list[tuple[dict[str, str], float]]:
         """One instant query; NaN samples are dropped (no data)."""
@@ -51,8 +72,9 @@ class PrometheusClient:
 class PrometheusObserver:
     """The :class:`~mlops_operator.ports.MetricObserver` for Prometheus."""
 
-    def __init__(self, url: str, timeout: float = 3.0) -> None:
-        self.client = PrometheusClient(url, timeout)
+    def __init__(self, url: str, timeout: float = 3.0, *, token_file: str | None = None,
+                 ca_file: str | None = None) -> None:
+        self.client = PrometheusClient(url, timeout, token_file=token_file, ca_file=ca_file)
 
     def observe(self, check: CheckSpec, target: CanaryTarget) -> float | Reading | None:
         kind = kind_of(check)

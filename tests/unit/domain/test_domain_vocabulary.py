@@ -50,7 +50,7 @@ PINNED: dict[type[StrEnum], set[str]] = {
         "WeightSet", "Paused", "PausedBySpec", "Resumed", "ShadowStarted", "Shadowing",
         "ShadowSucceeded", "Analysing", "AnalysisSucceeded", "AnalysisInconclusive",
         "Promoting", "Baking", "BakeSucceeded", "Promoted", "CanaryAbandoned", "RolledBack",
-        "Aborted", "AlertFiring", "AnalysisFailed", "ShadowFailed", "BakeFailed",
+        "OneShotIgnored", "Aborted", "AlertFiring", "AnalysisFailed", "ShadowFailed", "BakeFailed",
     },
     HistoryEvent: {"Deployed", "CanaryStarted", "FastRollback", "Baking", "Baked", "Promoted",
                    "RolledBack", "Abandoned"},

@@ -76,6 +76,16 @@ class FakeKube(AppliesOnChange):
     def create_custom(self, namespace: str, plural: str, body: dict[str, Any]) -> dict[str, Any]:
         return self._create(plural, namespace, body)
 
+    def remove_custom_annotations(
+        self, namespace: str, plural: str, name: str, keys: list[str]
+    ) -> None:
+        self.actions.append(("remove-annotations", plural, name))
+        stored = self.objects.get((plural, namespace, name))
+        if stored is not None:
+            annotations = stored["metadata"].get("annotations") or {}
+            for key in keys:
+                annotations.pop(key, None)
+
     def patch_custom_status(
         self, namespace: str, plural: str, name: str, status: dict[str, Any],
         resource_version: str | None = None,

@@ -147,6 +147,43 @@ def test_a_rollback_moves_traffic_before_it_removes_the_canary(rollout: Rollout)
     assert (EventType.WARNING, RolloutReason.ROLLED_BACK) in sent_events
 
 
+def paused_canary(rollout: Rollout) -> None:
+    healthy(rollout)
+    rollout.target("iris-v2")
+    rollout.reconcile()
+    rollout.ready("canary", "iris-v2", 1)
+    rollout.reconcile()
+    rollout.reconcile()
+    assert rollout.status()["phase"] == RolloutPhase.PAUSED
+
+
+def test_a_one_shot_promote_promotes_its_version_then_goes(rollout: Rollout) -> None:
+    paused_canary(rollout)
+    rollout.body["metadata"]["annotations"] = {"mlops.dev/promote": "iris-v2"}
+    for _ in range(6):
+        sent = rollout.reconcile()
+        rollout.ready("canary", "iris-v2", 2)
+        if rollout.status().get("promotion") == "UpdatingStable":
+            rollout.ready("stable", "iris-v2", 2)
+        if rollout.status()["phase"] == RolloutPhase.HEALTHY:
+            break
+    assert rollout.status()["stableVersion"] == "iris-v2"
+    assert ("remove-annotations", "deployments", "iris") in sent
+    assert rollout.body["metadata"]["annotations"] == {}
+    assert not rollout.body["spec"].get("promote")  # the spec was never touched
+
+
+def test_a_one_shot_for_another_version_is_removed_with_a_warning(rollout: Rollout) -> None:
+    paused_canary(rollout)
+    rollout.body["metadata"]["annotations"] = {"mlops.dev/abort": "iris-v7"}
+    sent = rollout.reconcile()
+    assert sent == [("remove-annotations", "deployments", "iris")]
+    assert rollout.status()["phase"] == RolloutPhase.PAUSED
+    assert rollout.kube.events[-1] == (
+        EventType.WARNING, RolloutReason.ONE_SHOT_IGNORED,
+        "mlops.dev/abort=iris-v7 ignored: spec.modelVersion is iris-v2")
+
+
 def test_a_following_deployment_targets_the_newest_approved_version_and_never_edits_its_spec(
         rollout: Rollout) -> None:
     spec = rollout.body["spec"]

@@ -8,6 +8,8 @@ below it (the ``layers`` contract in pyproject.toml)::
                    that moves it; decide_from_dicts
     targets        asked by the handler before deciding: the version a followed
                    model targets, whether the target may go live, track states
+    oneshot        asked by the handler after deciding: which one-shot promote /
+                   abort annotations are spent (done, moot, or for another version)
     -- features --
     shadow         shadow steps, waiting for the stable pods to mirror
     canary         the canary's start (or a fast revert), setWeight, pause and
@@ -64,9 +66,11 @@ from mlops_operator.domain.rollout.decision import (
 from mlops_operator.domain.rollout.finish import hold_invalid_spec
 from mlops_operator.domain.rollout.machine import decide, decide_from_dicts
 from mlops_operator.domain.rollout.measurements import checks_to_measure
+from mlops_operator.domain.rollout.oneshot import SpentOneShot, spent_one_shots
 from mlops_operator.domain.rollout.spec import (
     DEFAULT_CHECKS,
     DEFAULT_PROGRESS_DEADLINE,
+    ONE_SHOT,
     Bake,
     RolloutSpec,
     RolloutSpecError,
@@ -95,11 +99,11 @@ from mlops_operator.domain.rollout.targets import (
 )
 
 __all__ = [
-    "DEFAULT_CHECKS", "DEFAULT_PROGRESS_DEADLINE",
-    "MAX_HISTORY", "TRACKS", "Action", "AnalysisState", "Bake", "Decision", "Event", "FiringAlert",
-    "HistoryEntry", "Mirror", "Observations", "PromotionStage", "RolloutPhase", "RolloutSpec",
-    "RolloutSpecError", "RolloutStatus", "Step", "StepKind", "TrackState", "Weights", "analysis",
-    "canary_replicas_for", "checks_to_measure", "decide", "decide_from_dicts", "default_steps",
-    "followed_version", "hold_invalid_spec", "pause", "set_weight", "target_approval",
-    "target_rejected", "track_states",
+    "DEFAULT_CHECKS", "DEFAULT_PROGRESS_DEADLINE", "ONE_SHOT", "MAX_HISTORY", "TRACKS",
+    "Action", "AnalysisState", "Bake", "Decision", "Event", "FiringAlert", "HistoryEntry",
+    "Mirror", "Observations", "PromotionStage", "RolloutPhase", "RolloutSpec",
+    "RolloutSpecError", "RolloutStatus", "SpentOneShot", "Step", "StepKind", "TrackState",
+    "Weights", "analysis", "canary_replicas_for", "checks_to_measure", "decide",
+    "decide_from_dicts", "default_steps", "followed_version", "hold_invalid_spec", "pause",
+    "set_weight", "spent_one_shots", "target_approval", "target_rejected", "track_states",
 ]

@@ -29,7 +29,7 @@ def start_canary(tick: Tick, status: RolloutStatus) -> RolloutStatus:
         status = abandon(tick, status, f"spec.modelVersion changed to {target}")
     if tick.spec.abort:
         return roll_back(tick, status, RolloutReason.ABORTED,
-                         "spec.abort is set; the canary was not started")
+                         f"{tick.spec.abort_source} is set; the canary was not started")
     if replacing:  # the canary workload is re-used for the new version, not scaled away
         tick.actions.remove(Action.SCALE_DOWN_CANARY)
     stable = status.stable_version

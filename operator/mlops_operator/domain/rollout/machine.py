@@ -71,7 +71,7 @@ def _canary_in_flight(tick: Tick, status: RolloutStatus) -> RolloutStatus:
     if status.promotion is None and status.current_step_index >= len(spec.steps):
         status = enter_promotion(tick, status, "all steps done")  # the steps were shortened
     if spec.abort:
-        return roll_back(tick, status, RolloutReason.ABORTED, "spec.abort is set")
+        return roll_back(tick, status, RolloutReason.ABORTED, f"{spec.abort_source} is set")
     alert = alert_against_canary(status)
     if alert is not None:
         detail = f": {alert.message}" if alert.message else ""
@@ -90,8 +90,8 @@ def _canary_in_flight(tick: Tick, status: RolloutStatus) -> RolloutStatus:
                     RolloutReason.PAUSED_BY_SPEC)
     if spec.promote and status.promotion is None:
         tick.event(EventType.NORMAL, RolloutReason.PROMOTING,
-                   "spec.promote is set: skipping the remaining steps")
-        status = enter_promotion(tick, status, "spec.promote")
+                   f"{spec.promote_source} is set: skipping the remaining steps")
+        status = enter_promotion(tick, status, spec.promote_source)
         step = None
     if status.promotion is not None:
         return run_promotion(tick, status)
@@ -112,12 +112,13 @@ def decide_from_dicts(
     observations: Observations,
     *,
     generation: int | None = None,
+    annotations: Mapping[str, str] | None = None,
 ) -> Decision:
     """:func:`decide` on raw dicts; an invalid spec holds everything as it is
     (phase Degraded, condition reason InvalidSpec) instead of raising."""
     current = RolloutStatus.from_dict(status)
     try:
-        parsed = RolloutSpec.from_dict(spec, generation=generation)
+        parsed = RolloutSpec.from_dict(spec, generation=generation, annotations=annotations)
     except SpecError as error:  # the rollout's own, or a check's
         raw = spec.get("replicas") if isinstance(spec, Mapping) else None
         replicas = raw if isinstance(raw, int) and not isinstance(raw, bool) and raw >= 1 else None

@@ -18,6 +18,11 @@ from mlops_operator.domain.durations import (
 from mlops_operator.domain.errors import SpecError
 
 DEFAULT_PROGRESS_DEADLINE = 600.0
+#: One-shot manual control: the annotation's value names the version it is meant for, so
+#: it cannot act on a later rollout (kubectl mlops and the Argo CD actions set these).
+PROMOTE_ANNOTATION = "mlops.dev/promote"
+ABORT_ANNOTATION = "mlops.dev/abort"
+ONE_SHOT = {"promote": PROMOTE_ANNOTATION, "abort": ABORT_ANNOTATION}
 
 
 #: Checks an analysis step runs when neither it nor spec.strategy.analysis names any.
@@ -211,6 +216,10 @@ class RolloutSpec:
     #: moved to at once, without the steps (a revert); 0 runs every target as a canary.
     rollback_window: int = DEFAULT_ROLLBACK_WINDOW
     bake: Bake | None = None  # no bake window: the old version goes as soon as promoted
+    #: What asked for promote / abort: the sticky spec flag, or a one-shot annotation
+    #: naming this target (ONE_SHOT), which the handler removes once it is spent.
+    promote_source: str = "spec.promote"
+    abort_source: str = "spec.abort"
 
     @property
     def active_bake(self) -> Bake | None:
@@ -218,9 +227,11 @@ class RolloutSpec:
         return None if self.promote else self.bake
 
     @classmethod
-    def from_dict(cls, spec: Mapping[str, Any], *, generation: int | None = None) -> RolloutSpec:
+    def from_dict(cls, spec: Mapping[str, Any], *, generation: int | None = None,
+                  annotations: Mapping[str, str] | None = None) -> RolloutSpec:
         """Parse Deployment.spec: modelVersion, replicas, promote, abort, paused and
-        strategy: {steps, analysis: {checks}, progressDeadline, alerts}."""
+        strategy: {steps, analysis: {checks}, progressDeadline, alerts}; a one-shot
+        annotation naming spec.modelVersion counts as its flag."""
         if not isinstance(spec, Mapping):
             raise RolloutSpecError("spec must be an object")
         version = _parse_target(spec)
@@ -246,6 +257,10 @@ class RolloutSpec:
             if not isinstance(value, bool):
                 raise RolloutSpecError(f"spec.{name} must be true or false, not {value!r}")
             flags[name] = value
+        for name, annotation in ONE_SHOT.items():
+            if not flags[name] and (annotations or {}).get(annotation) == version:
+                flags[name] = True
+                flags[f"{name}_source"] = f"{annotation}={version}"
         return cls(
             model_version=version,
             replicas=replicas,
