@@ -11,15 +11,16 @@ exposition, which is the name queries use (``*_TOTAL``).
 
 from __future__ import annotations
 
-#: Labels the server puts on every series (fixed at startup).
 MODEL_LABEL = "model"
 VERSION_LABEL = "version"
 TRACK_LABEL = "track"
-SERVER_LABELS = (MODEL_LABEL, VERSION_LABEL, TRACK_LABEL)
-#: Labels Prometheus adds from the pod's labels when it scrapes (see
-#: manifests/monitoring/scrape.yml): which mlops Deployment a series belongs to.
+#: Which mlops Deployment a series belongs to. The server exports them itself, so the
+#: checks find its series in any Prometheus (a PodMonitor of kube-prometheus-stack, a
+#: plain pod scrape) without relabelling.
 NAMESPACE_LABEL = "namespace"
 DEPLOYMENT_LABEL = "deployment"
+#: Labels the server puts on every series (fixed at startup).
+SERVER_LABELS = (NAMESPACE_LABEL, DEPLOYMENT_LABEL, MODEL_LABEL, VERSION_LABEL, TRACK_LABEL)
 
 #: Inference requests by HTTP status (label ``status``): the errorRate check.
 REQUESTS = "mlops_requests"

@@ -28,8 +28,8 @@ CHART = REPO / "charts" / "mlops-operator"
 KINDS = ("trainingjobs.mlops.dev", "modelversions.mlops.dev", "deployments.mlops.dev")
 
 
-def helm(*args: str, kubeconfig: str | None = None,
-         timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def helm(*args: str, kubeconfig: str | None = None, timeout: float = 300,
+         check: bool = True) -> subprocess.CompletedProcess[str]:
     home = cache_root() / "helm-home"  # Helm's own state, away from the user's
     env = {"PATH": os.environ["PATH"], "HELM_CACHE_HOME": str(home / "cache"),
            "HELM_CONFIG_HOME": str(home / "config"), "HELM_DATA_HOME": str(home / "data")}
@@ -37,7 +37,7 @@ def helm(*args: str, kubeconfig: str | None = None,
         env["KUBECONFIG"] = kubeconfig
     result = subprocess.run([str(ensure_helm()), *args], capture_output=True, text=True,
                             env=env, timeout=timeout, check=False)
-    assert result.returncode == 0, f"helm {' '.join(args)}: {result.stderr}"
+    assert result.returncode == 0 or not check, f"helm {' '.join(args)}: {result.stderr}"
     return result
 
 
@@ -135,6 +135,37 @@ def test_prometheus_auth_and_tls_come_from_secrets_as_files() -> None:
            for e in own["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env["MLOPS_PROMETHEUS_TOKEN_FILE"] == (
         "/var/run/secrets/kubernetes.io/serviceaccount/token")
+
+
+def test_the_monitoring_objects_are_the_prometheus_operator_kustomizations() -> None:
+    folder = REPO / "manifests" / "monitoring" / "prometheus-operator"
+    expected = {(d["kind"], d["metadata"]["name"]): d for f in ("podmonitors.yaml",
+                                                                 "prometheusrule.yaml")
+                for d in yaml.safe_load_all((folder / f).read_text()) if d}
+    assert not [d for d in render("--set", "crds.install=false")
+                if d["apiVersion"].startswith("monitoring.coreos.com")]  # off by default
+    charted = {(d["kind"], d["metadata"]["name"]): d
+               for d in render("--set", "monitoring.podMonitors=true", "--set",
+                               "monitoring.prometheusRule=true", "--set",
+                               "monitoring.labels.release=kps", "--set", "crds.install=false",
+                               namespace="obs")
+               if d["apiVersion"].startswith("monitoring.coreos.com")}
+    assert set(charted) == set(expected)
+    for key, obj in charted.items():
+        assert obj["spec"] == expected[key]["spec"], key
+        assert obj["metadata"]["namespace"] == "obs"
+        assert obj["metadata"]["labels"]["release"] == "kps"
+
+
+@pytest.mark.parametrize(("value", "named"), [
+    ("replica=3", "additional properties 'replica' not allowed"),  # a typo is not ignored
+    ("prometheus.url=prometheus:9090", "/prometheus/url"),
+    ("watchNamespaces={Team_A}", "/watchNamespaces/0"),
+    ("image.pullPolicy=Sometimes", "/image/pullPolicy"),
+])
+def test_bad_values_are_refused_naming_the_value(value: str, named: str) -> None:
+    result = helm("template", "mlops-operator", str(CHART), "--set", value, check=False)
+    assert result.returncode != 0 and named in result.stderr, result.stderr
 
 
 # ---- on the local cluster ---------------------------------------------------------

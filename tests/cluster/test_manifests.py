@@ -30,8 +30,10 @@ SYSTEM_NAMESPACE = "mlops-system"
 # Plain Prometheus configuration read by the monitoring kustomization (and the local
 # cluster), not Kubernetes objects.
 NOT_OBJECTS = {"monitoring/scrape.yml", "monitoring/rules.yml"}
-#: Argo CD's scripts, their fixtures and its actions config: nothing here is applied.
-NOT_OBJECT_FOLDERS = ("argocd/",)
+#: Argo CD's scripts, their fixtures and its actions config: nothing here is applied. The
+#: prometheus-operator objects need that operator's CRDs: test_prometheus_operator_objects
+#: installs them and dry-runs the folder.
+NOT_OBJECT_FOLDERS = ("argocd/", "monitoring/prometheus-operator/")
 
 
 def _relative(path: Path) -> str:

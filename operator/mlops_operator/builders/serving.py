@@ -39,7 +39,7 @@ def build_server_workload(
         "app.kubernetes.io/name": "model-server",
         "app.kubernetes.io/managed-by": "mlops-operator",
     }
-    env = _server_env(track, model_version)
+    env = _server_env(meta["name"], track, model_version)
     if mirror is not None:
         env.extend(_mirror_env(deployment, mirror))
     mounts, volumes = artifact_claim_mount(artifact["uri"])
@@ -119,8 +119,6 @@ def _prediction_log_env(deployment: dict[str, Any],
         {"name": "MLOPS_PREDICTION_LOG_EXCLUDE", "value": ",".join(exclude)},
         {"name": "MLOPS_PREDICTION_LOG_FLUSH_INTERVAL",
          "value": str(log.get("flushIntervalSeconds", 1))},
-        {"name": "MLOPS_DEPLOYMENT", "value": deployment["metadata"]["name"]},
-        {"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
     ]
 
 
@@ -169,7 +167,8 @@ def build_main_service(deployment: dict[str, Any], tracks: tuple[str, ...]) -> d
     return _service(deployment, deployment["metadata"]["name"], tracks)
 
 
-def _server_env(track: str, model_version: dict[str, Any]) -> list[dict[str, Any]]:
+def _server_env(deployment: str, track: str,
+                model_version: dict[str, Any]) -> list[dict[str, Any]]:
     """What the model server reads: the artifact and its checksum, names, demo faults."""
     mv_meta, mv_spec = model_version["metadata"], model_version["spec"]
     artifact = mv_spec["artifact"]
@@ -179,6 +178,9 @@ def _server_env(track: str, model_version: dict[str, Any]) -> list[dict[str, Any
         {"name": "MLOPS_MODEL_NAME", "value": mv_spec["model"]},
         {"name": "MLOPS_MODEL_VERSION", "value": mv_meta["name"]},
         {"name": "MLOPS_TRACK", "value": track},
+        # The metrics' namespace and deployment labels, so no scrape needs relabelling.
+        {"name": "MLOPS_DEPLOYMENT", "value": deployment},
+        {"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
         {"name": "MLOPS_PORT", "value": str(names.SERVER_PORT)},
         {"name": "MLOPS_PVC_ROOT", "value": PVC_ROOT},
         {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},

@@ -290,9 +290,10 @@ class ServerMetrics:
     """All metrics of one served model; label values fixed at startup."""
 
     def __init__(self, loaded: LoadedModel, name: str, version: str, track: str,
-                 reference: Mapping[str, Mapping[str, float]] | None = None) -> None:
+                 reference: Mapping[str, Mapping[str, float]] | None = None, *,
+                 namespace: str = "default", deployment: str | None = None) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
-        self.label_values = (name, version, track)
+        self.label_values = (namespace, deployment or name, name, version, track)
         values = self.label_values
         info = Gauge(
             MODEL_INFO,

@@ -76,7 +76,8 @@ class ModelService:
         self.output_names = loaded.output_names
         self.metrics = (
             ServerMetrics(loaded, self.name, self.version, settings.track,
-                          settings.reference_stats)
+                          settings.reference_stats, namespace=settings.namespace,
+                          deployment=settings.deployment)
             if settings.metrics
             else None
         )

@@ -37,6 +37,9 @@ class Settings:
     model_name: str = "model"
     model_version: str = "0"
     track: str = "stable"
+    #: The mlops Deployment serving it (metrics labels); outside one: the model's name.
+    namespace: str = "default"
+    deployment: str | None = None
     input_schema: dict[str, Any] | None = None
     host: str = "127.0.0.1"
     port: int = 8080
@@ -198,6 +201,8 @@ def parse_settings(argv: Sequence[str], env: Mapping[str, str] | None = None) ->
         model_name=pick(args.model_name, "MLOPS_MODEL_NAME") or "model",
         model_version=pick(args.model_version, "MLOPS_MODEL_VERSION") or "0",
         track=track,
+        namespace=env.get("POD_NAMESPACE") or "default",
+        deployment=pick(args.deployment, "MLOPS_DEPLOYMENT") or None,
         input_schema=_schema(pick(args.input_schema, "MLOPS_INPUT_SCHEMA")),
         host=pick(args.host, "MLOPS_HOST") or env.get("POD_IP") or "127.0.0.1",
         port=integer_setting(pick(args.port, "MLOPS_PORT"), 8080, "--port", 0, 65535),

@@ -82,6 +82,10 @@ def test_server_workload_mounts_the_claim_read_only_and_passes_the_checksum() ->
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert env["MLOPS_MODEL_SHA256"] == "a" * 64 and env["MLOPS_TRACK"] == "canary"
     assert "MLOPS_FAULT_ERROR_RATE" not in env
+    # The labels the checks select on, exported by the server itself (no relabelling).
+    assert env["MLOPS_DEPLOYMENT"] == "iris" and "POD_NAMESPACE" in env
+    names = [e["name"] for e in container["env"]]
+    assert len(names) == len(set(names))
     mount = next(m for m in container["volumeMounts"] if m["name"] == "artifacts")
     assert mount["readOnly"] is True and mount["mountPath"] == "/mnt/pvc/mlops-artifacts"
 

@@ -49,8 +49,28 @@ def test_folding_gives_the_same_totals_whenever_it_happens(
     assert metric(text, "process_cpu_seconds_total") > 0
 
 
+def test_every_series_names_its_namespace_and_deployment(models: Any, metric: Any) -> None:
+    """What the checks select on comes from the server itself: any Prometheus (a PodMonitor,
+    a plain pod scrape) sees it without relabelling; outside a Deployment, the model's name."""
+    artifact = models.artifacts["iris_lr"]
+    loaded = load_model(artifact.uri, artifact.sha256)
+    metrics = ServerMetrics(loaded, "iris", "iris-v2", "canary", namespace="ml",
+                            deployment="serve")
+    metrics.observe_request(200, 0.001, 1)
+    x = np.zeros((1, 4), np.float32)
+    metrics.observe_batch(x, loaded.model.predict(x))
+    text = generate_latest(metrics.registry).decode()
+    labels = {"namespace": "ml", "deployment": "serve", "model": "iris", "version": "iris-v2",
+              "track": "canary"}
+    for name in ("mlops_requests_total", "mlops_request_duration_seconds_count",
+                 "mlops_input_rows_total", "mlops_model_info"):
+        assert metric(text, name, **labels) >= 1, name
+    alone = generate_latest(ServerMetrics(loaded, "iris", "1", "stable").registry).decode()
+    assert metric(alone, "mlops_model_info", namespace="default", deployment="iris") == 1
+
+
 def test_regression_predictions_histogram() -> None:
-    stats = BatchStats(["a"], ["m", "1", "canary"], None, False, [0.0, 10.0])
+    stats = BatchStats(["a"], ["ml", "m", "m", "1", "canary"], None, False, [0.0, 10.0])
     stats.add(np.zeros((3, 1), np.float32), Prediction(np.array([-1.0, 5.0, 50.0])))
     families = {f.name: f for f in stats.collect()}
     samples = {
