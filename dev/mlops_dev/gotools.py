@@ -4,6 +4,7 @@ by version, so only the tests that need one pay for its build, once per machine.
 from __future__ import annotations
 
 import fcntl
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -25,7 +26,9 @@ def ensure_go_command(name: str, version: str, module_dir: Path, package: str = 
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not binary.exists():
             partial = binary.with_suffix(".partial")
+            # Static (no cgo): the same binary runs on the host and in a FROM scratch image.
             subprocess.run(["go", "build", "-trimpath", "-ldflags", ldflags, "-o", str(partial),
-                            package], cwd=module_dir, check=True)
+                            package], cwd=module_dir, check=True,
+                           env={**os.environ, "CGO_ENABLED": "0"})
             partial.rename(binary)
     return binary

@@ -1,17 +1,35 @@
 """prometheus-operator, pinned as a Go module in ``dev/prometheus-operator``: the CRDs of
-that exact version, which the suite installs to check this project's PodMonitors and
-PrometheusRule against them."""
+that exact version, its operator command and its config-reloader image, built on first use
+and cached by version, so the suite can run the real thing against this project's
+PodMonitors and PrometheusRule."""
 
 from __future__ import annotations
 
 import subprocess
 from pathlib import Path
 
+from mlops_dev.gotools import ensure_go_command
 from mlops_dev.kubebuild import REPO_ROOT
 
 VERSION = "v0.93.0"  # keep equal to dev/prometheus-operator/go.mod
 MODULE = "github.com/prometheus-operator/prometheus-operator"
 MODULE_DIR = REPO_ROOT / "dev" / "prometheus-operator"
+#: The name the operator gives its Prometheus pods' sidecar (its default for this version).
+CONFIG_RELOADER_IMAGE = f"quay.io/prometheus-operator/prometheus-config-reloader:{VERSION}"
+_VERSION_FLAGS = (f"-X github.com/prometheus/common/version.Version={VERSION.lstrip('v')}")
+
+
+def ensure_operator() -> Path:
+    """The prometheus-operator command (a few minutes to build, the first time only)."""
+    return ensure_go_command("prometheus-operator", VERSION, MODULE_DIR,
+                             f"{MODULE}/cmd/operator", ldflags=_VERSION_FLAGS)
+
+
+def ensure_config_reloader() -> Path:
+    """The prometheus-config-reloader command, for its image."""
+    return ensure_go_command("prometheus-config-reloader", VERSION, MODULE_DIR,
+                             f"{MODULE}/cmd/prometheus-config-reloader",
+                             ldflags=_VERSION_FLAGS)
 
 
 def crd_file(plural: str) -> Path:

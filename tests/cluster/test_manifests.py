@@ -31,7 +31,7 @@ SYSTEM_NAMESPACE = "mlops-system"
 # cluster), not Kubernetes objects.
 NOT_OBJECTS = {"monitoring/scrape.yml", "monitoring/rules.yml"}
 #: Argo CD's scripts, their fixtures and its actions config: nothing here is applied. The
-#: prometheus-operator objects need that operator's CRDs: test_prometheus_operator_objects
+#: prometheus-operator objects need that operator's CRDs: tests/cluster/test_prometheus_operator
 #: installs them and dry-runs the folder.
 NOT_OBJECT_FOLDERS = ("argocd/", "monitoring/prometheus-operator/")
 

@@ -5,6 +5,7 @@ its preprocessing plan, and served with JSON strings and nulls."""
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 from pathlib import Path
 
@@ -156,7 +157,7 @@ spec:
         assert wrong.json()["error"] == (
             "instances[0]['term_months']: expected a string or null, got number")
         metrics = client.get("/metrics").text
-    assert 'mlops_input_feature_sum{feature="credit_score"' in metrics
+    assert re.search(r'^mlops_input_feature_sum\{[^}]*feature="credit_score"', metrics, re.M)
     assert 'feature="loan_purpose"' not in metrics  # drift sums cover numeric features
 
 

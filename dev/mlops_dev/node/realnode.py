@@ -58,6 +58,14 @@ class RealNode:
                                    "alertmanager", log)
         images.build_project_images(log)
 
+    def load_binary_image(self, name: str, binary: Path, containerfile: str,
+                          log=sys.stderr) -> None:
+        """An image only some tests need (one static binary, its Containerfile folder under
+        dev/node/images), built on first use and imported into the running node."""
+        images.ensure_binary_image(name, binary, containerfile, log)
+        images.load([name], self.tools(log)["containerd"] / "ctr",
+                    self.layout.containerd_socket, self.layout.loaded_images, log)
+
     def network_up(self) -> None:
         self.layout.root.mkdir(parents=True, exist_ok=True)
         network.up(self.layout.saved_sysctls)

@@ -14,6 +14,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from mlops_operator.domain.durations import parse_rfc3339
 from mlops_operator.domain.vocabulary import AuditAction
 
 #: A spec change lists at most this many changed paths (the rest are counted).
@@ -47,13 +48,16 @@ class Seen:
     spec: Mapping[str, Any]
 
 
-def spec_record(obj: Mapping[str, Any], seen: Seen | None, at: str) -> dict[str, Any] | None:
+def spec_record(obj: Mapping[str, Any], seen: Seen | None, at: str,
+                watching_since: str | None = None) -> dict[str, Any] | None:
     """The record for a watch event on ``obj``, or None when its spec did not change.
 
     ``seen`` is what this process saw before (None on first sight, e.g. after a restart):
     then a generation the status's ``observedGeneration`` already reached was recorded
-    before; otherwise a first generation is a creation and a later one a change made
-    while no operator watched (its diff unknown).
+    before — unless the object was created since this process began watching
+    (``watching_since``): the watch merged its first events, and nobody else recorded it.
+    Otherwise a first generation is a creation (timed at its creationTimestamp) and a later
+    one a change made while no operator watched (its diff unknown).
     """
     meta = obj.get("metadata") or {}
     generation = int(meta.get("generation") or 0)
@@ -69,14 +73,29 @@ def spec_record(obj: Mapping[str, Any], seen: Seen | None, at: str) -> dict[str,
                 "previousGeneration": seen.generation,
                 "changes": changes[:MAX_CHANGES], "changeCount": len(changes)}
     observed = (obj.get("status") or {}).get("observedGeneration")
-    if isinstance(observed, int) and observed >= generation:
+    if (isinstance(observed, int) and observed >= generation
+            and not _created_since(meta, watching_since)):
         return None  # an operator handled this generation: it was recorded then
     if generation <= 1:
-        return {**record, "action": AuditAction.CREATED, "spec": _clip(spec)}
+        return {**record, "time": meta.get("creationTimestamp") or at,
+                "action": AuditAction.CREATED, "spec": _clip(spec)}
     return {**record, "action": AuditAction.SPEC_CHANGED,
             "previousGeneration": observed if isinstance(observed, int) else None,
             "changes": None, "changeCount": None,
             "message": "changed while no operator was watching: the diff is unknown"}
+
+
+def _created_since(meta: Mapping[str, Any], watching_since: str | None) -> bool:
+    """Whether the object was created at or after ``watching_since`` (whole seconds, as
+    creationTimestamp has them: an object of that very second counts as new)."""
+    created = meta.get("creationTimestamp")
+    if not watching_since or not isinstance(created, str):
+        return False
+    try:
+        began = parse_rfc3339(watching_since).replace(microsecond=0)
+        return parse_rfc3339(created) >= began
+    except ValueError:
+        return False
 
 
 def deletion_record(obj: Mapping[str, Any], at: str) -> dict[str, Any]:

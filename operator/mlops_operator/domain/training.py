@@ -139,6 +139,11 @@ def training_phase(facts: JobFacts) -> TrainingOutcome:
         return _done(TrainingPhase.PENDING, str(facts.waiting_reason), text)
 
     retry = _retry_note(facts, reported)
+    if facts.active == 0 and facts.pod_phase == "Succeeded":
+        # The pod has succeeded but the Job controller has not counted it yet (it tracks it
+        # in uncountedTerminatedPods for a moment): still running, not back to Pending.
+        return _done(TrainingPhase.RUNNING, TrainingReason.TRAINING_RUNNING,
+                     "training pod finished; waiting for the Job to record it" + retry)
     if facts.active > 0 and facts.pod_phase != "Pending" and not facts.waiting_reason:
         return _done(TrainingPhase.RUNNING, TrainingReason.TRAINING_RUNNING,
                      "training pod is running" + retry)

@@ -33,7 +33,7 @@ async def spec_seen(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any
         ctx.audit(audit.deletion_record(obj, stamp()))
         return
     seen = ctx.audit_seen.get(uid)
-    record = audit.spec_record(obj, seen, stamp())
+    record = audit.spec_record(obj, seen, stamp(), ctx.watching_since)
     generation = int(obj.get("metadata", {}).get("generation") or 0)
     if seen is None or generation > seen.generation:
         ctx.audit_seen[uid] = audit.Seen(generation, copy.deepcopy(dict(obj.get("spec") or {})))

@@ -14,11 +14,13 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from mlops_operator.config import Settings
 from mlops_operator.domain import retrain
 from mlops_operator.domain.audit import Seen
+from mlops_operator.domain.durations import to_rfc3339
 from mlops_operator.handlers.wakeups import Key, Wakeups
 from mlops_operator.ports import KubernetesPort, MetricObserver
 from mlops_operator.receivers.alertmanager import AlertState
@@ -58,6 +60,8 @@ class OperatorContext:
     audit: Callable[[dict[str, Any]], None] = field(default=lambda _record: None)
     #: The spec each object had when this process last saw it, by UID (for the trail).
     audit_seen: dict[str, Seen] = field(default_factory=dict)
+    #: When this process began watching: an object created since is new to the trail.
+    watching_since: str = field(default_factory=lambda: to_rfc3339(datetime.now(UTC)))
     #: What to await at shutdown (the alert receiver's HTTP server), in order.
     cleanups: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 

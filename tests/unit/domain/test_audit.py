@@ -91,6 +91,29 @@ def test_nothing_is_recorded_when_the_spec_did_not_change(
     assert audit.spec_record(obj, seen, AT) is None
 
 
+def created(at: str, observed: int | None = 1) -> dict[str, Any]:
+    obj = _obj(1, {"modelVersion": "v1"}, MANAGED[:1], observed=observed)
+    obj["metadata"]["creationTimestamp"] = at
+    return obj
+
+
+@pytest.mark.parametrize(("creation", "recorded"), [
+    ("2026-12-04T09:59:59Z", False),  # before this process watched: recorded back then
+    ("2026-12-04T10:00:00Z", True),  # the very second it began: new
+    ("2026-12-04T10:00:07Z", True),  # since: the watch merged its first events
+])
+def test_an_object_created_while_watching_is_recorded_even_if_already_handled(
+        creation: str, recorded: bool) -> None:
+    """kopf merges events that come close together: a ModelVersion the operator creates
+    and judges at once may first be seen already observed. Since it was created after this
+    process began watching, no one else can have recorded its creation."""
+    record = audit.spec_record(created(creation), None, "2026-12-04T10:00:09Z",
+                               watching_since="2026-12-04T10:00:00.250000Z")
+    assert (record is not None) is recorded
+    if record is not None:  # timed at its creation, before the decisions about it
+        assert (record["action"], record["time"]) == ("Created", creation)
+
+
 def test_a_long_change_is_cut_and_many_changes_are_counted() -> None:
     old = {f"k{i}": i for i in range(80)}
     new = {f"k{i}": i + 1 for i in range(80)} | {"blob": "x" * 2000}

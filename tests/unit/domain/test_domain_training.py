@@ -51,6 +51,12 @@ P, R, S, F = (TrainingPhase.PENDING, TrainingPhase.RUNNING, TrainingPhase.SUCCEE
                   termination_message=BAD_DATA), R, TrainingReason.TRAINING_RUNNING,
          "training pod is running (attempt 2 of 3; previous attempt failed: DatasetUnreachable: "
          "GET https://x: 404)"),
+        # The pod ended a moment before the Job counts it: not back to Pending.
+        (JobFacts(exists=True, pod_phase="Succeeded", termination_message=OK), R,
+         TrainingReason.TRAINING_RUNNING,
+         "training pod finished; waiting for the Job to record it"),
+        (JobFacts(exists=True, pod_phase="Failed", failed=1, backoff_limit=2), P,
+         TrainingReason.RETRYING, "waiting for the next attempt (attempt 2 of 3)"),
         (JobFacts(exists=True, failed=1, backoff_limit=1), P, TrainingReason.RETRYING,
          "waiting for the next attempt (attempt 2 of 2)"),
         (JobFacts(exists=True, succeeded=1, complete=True, termination_message=OK), S,
