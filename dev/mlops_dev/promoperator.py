@@ -16,7 +16,7 @@ MODULE = "github.com/prometheus-operator/prometheus-operator"
 MODULE_DIR = REPO_ROOT / "dev" / "prometheus-operator"
 #: The name the operator gives its Prometheus pods' sidecar (its default for this version).
 CONFIG_RELOADER_IMAGE = f"quay.io/prometheus-operator/prometheus-config-reloader:{VERSION}"
-_VERSION_FLAGS = (f"-X github.com/prometheus/common/version.Version={VERSION.lstrip('v')}")
+_VERSION_FLAGS = f"-X github.com/prometheus/common/version.Version={VERSION.lstrip('v')}"
 
 
 def ensure_operator() -> Path:

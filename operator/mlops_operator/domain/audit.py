@@ -86,14 +86,13 @@ def spec_record(obj: Mapping[str, Any], seen: Seen | None, at: str,
 
 
 def _created_since(meta: Mapping[str, Any], watching_since: str | None) -> bool:
-    """Whether the object was created at or after ``watching_since`` (whole seconds, as
-    creationTimestamp has them: an object of that very second counts as new)."""
+    """Whether the object was created at or after ``watching_since``. Both are whole
+    seconds (to_rfc3339, creationTimestamp): an object of that very second counts as new."""
     created = meta.get("creationTimestamp")
     if not watching_since or not isinstance(created, str):
         return False
     try:
-        began = parse_rfc3339(watching_since).replace(microsecond=0)
-        return parse_rfc3339(created) >= began
+        return parse_rfc3339(created) >= parse_rfc3339(watching_since)
     except ValueError:
         return False
 
